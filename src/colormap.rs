@@ -1,0 +1,1 @@
+//! Colormaps (in progress).

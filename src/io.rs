@@ -1,0 +1,290 @@
+//! File formats: HDF5/NetCDF4, Zarr, `.npy` and PNG, plus demo data.
+//!
+//! Every call into the HDF5 library lives under this module. The rest of the
+//! engine sees only [`Source`]s and [`Sink`]s. [`open`] turns a command-line
+//! SOURCE (`PATH_OR_GLOB[:DATASET]`) into a source, stacking globbed files along a
+//! new leading axis; [`create_sink`] turns an OUTPUT into a sink by its extension.
+
+pub mod atomic;
+pub mod demo;
+pub mod hdf5;
+pub mod npy;
+pub mod png;
+pub mod zarr;
+
+use crate::chunks::{ChunkSpec, Chunks, Region, normalize_chunks};
+use crate::sink::{Sink, SinkError, SinkSpec, WriteOptions};
+use crate::source::{Coordinate, Metadata, Source, SourceError, StackSource};
+use crate::{Block, DType};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How sources are opened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenOptions {
+    /// Apply CF conventions (scale_factor/add_offset, _FillValue/missing_value/valid_range
+    /// to NaN), as xarray and Panoply do. Off shows the raw stored values.
+    pub decode_cf: bool,
+    /// Block layout to use instead of the storage chunks.
+    pub chunks: Option<ChunkSpec>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions { decode_cf: true, chunks: None }
+    }
+}
+
+/// A SOURCE as written on the command line: `PATH_OR_GLOB[:DATASET]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub pattern: String,
+    pub dataset: Option<String>,
+}
+
+impl SourceSpec {
+    /// Splits `data/*.hdf5:/t2m` into pattern and dataset. A text that names an existing
+    /// path as a whole is taken as a path even when it contains `:`.
+    pub fn parse(text: &str) -> SourceSpec {
+        if Path::new(text).exists() {
+            return SourceSpec { pattern: text.into(), dataset: None };
+        }
+        match text.rfind(':') {
+            Some(i) if i > 0 && i + 1 < text.len() && !text[i + 1..].starts_with('\\') => {
+                SourceSpec { pattern: text[..i].into(), dataset: Some(text[i + 1..].into()) }
+            }
+            _ => SourceSpec { pattern: text.into(), dataset: None },
+        }
+    }
+}
+
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.dataset {
+            Some(d) => write!(f, "{}:{}", self.pattern, d),
+            None => write!(f, "{}", self.pattern),
+        }
+    }
+}
+
+/// The file formats gridlens reads and writes, by extension.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    Hdf5,
+    Zarr,
+    Npy,
+    Png,
+}
+
+impl Format {
+    /// The format a path's extension names (`.h5 .hdf5 .he5 .nc .nc4 .cdf`, `.zarr`, `.npy`, `.png`).
+    pub fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "h5" | "hdf5" | "hdf" | "he5" | "nc" | "nc4" | "cdf" | "netcdf" => Format::Hdf5,
+            "zarr" => Format::Zarr,
+            "npy" => Format::Npy,
+            "png" => Format::Png,
+            _ => return None,
+        })
+    }
+}
+
+/// Expands a glob (or a plain path) into existing files, sorted by name.
+///
+/// # Errors
+/// When the pattern is malformed or matches nothing.
+pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
+    let has_magic = pattern.contains(['*', '?', '[']);
+    if !has_magic {
+        let p = PathBuf::from(pattern);
+        if !p.exists() {
+            return Err(SourceError::new(pattern, "no such file or directory"));
+        }
+        return Ok(vec![p]);
+    }
+    let paths = glob::glob(pattern).map_err(|e| SourceError::new(pattern, format!("bad glob pattern: {e}")))?;
+    let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+    if files.is_empty() {
+        return Err(SourceError::new(pattern, "the pattern matches no files"));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Opens one file's array (dispatching on the extension; unknown extensions are tried as HDF5).
+///
+/// # Errors
+/// A [`SourceError`] naming the file (and dataset) when it cannot be opened.
+pub fn open_file(path: &Path, dataset: Option<&str>, opts: &OpenOptions) -> Result<Arc<dyn Source>, SourceError> {
+    match Format::of(path) {
+        Some(Format::Zarr) => zarr::open_array(path, dataset),
+        Some(Format::Npy) => npy::open(path),
+        Some(Format::Png) => Err(SourceError::new(path.display().to_string(), "PNG files can be written but not read")),
+        Some(Format::Hdf5) | None => hdf5::open_dataset(path, dataset, opts),
+    }
+}
+
+/// Opens a SOURCE: one file, or several (a glob) stacked along a new leading axis in
+/// sorted name order, labelled with the dates found in their names; then applies
+/// `opts.chunks`.
+///
+/// # Errors
+/// When the glob matches nothing, a file cannot be opened, or the files disagree in
+/// shape or dtype (the message names the first file that differs).
+pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, SourceError> {
+    let files = expand(&spec.pattern)?;
+    let source: Arc<dyn Source> = if files.len() == 1 && !spec.pattern.contains(['*', '?', '[']) {
+        open_file(&files[0], spec.dataset.as_deref(), opts)?
+    } else {
+        // Open the first file alone so that a missing dataset is reported once, then the rest.
+        let mut members = Vec::with_capacity(files.len());
+        for f in &files {
+            members.push(open_file(f, spec.dataset.as_deref(), opts)?);
+        }
+        Arc::new(StackSource::new(members, Some(stack_labels(&files)))?)
+    };
+    match &opts.chunks {
+        None => Ok(source),
+        Some(c) => {
+            let chunks = normalize_chunks(c, &source.shape(), source.dtype(), Some(&source.chunks()))
+                .map_err(|e| SourceError::new(source.describe(), e.to_string()))?;
+            Ok(Arc::new(Rechunked { inner: source, chunks }))
+        }
+    }
+}
+
+/// Labels for a stack of files: the dates in their names when every name has one
+/// (`2014-01-01.hdf5`, `t2m_20140101.nc`), else the file names.
+pub fn stack_labels(files: &[PathBuf]) -> Coordinate {
+    let names: Vec<String> =
+        files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let dates: Vec<Option<String>> = names.iter().map(|n| find_date(n)).collect();
+    if dates.iter().all(Option::is_some) {
+        Coordinate { name: "time".into(), labels: dates.into_iter().flatten().collect(), ..Default::default() }
+    } else {
+        Coordinate { name: "file".into(), labels: names, ..Default::default() }
+    }
+}
+
+/// Finds a calendar date written as `YYYY-MM-DD`, `YYYY_MM_DD` or `YYYYMMDD` in a file name.
+pub fn find_date(name: &str) -> Option<String> {
+    let b = name.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let valid = |y: &[u8], m: &[u8], d: &[u8]| {
+        let m: u32 = std::str::from_utf8(m).ok()?.parse().ok()?;
+        let d: u32 = std::str::from_utf8(d).ok()?.parse().ok()?;
+        let y = std::str::from_utf8(y).ok()?;
+        ((1..=12).contains(&m) && (1..=31).contains(&d) && (y.starts_with("19") || y.starts_with("20")))
+            .then(|| format!("{y}-{m:02}-{d:02}"))
+    };
+    for i in 0..b.len() {
+        if i + 10 <= b.len()
+            && digits(&b[i..i + 4])
+            && (b[i + 4] == b'-' || b[i + 4] == b'_')
+            && b[i + 7] == b[i + 4]
+            && digits(&b[i + 5..i + 7])
+            && digits(&b[i + 8..i + 10])
+        {
+            if let Some(d) = valid(&b[i..i + 4], &b[i + 5..i + 7], &b[i + 8..i + 10]) {
+                return Some(d);
+            }
+        }
+        if i + 8 <= b.len() && digits(&b[i..i + 8]) && (i == 0 || !b[i - 1].is_ascii_digit()) && (i + 8 == b.len() || !b[i + 8].is_ascii_digit()) {
+            if let Some(d) = valid(&b[i..i + 4], &b[i + 4..i + 6], &b[i + 6..i + 8]) {
+                return Some(d);
+            }
+        }
+    }
+    None
+}
+
+/// A source seen through another block layout (`--chunks`): reads go to the inner source.
+#[derive(Debug)]
+pub struct Rechunked {
+    inner: Arc<dyn Source>,
+    chunks: Chunks,
+}
+
+impl Source for Rechunked {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn shape(&self) -> Vec<usize> {
+        self.inner.shape()
+    }
+    fn dtype(&self) -> DType {
+        self.inner.dtype()
+    }
+    fn chunks(&self) -> Chunks {
+        self.chunks.clone()
+    }
+    fn read(&self, region: &Region) -> Result<Block, SourceError> {
+        self.inner.read(region)
+    }
+    fn metadata(&self) -> Metadata {
+        self.inner.metadata()
+    }
+    fn cheap_subregion(&self) -> bool {
+        self.inner.cheap_subregion()
+    }
+}
+
+/// Creates the sink for an OUTPUT: `FILE.h5[:DATASET]`, `FILE.hdf5[:DATASET]`, `DIR.zarr`,
+/// `FILE.npy` or `FILE.png`.
+///
+/// # Errors
+/// When the extension is unknown, the target exists and `opts.overwrite` is off, or the
+/// temporary cannot be created.
+pub fn create_sink(target: &str, spec: &SinkSpec, opts: &WriteOptions) -> Result<Box<dyn Sink>, SinkError> {
+    let (path, dataset) = split_output(target);
+    match Format::of(&path) {
+        Some(Format::Hdf5) => hdf5::create_sink(&path, dataset.as_deref(), spec, opts),
+        Some(Format::Zarr) => zarr::create_sink(&path, spec, opts),
+        Some(Format::Npy) => npy::create_sink(&path, spec, opts),
+        Some(Format::Png) => png::create_sink(&path, spec, opts),
+        None => Err(SinkError::new(
+            target,
+            "unknown output format: use FILE.h5[:DATASET], FILE.hdf5[:DATASET], DIR.zarr, FILE.npy or FILE.png",
+        )),
+    }
+}
+
+/// Splits `out.h5:/result` into the path and the dataset name.
+pub fn split_output(target: &str) -> (PathBuf, Option<String>) {
+    if let Some(i) = target.rfind(':') {
+        let (p, d) = (&target[..i], &target[i + 1..]);
+        if Format::of(Path::new(p)) == Some(Format::Hdf5) && !d.is_empty() {
+            return (PathBuf::from(p), Some(d.to_string()));
+        }
+    }
+    (PathBuf::from(target), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_spec_splits_dataset() {
+        assert_eq!(
+            SourceSpec::parse("no/such/dir/*.hdf5:/t2m"),
+            SourceSpec { pattern: "no/such/dir/*.hdf5".into(), dataset: Some("/t2m".into()) }
+        );
+        assert_eq!(SourceSpec::parse("x.h5"), SourceSpec { pattern: "x.h5".into(), dataset: None });
+    }
+
+    #[test]
+    fn dates_in_file_names() {
+        assert_eq!(find_date("2014-01-01.hdf5").as_deref(), Some("2014-01-01"));
+        assert_eq!(find_date("t2m_20140131_v2.nc").as_deref(), Some("2014-01-31"));
+        assert_eq!(find_date("run_123456789.h5"), None);
+        assert_eq!(find_date("day_7.h5"), None);
+    }
+
+    #[test]
+    fn output_targets() {
+        assert_eq!(split_output("out.h5:/mean"), (PathBuf::from("out.h5"), Some("/mean".into())));
+        assert_eq!(split_output("out.zarr"), (PathBuf::from("out.zarr"), None));
+    }
+}
