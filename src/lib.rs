@@ -14,13 +14,23 @@
 
 pub mod block;
 pub mod chunks;
+pub mod cli;
+pub mod colormap;
 pub mod dtype;
+pub mod error;
+pub mod exec;
+pub mod expr;
 pub mod io;
+pub mod plan;
 pub mod sink;
 pub mod source;
 
 pub use block::{Block, Buffer, Element, Scalar};
 pub use chunks::{ChunkSpec, Chunks, Region};
 pub use dtype::DType;
+pub use error::Error;
+pub use exec::{CancelToken, ExecOptions, JobControl, compute, execute};
+pub use expr::Array;
+pub use plan::Plan;
 pub use sink::{Sink, SinkError, SinkSpec, WriteOptions};
 pub use source::{Source, SourceError};

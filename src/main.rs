@@ -1,3 +1,46 @@
-fn main() {
-    println!("gridlens: under construction");
+//! The `gridlens` binary: command-line subcommands, or the desktop app when none is given.
+
+use clap::Parser;
+use gridlens::cli::{self, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Some(Command::Eval(a)) => cli::eval(a),
+        Some(Command::Explain(a)) => cli::explain(a),
+        Some(Command::Info(a)) => cli::info(a),
+        Some(Command::DemoData(a)) => cli::demo_data(a),
+        Some(Command::View(_)) | None => {
+            eprintln!("the desktop app is not built yet; see `gridlens --help` for the command line");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the causes joined, never a backtrace.
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", msg.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Panics inside engine workers become job errors; keep their default report off the terminal.
+/// Anywhere else a panic is a bug: report it on one line.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let worker = std::thread::current().name().is_some_and(|n| n.starts_with("gridlens-worker"));
+        if !worker {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            eprintln!("error: internal error: {msg}");
+        }
+    }));
 }

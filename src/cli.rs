@@ -1,0 +1,561 @@
+//! The `gridlens` command line: `eval`, `explain`, `info` and `demo-data` over the engine.
+//!
+//! Parsing is clap's; each subcommand is a function that returns `anyhow::Result`,
+//! and `main` prints a failure as one `error: ...` line. The `view` subcommand
+//! (and no subcommand at all) opens the desktop app, which lives in the binary.
+
+use crate::chunks::{ChunkSpec, format_bytes, parse_size};
+use crate::exec::{ExecOptions, JobControl, execute};
+use crate::expr::parse::evaluate;
+use crate::expr::{Array, Op, ReduceFunc};
+use crate::io::{OpenOptions, SourceSpec};
+use crate::plan::{Explain, Plan};
+use crate::sink::{SinkSpec, WriteOptions};
+use crate::source::{AttrValue, fmt_shape};
+use crate::{Block, Buffer, with_buffer};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Explore gridded data too big for memory: a lazy, chunked, parallel array engine with a desktop viewer.
+#[derive(Parser, Debug)]
+#[command(name = "gridlens", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compute an expression over files and print, summarise or store the result.
+    Eval(EvalArgs),
+    /// Show what an expression would compute (shape, chunks, tasks, stages) without computing.
+    Explain(ExplainArgs),
+    /// List groups, datasets, shapes, dtypes, chunks and attributes of files.
+    Info(InfoArgs),
+    /// Write synthetic daily 2-m temperature files (one HDF5 file per day).
+    DemoData(DemoArgs),
+    /// Open the desktop app on the given files (no files: the built-in demo data).
+    View(ViewArgs),
+}
+
+/// Inputs and engine settings shared by `eval` and `explain`.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// The expression, in NumPy syntax, e.g. 'x.mean(axis=0)' or 'x[0] - x.mean(axis=0)'.
+    pub expr: String,
+    /// Bind NAME to SOURCE = PATH_OR_GLOB[:DATASET]; a glob stacks its files along a new first axis.
+    #[arg(short = 'i', long = "input", value_name = "NAME=SOURCE")]
+    pub inputs: Vec<String>,
+    /// Block layout for the inputs instead of their storage chunks: 'auto', a size ('64MiB'),
+    /// or lengths per axis ('1,500,500'; -1 = whole axis).
+    #[arg(long, value_name = "SPEC")]
+    pub chunks: Option<String>,
+    /// Show stored values as they are, without CF decoding (scale_factor, add_offset, _FillValue).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Store the result: FILE.h5[:DATASET], FILE.hdf5[:DATASET], DIR.zarr, FILE.npy or FILE.png.
+    #[arg(short = 'o', long = "output", value_name = "OUTPUT")]
+    pub output: Option<String>,
+    /// Print one JSON line: shape, dtype, sum, min, max, nan_count, first, last.
+    #[arg(long)]
+    pub stats: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Memory for intermediate blocks, e.g. '2GiB' (default: a quarter of RAM).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Replace an existing output.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// gzip level 0-9 for HDF5/Zarr output.
+    #[arg(long, value_name = "LEVEL")]
+    pub compression: Option<u32>,
+    /// Storage chunk lengths of the output, e.g. '500,500'.
+    #[arg(long, value_name = "LENGTHS")]
+    pub out_chunks: Option<String>,
+    /// Zarr format of the output (2 or 3).
+    #[arg(long, default_value_t = 3)]
+    pub zarr_version: u8,
+    /// Colormap of PNG output.
+    #[arg(long, default_value = "viridis")]
+    pub colormap: String,
+    /// Value range of PNG output, e.g. '250,310' (default: the data's min and max).
+    #[arg(long, value_name = "MIN,MAX")]
+    pub range: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Files, globs, or FILE:DATASET.
+    #[arg(required = true)]
+    pub sources: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Directory to write the files into (created if missing).
+    pub dir: PathBuf,
+    /// Number of daily files.
+    #[arg(long, default_value_t = 31)]
+    pub days: usize,
+    /// Grid shape, ROWSxCOLS.
+    #[arg(long, default_value = "1440x2880")]
+    pub shape: String,
+    /// Element type: f8 or f4.
+    #[arg(long, default_value = "f8")]
+    pub dtype: String,
+    /// Storage chunk lengths, ROWS,COLS.
+    #[arg(long, default_value = "500,500")]
+    pub chunks: String,
+    /// Random seed of the weather.
+    #[arg(long, default_value_t = 2014)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ViewArgs {
+    /// Files or globs to open (PATH_OR_GLOB[:DATASET]).
+    pub sources: Vec<String>,
+    /// Write each frame's duration and each tile's arrival time to FILE (CSV).
+    #[arg(long, value_name = "FILE")]
+    pub frame_log: Option<PathBuf>,
+}
+
+/// Opens the inputs named by `-i NAME=SOURCE` arguments.
+///
+/// # Errors
+/// A malformed binding, or a source that cannot be opened (the message names it).
+pub fn open_inputs(input: &InputArgs) -> Result<(HashMap<String, Array>, Vec<(String, String)>)> {
+    let chunks = match &input.chunks {
+        Some(c) => Some(ChunkSpec::parse(c).map_err(|e| anyhow!("--chunks: {e}"))?),
+        None => None,
+    };
+    let opts = OpenOptions { decode_cf: !input.raw, chunks };
+    let mut names = HashMap::new();
+    let mut bound = Vec::new();
+    for b in &input.inputs {
+        let (name, src) = b
+            .split_once('=')
+            .ok_or_else(|| anyhow!("-i {b}: expected NAME=SOURCE, e.g. -i x='data/*.hdf5:/t2m'"))?;
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+            bail!("-i {b}: '{name}' is not a valid name (letters, digits and _)");
+        }
+        let spec = SourceSpec::parse(src);
+        let source = crate::io::open(&spec, &opts)?;
+        names.insert(name.to_string(), Array::from_source(source));
+        bound.push((name.to_string(), src.to_string()));
+    }
+    Ok((names, bound))
+}
+
+/// Runs `eval`.
+///
+/// # Errors
+/// Any bad input (expression, sources, output) or a failed computation.
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let (names, bound) = open_inputs(&args.input)?;
+    let array = evaluate(&args.input.expr, &names).map_err(|e| anyhow!("{e}"))?;
+    let memory_limit = match &args.memory_limit {
+        Some(s) => parse_size(s).ok_or_else(|| anyhow!("--memory-limit {s}: expected a size such as 2GiB or 500MB"))?,
+        None => 0,
+    };
+    let opts = ExecOptions { threads: args.threads, memory_limit };
+    let plan = Plan::build(&array, args.output.is_some())?;
+    let sink = match &args.output {
+        None => None,
+        Some(target) => {
+            let spec = SinkSpec {
+                shape: array.shape(),
+                dtype: array.dtype(),
+                chunks: array.chunks().clone(),
+                attrs: carried_attrs(&array),
+                history: history(&args.input.expr, &bound),
+            };
+            let wopts = WriteOptions {
+                chunk_shape: match &args.out_chunks {
+                    Some(c) => Some(
+                        c.split(',')
+                            .map(|x| x.trim().parse::<usize>().map_err(|_| anyhow!("--out-chunks {c}: expected lengths such as 500,500")))
+                            .collect::<Result<Vec<_>>>()?,
+                    ),
+                    None => None,
+                },
+                compression_level: args.compression,
+                overwrite: args.overwrite,
+                zarr_version: args.zarr_version,
+                colormap: args.colormap.clone(),
+                value_range: match &args.range {
+                    Some(r) => {
+                        let (a, b) = r.split_once(',').ok_or_else(|| anyhow!("--range {r}: expected MIN,MAX"))?;
+                        Some((a.trim().parse()?, b.trim().parse()?))
+                    }
+                    None => None,
+                },
+            };
+            Some(crate::io::create_sink(target, &spec, &wopts)?)
+        }
+    };
+    let control = Arc::new(JobControl::new());
+    let nblocks = plan.chunks.num_blocks();
+    let stats: Mutex<Vec<Option<BlockStats>>> = Mutex::new(vec![None; if args.stats { nblocks } else { 0 }]);
+    let small = array.len() <= 1000 && args.output.is_none() && !args.stats;
+    let whole: Mutex<Option<Block>> = Mutex::new(small.then(|| Block::zeros(plan.dtype, &plan.chunks.shape())));
+    let bar = progress_bar(&control, plan.tasks.len());
+    let result = execute(&plan, sink.as_deref(), &opts, &control, &|k, b| {
+        if args.stats {
+            stats.lock().expect("stats lock")[k] = Some(BlockStats::of(b));
+        }
+        if let Some(w) = whole.lock().expect("result lock").as_mut() {
+            let r = plan.chunks.block_region(&plan.chunks.block_index(k));
+            w.paste(&r.start, b);
+        }
+    });
+    if let Some((handle, stop)) = bar {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = handle.join();
+    }
+    match (&result, &sink) {
+        (Ok(()), Some(s)) => {
+            let path = s.commit()?;
+            eprintln!("wrote {} {} to {}", fmt_shape(&array.shape()), array.dtype(), path.display());
+        }
+        (Err(_), Some(s)) => s.abort(),
+        _ => {}
+    }
+    result?;
+    if args.stats {
+        let per_block: Vec<BlockStats> = stats.into_inner().expect("stats lock").into_iter().map(|s| s.expect("every block finished")).collect();
+        println!("{}", stats_json(&array, &per_block));
+    } else if let Some(w) = whole.into_inner().expect("result lock") {
+        println!("{}", format_block(&w));
+    } else if args.output.is_none() {
+        println!(
+            "{} {} ({}): too large to print; use --stats for a summary or -o FILE to store it",
+            fmt_shape(&array.shape()),
+            array.dtype(),
+            format_bytes(array.nbytes())
+        );
+    }
+    Ok(())
+}
+
+/// Runs `explain`.
+///
+/// # Errors
+/// A bad expression or source.
+pub fn explain(args: &ExplainArgs) -> Result<()> {
+    let (names, bound) = open_inputs(&args.input)?;
+    for (name, src) in &bound {
+        let a = &names[name];
+        println!(
+            "input {name} = {src}: {} {}, chunks {}, {}",
+            fmt_shape(&a.shape()),
+            a.dtype(),
+            fmt_shape(&a.chunks().max_block_shape()),
+            format_bytes(a.nbytes())
+        );
+    }
+    let array = evaluate(&args.input.expr, &names).map_err(|e| anyhow!("{e}"))?;
+    let plan = Plan::build(&array, false)?;
+    if !bound.is_empty() {
+        println!();
+    }
+    print!("{}", Explain::of(&plan));
+    Ok(())
+}
+
+/// Runs `info`.
+///
+/// # Errors
+/// A file that cannot be opened or read.
+pub fn info(args: &InfoArgs) -> Result<()> {
+    let mut json = Vec::new();
+    for s in &args.sources {
+        let spec = SourceSpec::parse(s);
+        for path in crate::io::expand(&spec.pattern)? {
+            match crate::io::Format::of(&path) {
+                Some(crate::io::Format::Hdf5) | None if spec.dataset.is_none() => {
+                    let tree = crate::io::hdf5::describe_file(&path)?;
+                    if args.json {
+                        json.push(serde_json::to_value(&tree)?);
+                    } else {
+                        println!("{tree}");
+                    }
+                }
+                _ => {
+                    let src = crate::io::open_file(&path, spec.dataset.as_deref(), &OpenOptions::default())?;
+                    let m = src.metadata();
+                    if args.json {
+                        json.push(serde_json::json!({
+                            "path": path.display().to_string(),
+                            "shape": src.shape(),
+                            "dtype": src.dtype().name(),
+                            "chunks": src.chunks().max_block_shape(),
+                            "attrs": m.attrs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
+                        }));
+                    } else {
+                        println!("{}", src.describe());
+                        println!("  shape {} {} chunks {}", fmt_shape(&src.shape()), src.dtype(), fmt_shape(&src.chunks().max_block_shape()));
+                        for (k, v) in &m.attrs {
+                            println!("  @{k} = {v}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(json))?);
+    }
+    Ok(())
+}
+
+/// Attributes of the inputs that still hold for the result: units and long_name survive
+/// indexing, stacking, means, extremes, standard deviations and differences of one quantity.
+pub fn carried_attrs(array: &Array) -> Vec<(String, AttrValue)> {
+    fn keeps_units(a: &Array, sources: &mut Vec<Arc<dyn crate::Source>>) -> bool {
+        match a.op() {
+            Op::Source(s) => {
+                sources.push(s.clone());
+                true
+            }
+            Op::Index { input, .. } | Op::Transpose { input, .. } | Op::Topk { input, .. } => keeps_units(input, sources),
+            Op::Stack { inputs, .. } | Op::Concat { inputs, .. } => inputs.iter().all(|i| keeps_units(i, sources)),
+            Op::Reduce { input, reduction } => {
+                use ReduceFunc::*;
+                matches!(reduction.func, Mean | NanMean | Min | Max | NanMin | NanMax | Std | NanStd) && keeps_units(input, sources)
+            }
+            Op::Map { func, args } => {
+                use crate::expr::{BinaryOp, MapFunc, UnaryOp};
+                let ok = matches!(
+                    func,
+                    MapFunc::Binary(BinaryOp::Add | BinaryOp::Sub | BinaryOp::Maximum | BinaryOp::Minimum)
+                        | MapFunc::Unary(UnaryOp::Neg | UnaryOp::Abs)
+                        | MapFunc::Clip
+                        | MapFunc::Cast(_)
+                );
+                ok && args.iter().all(|o| match o {
+                    crate::expr::Operand::Array(x) => keeps_units(x, sources),
+                    crate::expr::Operand::Scalar(_) => true,
+                })
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    if !keeps_units(array, &mut sources) || sources.is_empty() {
+        return vec![];
+    }
+    let metas: Vec<_> = sources.iter().map(|s| s.metadata()).collect();
+    let mut out = Vec::new();
+    for key in ["units", "long_name", "standard_name"] {
+        let first = metas[0].text(key);
+        if let Some(v) = first {
+            if metas.iter().all(|m| m.text(key) == Some(v)) {
+                out.push((key.to_string(), AttrValue::Text(v.to_string())));
+            }
+        }
+    }
+    out
+}
+
+/// The provenance attribute: when, which gridlens, what expression over which sources.
+pub fn history(expr: &str, bound: &[(String, String)]) -> String {
+    let inputs: Vec<String> = bound.iter().map(|(n, s)| format!("{n}={s}")).collect();
+    format!("{} gridlens {}: {} with {}", utc_now(), env!("CARGO_PKG_VERSION"), expr, if inputs.is_empty() { "no inputs".into() } else { inputs.join(", ") })
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Statistics of one output block, combined in block order for a deterministic result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockStats {
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub nan_count: u64,
+    pub first: f64,
+    pub last: f64,
+    pub len: usize,
+}
+
+impl BlockStats {
+    pub fn of(b: &Block) -> BlockStats {
+        let mut s = BlockStats { sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, nan_count: 0, first: f64::NAN, last: f64::NAN, len: b.len() };
+        if b.is_empty() {
+            return s;
+        }
+        s.first = b.data().get_f64(0);
+        s.last = b.data().get_f64(b.len() - 1);
+        with_buffer!(b.data(), v => {
+            let mut lanes = [0.0f64; 4];
+            for (i, x) in v.iter().enumerate() {
+                let x = crate::Element::to_f64(*x);
+                if x.is_nan() {
+                    s.nan_count += 1;
+                    continue;
+                }
+                lanes[i % 4] += x;
+                if x < s.min { s.min = x; }
+                if x > s.max { s.max = x; }
+            }
+            s.sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        });
+        s
+    }
+}
+
+fn json_number(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// The `--stats` line for the whole result.
+pub fn stats_json(array: &Array, blocks: &[BlockStats]) -> String {
+    let sum: f64 = blocks.iter().map(|b| b.sum).sum();
+    let min = blocks.iter().map(|b| b.min).fold(f64::INFINITY, f64::min);
+    let max = blocks.iter().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
+    let nan_count: u64 = blocks.iter().map(|b| b.nan_count).sum();
+    let first = blocks.iter().find(|b| b.len > 0).map_or(f64::NAN, |b| b.first);
+    let last = blocks.iter().rev().find(|b| b.len > 0).map_or(f64::NAN, |b| b.last);
+    let v = serde_json::json!({
+        "shape": array.shape(),
+        "dtype": array.dtype().name(),
+        "sum": json_number(sum),
+        "min": json_number(if min.is_finite() || min == f64::NEG_INFINITY { min } else { f64::NAN }),
+        "max": json_number(if max.is_finite() || max == f64::INFINITY { max } else { f64::NAN }),
+        "nan_count": nan_count,
+        "first": json_number(first),
+        "last": json_number(last),
+    });
+    v.to_string()
+}
+
+/// A small array printed the way NumPy prints it (nested brackets).
+pub fn format_block(b: &Block) -> String {
+    fn fmt_val(buf: &Buffer, i: usize) -> String {
+        match buf {
+            Buffer::Bool(v) => if v[i] { "True".into() } else { "False".into() },
+            Buffer::F32(v) => format!("{}", v[i]),
+            Buffer::F64(v) => format!("{}", v[i]),
+            other => format!("{}", other.get_f64(i)),
+        }
+    }
+    fn rec(b: &Block, d: usize, offset: usize, out: &mut String) {
+        let shape = b.shape();
+        if d == shape.len() {
+            out.push_str(&fmt_val(b.data(), offset));
+            return;
+        }
+        let stride: usize = shape[d + 1..].iter().product();
+        out.push('[');
+        for i in 0..shape[d] {
+            if i > 0 {
+                out.push_str(if d + 1 == shape.len() { ", " } else { ",\n" });
+            }
+            rec(b, d + 1, offset + i * stride, out);
+        }
+        out.push(']');
+    }
+    let mut s = String::new();
+    rec(b, 0, 0, &mut s);
+    s
+}
+
+type BarHandle = (std::thread::JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>);
+
+/// A progress bar on stderr, when stderr is a terminal.
+fn progress_bar(control: &Arc<JobControl>, total: usize) -> Option<BarHandle> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (c, s) = (control.clone(), stop.clone());
+    let handle = std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} tasks {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            let snap = c.progress.snapshot();
+            bar.set_position(snap.tasks_done() as u64);
+            bar.set_message(format!("{} read", format_bytes(snap.bytes_read as usize)));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+        let _ = std::io::stderr().flush();
+    });
+    Some((handle, stop))
+}
+
+/// Runs `demo-data`.
+///
+/// # Errors
+/// A malformed option or a failed write.
+pub fn demo_data(args: &DemoArgs) -> Result<()> {
+    let (rows, cols) = args
+        .shape
+        .split_once(['x', 'X', ','])
+        .and_then(|(r, c)| Some((r.trim().parse::<usize>().ok()?, c.trim().parse::<usize>().ok()?)))
+        .ok_or_else(|| anyhow!("--shape {}: expected ROWSxCOLS such as 1440x2880", args.shape))?;
+    let chunks = args
+        .chunks
+        .split_once(',')
+        .and_then(|(r, c)| Some((r.trim().parse::<usize>().ok()?, c.trim().parse::<usize>().ok()?)))
+        .ok_or_else(|| anyhow!("--chunks {}: expected ROWS,COLS such as 500,500", args.chunks))?;
+    let dtype = crate::DType::parse(&args.dtype)
+        .filter(|d| d.is_float())
+        .ok_or_else(|| anyhow!("--dtype {}: expected f8 or f4", args.dtype))?;
+    let opts = crate::io::demo::DemoOptions { days: args.days, shape: (rows, cols), dtype, chunks, seed: args.seed };
+    let files = crate::io::demo::write_demo(&args.dir, &opts, &|done, total| {
+        if std::io::stderr().is_terminal() {
+            eprint!("\rwriting day {done}/{total}");
+        }
+    })
+    .with_context(|| format!("writing demo data to {}", args.dir.display()))?;
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    eprintln!("wrote {} files of {rows}x{cols} {dtype} to {}", files.len(), args.dir.display());
+    Ok(())
+}

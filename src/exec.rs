@@ -1,0 +1,715 @@
+//! Running a plan: worker threads, priorities, a memory budget, cancellation,
+//! progress, and output blocks streamed to the caller as they finish (dask's
+//! threaded scheduler and its dashboard's event stream).
+//!
+//! Workers on a rayon pool pull the most urgent ready task: lowest caller
+//! priority of the output blocks it feeds, then the plan's depth-first order.
+//! A task's result is freed as soon as its last consumer has run. Tasks that
+//! bring new data in (reads, generators) wait while the bytes held exceed the
+//! memory limit, so memory is bounded by blocks in flight, not by data size.
+
+pub mod kernel;
+pub mod reduce;
+
+use crate::block::{Block, Buffer, c_strides};
+use crate::chunks::Region;
+use crate::plan::{Plan, Stage, Task, TaskId, Work};
+use crate::sink::{Sink, SinkError};
+use crate::source::{Payload, SourceError};
+use reduce::Partial;
+use std::any::Any;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a job stopped without finishing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A computation failed on the values of one block.
+    #[error("block {region} of the result: {message}")]
+    Compute { region: String, message: String },
+    /// A task panicked: a bug, reported instead of crashing.
+    #[error("internal error in a {stage} task: {message}")]
+    Panic { stage: &'static str, message: String },
+}
+
+/// How to run a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecOptions {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Bytes of intermediate results a job may hold before it stops starting reads;
+    /// 0 means a quarter of the machine's memory.
+    pub memory_limit: usize,
+}
+
+impl Default for ExecOptions {
+    fn default() -> ExecOptions {
+        ExecOptions { threads: 0, memory_limit: 0 }
+    }
+}
+
+impl ExecOptions {
+    pub fn thread_count(&self) -> usize {
+        if self.threads > 0 { self.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+
+    pub fn memory_limit_bytes(&self) -> usize {
+        if self.memory_limit > 0 { self.memory_limit } else { total_memory_bytes() / 4 }
+    }
+}
+
+/// Total RAM from `/proc/meminfo` (8 GiB when it cannot be read).
+pub fn total_memory_bytes() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| {
+                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<usize>().ok()).map(|kb| kb * 1024)
+            })
+        })
+        .unwrap_or(8 << 30)
+}
+
+/// A flag that stops a job: workers finish the task they are in and start no other.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One task's run, for the task-stream chart.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct TaskSpan {
+    pub task: u32,
+    pub stage: Stage,
+    /// Worker number, 0-based.
+    pub thread: u16,
+    /// Microseconds since the job started.
+    pub start_us: u64,
+    pub end_us: u64,
+}
+
+/// Where a job is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobState {
+    Running,
+    Done,
+    Cancelled,
+    Failed(String),
+}
+
+/// Live counters of a job, shared with whoever watches it (the app's progress panel, the
+/// command line's progress bar). Cheap to read at any time from any thread.
+#[derive(Debug)]
+pub struct Progress {
+    total: [AtomicUsize; 5],
+    running: [AtomicUsize; 5],
+    done: [AtomicUsize; 5],
+    bytes_read: AtomicU64,
+    held_bytes: AtomicUsize,
+    peak_held_bytes: AtomicUsize,
+    memory_limit: AtomicUsize,
+    threads: AtomicUsize,
+    started: Instant,
+    finished_us: AtomicU64,
+    spans: Mutex<Vec<TaskSpan>>,
+    state: Mutex<JobState>,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress {
+            total: Default::default(),
+            running: Default::default(),
+            done: Default::default(),
+            bytes_read: AtomicU64::new(0),
+            held_bytes: AtomicUsize::new(0),
+            peak_held_bytes: AtomicUsize::new(0),
+            memory_limit: AtomicUsize::new(0),
+            threads: AtomicUsize::new(0),
+            started: Instant::now(),
+            finished_us: AtomicU64::new(0),
+            spans: Mutex::new(Vec::new()),
+            state: Mutex::new(JobState::Running),
+        }
+    }
+}
+
+/// A copy of a job's counters at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgressSnapshot {
+    /// Per stage, in [`Stage::ALL`] order: tasks in total, running and done.
+    pub total: [usize; 5],
+    pub running: [usize; 5],
+    pub done: [usize; 5],
+    pub bytes_read: u64,
+    pub held_bytes: usize,
+    pub peak_held_bytes: usize,
+    pub memory_limit: usize,
+    pub threads: usize,
+    pub elapsed: Duration,
+    pub state: JobState,
+}
+
+impl ProgressSnapshot {
+    pub fn tasks_total(&self) -> usize {
+        self.total.iter().sum()
+    }
+
+    pub fn tasks_done(&self) -> usize {
+        self.done.iter().sum()
+    }
+
+    /// Tasks waiting to run, per stage.
+    pub fn queued(&self, stage: Stage) -> usize {
+        let i = stage.index();
+        self.total[i].saturating_sub(self.running[i] + self.done[i])
+    }
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress::default()
+    }
+
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let load = |a: &[AtomicUsize; 5]| std::array::from_fn(|i| a[i].load(Ordering::Relaxed));
+        let fin = self.finished_us.load(Ordering::Relaxed);
+        ProgressSnapshot {
+            total: load(&self.total),
+            running: load(&self.running),
+            done: load(&self.done),
+            bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            held_bytes: self.held_bytes.load(Ordering::Relaxed),
+            peak_held_bytes: self.peak_held_bytes.load(Ordering::Relaxed),
+            memory_limit: self.memory_limit.load(Ordering::Relaxed),
+            threads: self.threads.load(Ordering::Relaxed),
+            elapsed: if fin > 0 { Duration::from_micros(fin) } else { self.started.elapsed() },
+            state: self.state.lock().expect("progress lock").clone(),
+        }
+    }
+
+    /// Task spans recorded since span number `from` (for incremental drawing).
+    pub fn spans_since(&self, from: usize) -> Vec<TaskSpan> {
+        let s = self.spans.lock().expect("progress lock");
+        s.get(from..).map(|x| x.to_vec()).unwrap_or_default()
+    }
+
+    pub fn span_count(&self) -> usize {
+        self.spans.lock().expect("progress lock").len()
+    }
+
+    fn micros(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    fn set_state(&self, s: JobState) {
+        *self.state.lock().expect("progress lock") = s;
+        self.finished_us.store(self.micros().max(1), Ordering::Relaxed);
+    }
+}
+
+/// Everything a caller holds to watch and steer a running job.
+#[derive(Debug, Default)]
+pub struct JobControl {
+    pub cancel: CancelToken,
+    pub progress: Progress,
+    /// New priorities per output block (lower first), picked up at the next scheduling step.
+    priorities: Mutex<Option<Vec<u32>>>,
+    priorities_changed: AtomicBool,
+}
+
+impl JobControl {
+    pub fn new() -> JobControl {
+        JobControl::default()
+    }
+
+    /// Asks the running job to compute output blocks in this order of urgency
+    /// (one number per output block; lower first), e.g. visible tiles first.
+    pub fn set_priorities(&self, per_output_block: Vec<u32>) {
+        *self.priorities.lock().expect("priorities lock") = Some(per_output_block);
+        self.priorities_changed.store(true, Ordering::Release);
+    }
+}
+
+/// A task's result while it waits for its consumers.
+enum Value {
+    Block(Arc<Block>),
+    Encoded(Mutex<Option<Box<dyn Any + Send + Sync>>>),
+    Partial(Partial),
+}
+
+struct State {
+    /// Ready tasks without dependencies (they bring new data in) and with dependencies.
+    ready_new: BinaryHeap<Reverse<(u64, u32)>>,
+    ready_deps: BinaryHeap<Reverse<(u64, u32)>>,
+    waiting: Vec<u32>,
+    consumers_left: Vec<u32>,
+    values: Vec<Option<Arc<Value>>>,
+    held: Vec<usize>,
+    held_bytes: usize,
+    running: usize,
+    done: usize,
+    priority: Vec<u32>,
+    error: Option<ExecError>,
+}
+
+struct Scheduler<'a> {
+    plan: &'a Plan,
+    consumers: Vec<Vec<TaskId>>,
+    state: Mutex<State>,
+    wake: Condvar,
+    control: &'a JobControl,
+    sink: Option<&'a dyn Sink>,
+    on_block: &'a (dyn Fn(usize, &Arc<Block>) + Sync),
+    memory_limit: usize,
+}
+
+fn key(priority: u32, order: u32) -> u64 {
+    ((priority as u64) << 32) | order as u64
+}
+
+/// Runs `plan` to the end on `opts.threads` workers. `on_block(k, block)` is called from a
+/// worker the moment output block `k` is finished (it may block to apply backpressure);
+/// with a `sink`, write tasks store every output block in it. The sink is neither committed
+/// nor aborted here; that is the caller's decision.
+///
+/// # Errors
+/// The first failure of any task (naming file, dataset and block), or
+/// [`ExecError::Cancelled`]. Either way every worker has stopped and all memory is released
+/// when this returns.
+pub fn execute(
+    plan: &Plan,
+    sink: Option<&dyn Sink>,
+    opts: &ExecOptions,
+    control: &JobControl,
+    on_block: &(dyn Fn(usize, &Arc<Block>) + Sync),
+) -> Result<(), ExecError> {
+    let n = plan.tasks.len();
+    let mut consumers = vec![Vec::new(); n];
+    let mut waiting = vec![0u32; n];
+    for (i, t) in plan.tasks.iter().enumerate() {
+        waiting[i] = t.deps.len() as u32;
+        for d in &t.deps {
+            consumers[d.index()].push(TaskId(i as u32));
+        }
+    }
+    let threads = opts.thread_count();
+    let p = &control.progress;
+    for t in &plan.tasks {
+        p.total[t.stage.index()].fetch_add(1, Ordering::Relaxed);
+    }
+    p.memory_limit.store(opts.memory_limit_bytes(), Ordering::Relaxed);
+    p.threads.store(threads, Ordering::Relaxed);
+    let consumers_left = consumers.iter().map(|c| c.len() as u32).collect();
+    let state = State {
+        ready_new: BinaryHeap::new(),
+        ready_deps: BinaryHeap::new(),
+        waiting,
+        consumers_left,
+        values: (0..n).map(|_| None).collect(),
+        held: vec![0; n],
+        held_bytes: 0,
+        running: 0,
+        done: 0,
+        priority: vec![0; n],
+        error: None,
+    };
+    let sched = Scheduler {
+        plan,
+        consumers,
+        state: Mutex::new(state),
+        wake: Condvar::new(),
+        control,
+        sink,
+        on_block,
+        memory_limit: opts.memory_limit_bytes(),
+    };
+    {
+        let mut st = sched.state.lock().expect("scheduler lock");
+        for i in 0..n {
+            if st.waiting[i] == 0 {
+                sched.push_ready(&mut st, i);
+            }
+        }
+        if let Some(pr) = control.priorities.lock().expect("priorities lock").take() {
+            control.priorities_changed.store(false, Ordering::Relaxed);
+            sched.apply_priorities(&mut st, &pr);
+        }
+    }
+    if n == 0 {
+        p.set_state(JobState::Done);
+        return Ok(());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("gridlens-worker-{i}"))
+        .build()
+        .map_err(|e| ExecError::Panic { stage: "setup", message: format!("cannot start worker threads: {e}") })?;
+    pool.scope(|s| {
+        for w in 0..threads {
+            let sched = &sched;
+            s.spawn(move |_| sched.work(w as u16));
+        }
+    });
+    let mut st = sched.state.lock().expect("scheduler lock");
+    let result = match st.error.take() {
+        Some(e) => Err(e),
+        None if control.cancel.is_cancelled() && st.done < n => Err(ExecError::Cancelled),
+        None => Ok(()),
+    };
+    // release everything still held
+    st.values.iter_mut().for_each(|v| *v = None);
+    p.held_bytes.store(0, Ordering::Relaxed);
+    p.set_state(match &result {
+        Ok(()) => JobState::Done,
+        Err(ExecError::Cancelled) => JobState::Cancelled,
+        Err(e) => JobState::Failed(e.to_string()),
+    });
+    result
+}
+
+impl Scheduler<'_> {
+    fn push_ready(&self, st: &mut State, t: usize) {
+        let k = Reverse((key(st.priority[t], self.plan.order[t]), t as u32));
+        if self.plan.tasks[t].deps.is_empty() { st.ready_new.push(k) } else { st.ready_deps.push(k) }
+    }
+
+    /// Recomputes every task's priority from the output blocks it feeds, then rebuilds the queues.
+    fn apply_priorities(&self, st: &mut State, per_output: &[u32]) {
+        let n = self.plan.tasks.len();
+        let mut prio = vec![u32::MAX; n];
+        for (k, &t) in self.plan.outputs.iter().enumerate() {
+            prio[t.index()] = per_output.get(k).copied().unwrap_or(u32::MAX - 1);
+        }
+        // tasks are created after their dependencies, so a reverse sweep sees consumers first
+        for i in (0..n).rev() {
+            for c in &self.consumers[i] {
+                prio[i] = prio[i].min(prio[c.index()]);
+            }
+        }
+        st.priority = prio;
+        let ready: Vec<u32> = st.ready_new.drain().chain(st.ready_deps.drain()).map(|Reverse((_, t))| t).collect();
+        for t in ready {
+            self.push_ready(st, t as usize);
+        }
+    }
+
+    /// The next task to run, if one may start now.
+    fn pick(&self, st: &mut State) -> Option<usize> {
+        let best_new = st.ready_new.peek().map(|r| r.0);
+        let best_deps = st.ready_deps.peek().map(|r| r.0);
+        let take_new = match (best_new, best_deps) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => a < b,
+        };
+        if take_new {
+            let t = best_new.expect("checked").1 as usize;
+            let over = st.held_bytes + self.plan.tasks[t].out_bytes > self.memory_limit;
+            if over && st.running > 0 {
+                // hold back new data: run a consumer if there is one, else wait for memory
+                return st.ready_deps.pop().map(|r| r.0.1 as usize);
+            }
+            st.ready_new.pop();
+            return Some(t);
+        }
+        st.ready_deps.pop().map(|r| r.0.1 as usize)
+    }
+
+    fn work(&self, worker: u16) {
+        let total = self.plan.tasks.len();
+        loop {
+            let (t, inputs) = {
+                let mut st = self.state.lock().expect("scheduler lock");
+                loop {
+                    if st.error.is_some() || st.done == total || self.control.cancel.is_cancelled() {
+                        self.wake.notify_all();
+                        return;
+                    }
+                    if self.control.priorities_changed.swap(false, Ordering::AcqRel) {
+                        if let Some(p) = self.control.priorities.lock().expect("priorities lock").take() {
+                            self.apply_priorities(&mut st, &p);
+                        }
+                    }
+                    if let Some(t) = self.pick(&mut st) {
+                        let inputs: Vec<Arc<Value>> = self.plan.tasks[t]
+                            .deps
+                            .iter()
+                            .map(|d| st.values[d.index()].clone().expect("dependency value present"))
+                            .collect();
+                        st.running += 1;
+                        break (t, inputs);
+                    }
+                    st = self.wake.wait_timeout(st, Duration::from_millis(20)).expect("scheduler lock").0;
+                }
+            };
+            let task = &self.plan.tasks[t];
+            let p = &self.control.progress;
+            p.running[task.stage.index()].fetch_add(1, Ordering::Relaxed);
+            let start = p.micros();
+            let result = catch_unwind(AssertUnwindSafe(|| self.run(task, &inputs)));
+            drop(inputs);
+            let result = match result {
+                Ok(r) => r,
+                Err(panic) => Err(ExecError::Panic { stage: task.stage.name(), message: panic_message(&panic) }),
+            };
+            // Stream the output block before taking the lock: the caller may block (backpressure).
+            if let (Ok(Some(v)), Some(k)) = (&result, task.output_block) {
+                if let Value::Block(b) = &**v {
+                    (self.on_block)(k, b);
+                }
+            }
+            let end = p.micros();
+            p.running[task.stage.index()].fetch_sub(1, Ordering::Relaxed);
+            p.spans.lock().expect("progress lock").push(TaskSpan {
+                task: t as u32,
+                stage: task.stage,
+                thread: worker,
+                start_us: start,
+                end_us: end,
+            });
+            let mut st = self.state.lock().expect("scheduler lock");
+            st.running -= 1;
+            match result {
+                Err(ExecError::Cancelled) => {}
+                Err(e) => {
+                    if st.error.is_none() {
+                        st.error = Some(e);
+                    }
+                    self.control.cancel.cancel();
+                }
+                Ok(value) => {
+                    for d in &task.deps {
+                        let d = d.index();
+                        st.consumers_left[d] -= 1;
+                        if st.consumers_left[d] == 0 {
+                            st.values[d] = None;
+                            st.held_bytes -= st.held[d];
+                            st.held[d] = 0;
+                        }
+                    }
+                    if let Some(v) = value {
+                        if st.consumers_left[t] > 0 {
+                            let bytes = value_bytes(&v);
+                            st.values[t] = Some(v);
+                            st.held[t] = bytes;
+                            st.held_bytes += bytes;
+                        }
+                    }
+                    p.held_bytes.store(st.held_bytes, Ordering::Relaxed);
+                    p.peak_held_bytes.fetch_max(st.held_bytes, Ordering::Relaxed);
+                    for c in &self.consumers[t] {
+                        let c = c.index();
+                        st.waiting[c] -= 1;
+                        if st.waiting[c] == 0 {
+                            self.push_ready(&mut st, c);
+                        }
+                    }
+                    st.done += 1;
+                    p.done[task.stage.index()].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            drop(st);
+            self.wake.notify_all();
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.control.cancel.is_cancelled()
+    }
+
+    /// Runs one task on its inputs.
+    fn run(&self, task: &Task, inputs: &[Arc<Value>]) -> Result<Option<Arc<Value>>, ExecError> {
+        let block = |i: usize| -> &Block {
+            match &*inputs[i] {
+                Value::Block(b) => b,
+                _ => unreachable!("dependency {i} of a {:?} task is not a block", task.stage),
+            }
+        };
+        let is_cancelled = || self.cancelled();
+        let value = match &task.work {
+            Work::Fetch { source, region } => {
+                let f = source.fetch(region)?;
+                self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
+                match f.payload {
+                    Payload::Block(b) => Value::Block(Arc::new(b)),
+                    Payload::Encoded(e) => Value::Encoded(Mutex::new(Some(e))),
+                }
+            }
+            Work::Decode { source, region } => {
+                let Value::Encoded(e) = &*inputs[0] else { unreachable!("decode input is encoded") };
+                let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
+                Value::Block(Arc::new(source.decode(region, payload)?))
+            }
+            Work::Map { kernel } => {
+                let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
+                let dtype = self.node_dtype(task);
+                match kernel::run_to_buffer(kernel, &leaves, dtype, &is_cancelled).map_err(|e| self.compute_error(task, e))? {
+                    Some(buf) => Value::Block(Arc::new(Block::new(kernel.shape.clone(), buf))),
+                    None => return Err(ExecError::Cancelled),
+                }
+            }
+            Work::Fold { kernel, spec, prev, finalize, out_shape } => {
+                let len: usize = out_shape.iter().product();
+                let mut partial = if *prev {
+                    match &*inputs[0] {
+                        Value::Partial(p) => p.clone(),
+                        _ => unreachable!("fold input 0 is a partial"),
+                    }
+                } else {
+                    reduce::init(spec, len)
+                };
+                let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
+                let acc_strides = fold_strides(&kernel.shape, &spec.axes, out_shape, spec.keepdims);
+                if reduce::uses_moments(spec.func) {
+                    let buf = kernel::run_to_buffer(kernel, &leaves, spec.input_dtype, &is_cancelled)
+                        .map_err(|e| self.compute_error(task, e))?
+                        .ok_or(ExecError::Cancelled)?;
+                    reduce::fold_moments(&mut partial, &buf, &kernel.shape, &acc_strides, spec.func.skips_nan());
+                } else {
+                    let mut sink = reduce::Fold::new(spec.func, &mut partial);
+                    let done = kernel::run(kernel, &leaves, &acc_strides, &mut sink, &is_cancelled)
+                        .map_err(|e| self.compute_error(task, e))?;
+                    if !done {
+                        return Err(ExecError::Cancelled);
+                    }
+                }
+                if *finalize {
+                    Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape)))
+                } else {
+                    Value::Partial(partial)
+                }
+            }
+            Work::Combine { spec, finalize, out_shape } => {
+                let mut it = inputs.iter().map(|v| match &**v {
+                    Value::Partial(p) => p,
+                    _ => unreachable!("combine inputs are partials"),
+                });
+                let mut acc = it.next().expect("combine has inputs").clone();
+                for p in it {
+                    reduce::merge(spec.func, &mut acc, p);
+                }
+                if *finalize {
+                    Value::Block(Arc::new(reduce::finalize(spec, acc, out_shape)))
+                } else {
+                    Value::Partial(acc)
+                }
+            }
+            Work::TopkChunk { kernel, k, axis } => {
+                let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
+                let dtype = self.node_dtype(task);
+                let buf = kernel::run_to_buffer(kernel, &leaves, dtype, &is_cancelled)
+                    .map_err(|e| self.compute_error(task, e))?
+                    .ok_or(ExecError::Cancelled)?;
+                Value::Block(Arc::new(reduce::topk(&Block::new(kernel.shape.clone(), buf), *k, *axis)))
+            }
+            Work::TopkCombine { k, axis } => {
+                let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
+                Value::Block(Arc::new(reduce::topk_merge(&parts, *k, *axis)))
+            }
+            Work::Write { region } => {
+                let sink = self.sink.expect("write tasks are planned only with a sink");
+                sink.write(region, block(0))?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(Arc::new(value)))
+    }
+
+    /// The dtype a map or topk task produces: that of the kernel's program result, in storage form.
+    fn node_dtype(&self, task: &Task) -> crate::DType {
+        match &task.work {
+            Work::Map { kernel } | Work::TopkChunk { kernel, .. } => program_dtype(kernel),
+            _ => self.plan.dtype,
+        }
+    }
+
+    fn compute_error(&self, task: &Task, e: kernel::KernelError) -> ExecError {
+        let region = task
+            .output_block
+            .map(|k| self.plan.chunks.block_region(&self.plan.chunks.block_index(k)).to_string())
+            .unwrap_or_else(|| "(intermediate)".into());
+        ExecError::Compute { region, message: e.to_string() }
+    }
+}
+
+/// The storage dtype of a kernel's result: planned per node and recorded in its program.
+fn program_dtype(kernel: &crate::plan::kernel::Kernel) -> crate::DType {
+    kernel.program.result_dtype
+}
+
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Block(b) => b.size_bytes(),
+        Value::Encoded(_) => 0,
+        Value::Partial(p) => p.size_bytes(),
+    }
+}
+
+/// Element strides of a reduction's partial over a fold kernel's iteration space:
+/// 0 along reduced axes, the output block's C strides elsewhere.
+fn fold_strides(iter_shape: &[usize], axes: &[usize], out_shape: &[usize], keepdims: bool) -> Vec<isize> {
+    let out_strides = c_strides(out_shape);
+    let mut strides = Vec::with_capacity(iter_shape.len());
+    let mut o = 0;
+    for d in 0..iter_shape.len() {
+        if axes.contains(&d) {
+            strides.push(0);
+            if keepdims {
+                o += 1;
+            }
+        } else {
+            strides.push(out_strides[o] as isize);
+            o += 1;
+        }
+    }
+    strides
+}
+
+fn panic_message(p: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Computes a whole array into one in-memory block (for small results, tests and `--stats`).
+///
+/// # Errors
+/// As [`execute`].
+pub fn compute(array: &crate::expr::Array, opts: &ExecOptions) -> Result<Block, crate::Error> {
+    let plan = Plan::build(array, false)?;
+    let out = Mutex::new(Block::zeros(plan.dtype, &plan.chunks.shape()));
+    let control = JobControl::new();
+    execute(&plan, None, opts, &control, &|k, b| {
+        let r: Region = plan.chunks.block_region(&plan.chunks.block_index(k));
+        out.lock().expect("output lock").paste(&r.start, b);
+    })?;
+    Ok(out.into_inner().expect("output lock"))
+}

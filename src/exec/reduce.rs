@@ -1,0 +1,531 @@
+//! Reductions' three phases (dask's `chunk`, `combine`, `aggregate`): folding
+//! kernel output into partial results, merging partials, and finishing them.
+//!
+//! Float sums and moments accumulate in float64 whatever the input width.
+//! Horizontal sums use eight fixed lanes, and partials merge in plan order, so a
+//! result does not depend on the number of threads or on scheduling.
+
+use super::kernel::{STRIP, Strip, StripSink};
+use crate::block::{Block, Buffer, Element, for_each_row};
+use crate::dtype::{DType, Kind};
+use crate::expr::ReduceFunc;
+use crate::plan::ReduceSpec;
+use std::cmp::Ordering;
+
+/// Running values of one accumulator per output element.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Acc {
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    U64(Vec<u64>),
+    Bool(Vec<bool>),
+}
+
+/// A reduction's partial result for one output block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Partial {
+    /// sum, prod, mean (as a float64 sum), min, max, count, any, all.
+    Values(Acc),
+    /// nanmean: sums and counts of the non-NaN values.
+    Counted { sum: Vec<f64>, count: Vec<u64> },
+    /// var and std: count, mean and sum of squared deviations (Chan et al.'s parallel form).
+    Moments { n: Vec<f64>, mean: Vec<f64>, m2: Vec<f64> },
+}
+
+impl Partial {
+    /// Bytes held, for the memory budget.
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            Partial::Values(Acc::Bool(v)) => v.len(),
+            Partial::Values(Acc::F64(v)) => v.len() * 8,
+            Partial::Values(Acc::I64(v)) => v.len() * 8,
+            Partial::Values(Acc::U64(v)) => v.len() * 8,
+            Partial::Counted { sum, .. } => sum.len() * 16,
+            Partial::Moments { n, .. } => n.len() * 24,
+        }
+    }
+}
+
+/// Whether the reduction folds a block through two passes over it (var/std) rather than
+/// accumulating strip by strip.
+pub fn uses_moments(func: ReduceFunc) -> bool {
+    matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd)
+}
+
+/// The empty partial result for `len` output elements.
+pub fn init(spec: &ReduceSpec, len: usize) -> Partial {
+    use ReduceFunc::*;
+    let input = spec.input_dtype.kind();
+    match spec.func {
+        Sum | NanSum => Partial::Values(match spec.output_dtype {
+            DType::I64 => Acc::I64(vec![0; len]),
+            DType::U64 => Acc::U64(vec![0; len]),
+            _ => Acc::F64(vec![0.0; len]),
+        }),
+        Prod => Partial::Values(match spec.output_dtype {
+            DType::I64 => Acc::I64(vec![1; len]),
+            DType::U64 => Acc::U64(vec![1; len]),
+            _ => Acc::F64(vec![1.0; len]),
+        }),
+        Mean => Partial::Values(Acc::F64(vec![0.0; len])),
+        NanMean => Partial::Counted { sum: vec![0.0; len], count: vec![0; len] },
+        Var | Std | NanVar | NanStd => Partial::Moments { n: vec![0.0; len], mean: vec![0.0; len], m2: vec![0.0; len] },
+        Min | NanMin | Max | NanMax => {
+            let is_min = matches!(spec.func, Min | NanMin);
+            Partial::Values(match input {
+                Kind::Float => Acc::F64(vec![
+                    if matches!(spec.func, NanMin | NanMax) {
+                        f64::NAN
+                    } else if is_min {
+                        f64::INFINITY
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    len
+                ]),
+                Kind::Signed => Acc::I64(vec![if is_min { i64::MAX } else { i64::MIN }; len]),
+                Kind::Unsigned => Acc::U64(vec![if is_min { u64::MAX } else { 0 }; len]),
+                Kind::Bool => Acc::Bool(vec![is_min; len]),
+            })
+        }
+        Count => Partial::Values(Acc::I64(vec![0; len])),
+        Any => Partial::Values(Acc::Bool(vec![false; len])),
+        All => Partial::Values(Acc::Bool(vec![true; len])),
+    }
+}
+
+/// Folds kernel result strips into a partial result (every function but var/std).
+pub struct Fold<'a> {
+    pub func: ReduceFunc,
+    pub partial: &'a mut Partial,
+    scratch: Vec<f64>,
+}
+
+impl<'a> Fold<'a> {
+    pub fn new(func: ReduceFunc, partial: &'a mut Partial) -> Fold<'a> {
+        Fold { func, partial, scratch: vec![0.0; STRIP] }
+    }
+}
+
+/// Eight-lane sum of `f(x)` over `xs`: vectorises, and the order is fixed.
+#[inline]
+fn lane_sum(xs: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            lanes[i] += f(c[i]);
+        }
+    }
+    for (i, &x) in chunks.remainder().iter().enumerate() {
+        lanes[i] += f(x);
+    }
+    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
+}
+
+#[inline]
+fn fold_into<A: Copy, X: Copy>(acc: &mut [A], xs: &[X], offset: isize, stride: isize, f: impl Fn(A, X) -> A) {
+    if stride == 0 {
+        let o = offset as usize;
+        let mut a = acc[o];
+        for &x in xs {
+            a = f(a, x);
+        }
+        acc[o] = a;
+    } else if stride == 1 {
+        let o = offset as usize;
+        for (a, &x) in acc[o..o + xs.len()].iter_mut().zip(xs) {
+            *a = f(*a, x);
+        }
+    } else {
+        for (i, &x) in xs.iter().enumerate() {
+            let p = (offset + stride * i as isize) as usize;
+            acc[p] = f(acc[p], x);
+        }
+    }
+}
+
+#[inline]
+fn min_f(a: f64, x: f64) -> f64 {
+    if x < a || x.is_nan() { x } else { a }
+}
+#[inline]
+fn max_f(a: f64, x: f64) -> f64 {
+    if x > a || x.is_nan() { x } else { a }
+}
+#[inline]
+fn nanmin_f(a: f64, x: f64) -> f64 {
+    if x < a || a.is_nan() { x } else { a }
+}
+#[inline]
+fn nanmax_f(a: f64, x: f64) -> f64 {
+    if x > a || a.is_nan() { x } else { a }
+}
+
+impl StripSink for Fold<'_> {
+    fn strip(&mut self, values: &Strip, len: usize, offset: isize, stride: isize) {
+        use ReduceFunc::*;
+        let func = self.func;
+        match self.partial {
+            Partial::Values(Acc::F64(acc)) => {
+                let xs: &[f64] = match values {
+                    Strip::F64(v) => &v[..len],
+                    other => {
+                        other.to_f64(len, &mut self.scratch);
+                        &self.scratch[..len]
+                    }
+                };
+                match func {
+                    Sum | Mean if stride == 0 => acc[offset as usize] += lane_sum(xs, |x| x),
+                    NanSum if stride == 0 => acc[offset as usize] += lane_sum(xs, |x| if x.is_nan() { 0.0 } else { x }),
+                    Sum | Mean => fold_into(acc, xs, offset, stride, |a, x| a + x),
+                    NanSum => fold_into(acc, xs, offset, stride, |a, x| if x.is_nan() { a } else { a + x }),
+                    Prod => fold_into(acc, xs, offset, stride, |a, x| a * x),
+                    Min => fold_into(acc, xs, offset, stride, min_f),
+                    Max => fold_into(acc, xs, offset, stride, max_f),
+                    NanMin => fold_into(acc, xs, offset, stride, nanmin_f),
+                    NanMax => fold_into(acc, xs, offset, stride, nanmax_f),
+                    other => unreachable!("{other:?} with a float accumulator"),
+                }
+            }
+            Partial::Values(Acc::I64(acc)) => match (func, values) {
+                (Count, Strip::F64(v)) => fold_into(acc, &v[..len], offset, stride, |a, x| a + (!x.is_nan()) as i64),
+                (Count, Strip::F32(v)) => fold_into(acc, &v[..len], offset, stride, |a, x| a + (!x.is_nan()) as i64),
+                (Count, _) => fold_into(acc, &vec![(); len], offset, stride, |a, _| a + 1),
+                (_, Strip::Bool(v)) => fold_int(func, acc, &v[..len].iter().map(|&b| b as i64).collect::<Vec<_>>(), offset, stride),
+                (_, Strip::I64(v)) => fold_int(func, acc, &v[..len], offset, stride),
+                (f, s) => unreachable!("{f:?} of {s:?} into an int64 accumulator"),
+            },
+            Partial::Values(Acc::U64(acc)) => match values {
+                Strip::U64(v) => {
+                    let xs = &v[..len];
+                    match func {
+                        Sum | NanSum => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_add(x)),
+                        Prod => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_mul(x)),
+                        Min | NanMin => fold_into(acc, xs, offset, stride, |a, x| a.min(x)),
+                        Max | NanMax => fold_into(acc, xs, offset, stride, |a, x| a.max(x)),
+                        other => unreachable!("{other:?} with a uint64 accumulator"),
+                    }
+                }
+                s => unreachable!("{s:?} into a uint64 accumulator"),
+            },
+            Partial::Values(Acc::Bool(acc)) => {
+                let truth: Vec<bool> = match values {
+                    Strip::Bool(v) => v[..len].to_vec(),
+                    other => {
+                        other.to_f64(len, &mut self.scratch);
+                        self.scratch[..len].iter().map(|&x| x != 0.0).collect()
+                    }
+                };
+                match func {
+                    Any | Max | NanMax => fold_into(acc, &truth, offset, stride, |a, x| a | x),
+                    All | Min | NanMin => fold_into(acc, &truth, offset, stride, |a, x| a & x),
+                    other => unreachable!("{other:?} with a bool accumulator"),
+                }
+            }
+            Partial::Counted { sum, count } => {
+                let xs: &[f64] = match values {
+                    Strip::F64(v) => &v[..len],
+                    other => {
+                        other.to_f64(len, &mut self.scratch);
+                        &self.scratch[..len]
+                    }
+                };
+                fold_into(sum, xs, offset, stride, |a, x| if x.is_nan() { a } else { a + x });
+                fold_into(count, xs, offset, stride, |a, x| a + (!x.is_nan()) as u64);
+            }
+            Partial::Moments { .. } => unreachable!("moments are folded from whole blocks"),
+        }
+    }
+}
+
+fn fold_int(func: ReduceFunc, acc: &mut [i64], xs: &[i64], offset: isize, stride: isize) {
+    use ReduceFunc::*;
+    match func {
+        Sum | NanSum => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_add(x)),
+        Prod => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_mul(x)),
+        Min | NanMin => fold_into(acc, xs, offset, stride, |a, x| a.min(x)),
+        Max | NanMax => fold_into(acc, xs, offset, stride, |a, x| a.max(x)),
+        other => unreachable!("{other:?} with an int64 accumulator"),
+    }
+}
+
+/// Folds a whole block into var/std moments: two passes (mean, then squared deviations)
+/// per output element, merged into `partial` with Chan et al.'s formula.
+/// `acc_strides` maps the block's axes to output elements (0 on reduced axes).
+pub fn fold_moments(partial: &mut Partial, block: &Buffer, shape: &[usize], acc_strides: &[isize], skip_nan: bool) {
+    let len = match partial {
+        Partial::Moments { n, .. } => n.len(),
+        _ => unreachable!("moments partial"),
+    };
+    let values: Vec<f64> = match block {
+        Buffer::F64(v) => v.clone(),
+        other => (0..other.len()).map(|i| other.get_f64(i)).collect(),
+    };
+    let mut n = vec![0.0f64; len];
+    let mut sum = vec![0.0f64; len];
+    visit(shape, acc_strides, |i, p| {
+        let x = values[i];
+        if !(skip_nan && x.is_nan()) {
+            n[p] += 1.0;
+            sum[p] += x;
+        }
+    });
+    let mean: Vec<f64> = sum.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { 0.0 }).collect();
+    let mut m2 = vec![0.0f64; len];
+    visit(shape, acc_strides, |i, p| {
+        let x = values[i];
+        if !(skip_nan && x.is_nan()) {
+            let d = x - mean[p];
+            m2[p] += d * d;
+        }
+    });
+    let block_partial = Partial::Moments { n, mean, m2 };
+    merge(ReduceFunc::Var, partial, &block_partial);
+}
+
+/// Calls `f(element, output element)` for every element of a C-ordered block of `shape`.
+fn visit(shape: &[usize], acc_strides: &[isize], mut f: impl FnMut(usize, usize)) {
+    let nd = shape.len();
+    let mut i = 0usize;
+    let inner = if nd == 0 { 1 } else { shape[nd - 1] };
+    let inner_stride = if nd == 0 { 0 } else { acc_strides[nd - 1] };
+    for_each_row(shape, |outer| {
+        let mut p: isize = outer.iter().enumerate().map(|(d, &k)| acc_strides[d] * k as isize).sum();
+        for _ in 0..inner {
+            f(i, p as usize);
+            i += 1;
+            p += inner_stride;
+        }
+    });
+}
+
+/// Merges `other` into `into`, element by element (the `combine` phase).
+pub fn merge(func: ReduceFunc, into: &mut Partial, other: &Partial) {
+    use ReduceFunc::*;
+    match (into, other) {
+        (Partial::Values(Acc::F64(a)), Partial::Values(Acc::F64(b))) => {
+            let f: fn(f64, f64) -> f64 = match func {
+                Sum | NanSum | Mean => |a, b| a + b,
+                Prod => |a, b| a * b,
+                Min => min_f,
+                Max => max_f,
+                NanMin => |a, b| if b.is_nan() { a } else { nanmin_f(a, b) },
+                NanMax => |a, b| if b.is_nan() { a } else { nanmax_f(a, b) },
+                other => unreachable!("{other:?} merge of float accumulators"),
+            };
+            a.iter_mut().zip(b).for_each(|(a, b)| *a = f(*a, *b));
+        }
+        (Partial::Values(Acc::I64(a)), Partial::Values(Acc::I64(b))) => {
+            let f: fn(i64, i64) -> i64 = match func {
+                Sum | NanSum | Count => |a, b| a.wrapping_add(b),
+                Prod => |a, b| a.wrapping_mul(b),
+                Min | NanMin => |a, b| a.min(b),
+                Max | NanMax => |a, b| a.max(b),
+                other => unreachable!("{other:?} merge of int accumulators"),
+            };
+            a.iter_mut().zip(b).for_each(|(a, b)| *a = f(*a, *b));
+        }
+        (Partial::Values(Acc::U64(a)), Partial::Values(Acc::U64(b))) => {
+            let f: fn(u64, u64) -> u64 = match func {
+                Sum | NanSum => |a, b| a.wrapping_add(b),
+                Prod => |a, b| a.wrapping_mul(b),
+                Min | NanMin => |a, b| a.min(b),
+                Max | NanMax => |a, b| a.max(b),
+                other => unreachable!("{other:?} merge of uint accumulators"),
+            };
+            a.iter_mut().zip(b).for_each(|(a, b)| *a = f(*a, *b));
+        }
+        (Partial::Values(Acc::Bool(a)), Partial::Values(Acc::Bool(b))) => {
+            let or = matches!(func, Any | Max | NanMax);
+            a.iter_mut().zip(b).for_each(|(a, b)| *a = if or { *a | *b } else { *a & *b });
+        }
+        (Partial::Counted { sum: s, count: c }, Partial::Counted { sum: s2, count: c2 }) => {
+            s.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
+            c.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
+        }
+        (Partial::Moments { n, mean, m2 }, Partial::Moments { n: nb, mean: mb, m2: m2b }) => {
+            for i in 0..n.len() {
+                let (na, ma, qa) = (n[i], mean[i], m2[i]);
+                let (nbi, mbi, qb) = (nb[i], mb[i], m2b[i]);
+                let total = na + nbi;
+                if nbi == 0.0 {
+                    continue;
+                }
+                if na == 0.0 {
+                    (n[i], mean[i], m2[i]) = (nbi, mbi, qb);
+                    continue;
+                }
+                let delta = mbi - ma;
+                mean[i] = ma + delta * nbi / total;
+                m2[i] = qa + qb + delta * delta * na * nbi / total;
+                n[i] = total;
+            }
+        }
+        (a, b) => unreachable!("merging {a:?} with {b:?}"),
+    }
+}
+
+/// Turns a partial into the output block (the `aggregate` phase).
+pub fn finalize(spec: &ReduceSpec, partial: Partial, out_shape: &[usize]) -> Block {
+    use ReduceFunc::*;
+    let shape = out_shape.to_vec();
+    let out = spec.output_dtype;
+    let data = match (spec.func, partial) {
+        (Mean, Partial::Values(Acc::F64(s))) => {
+            let c = spec.count as f64;
+            Buffer::F64(s.into_iter().map(|x| x / c).collect())
+        }
+        (NanMean, Partial::Counted { sum, count }) => {
+            Buffer::F64(sum.into_iter().zip(count).map(|(s, c)| if c == 0 { f64::NAN } else { s / c as f64 }).collect())
+        }
+        (Var | Std | NanVar | NanStd, Partial::Moments { n, m2, .. }) => {
+            let std = matches!(spec.func, Std | NanStd);
+            Buffer::F64(
+                n.into_iter()
+                    .zip(m2)
+                    .map(|(n, q)| {
+                        let v = q / (n - spec.ddof).max(0.0);
+                        if std { v.sqrt() } else { v }
+                    })
+                    .collect(),
+            )
+        }
+        (_, Partial::Values(Acc::F64(v))) => Buffer::F64(v).cast(out),
+        (_, Partial::Values(Acc::I64(v))) => Buffer::I64(v).cast(out),
+        (_, Partial::Values(Acc::U64(v))) => Buffer::U64(v).cast(out),
+        (_, Partial::Values(Acc::Bool(v))) => Buffer::Bool(v).cast(out),
+        (f, p) => unreachable!("finalizing {f:?} from {p:?}"),
+    };
+    Block::new(shape, data)
+}
+
+/// Orders numbers as NumPy's sort does: NaN after everything.
+trait TotalOrder: Copy {
+    fn total(a: Self, b: Self) -> Ordering;
+}
+
+macro_rules! int_order {
+    ($($t:ty),*) => {$(impl TotalOrder for $t { fn total(a: $t, b: $t) -> Ordering { a.cmp(&b) } })*};
+}
+int_order!(bool, i8, i16, i32, i64, u8, u16, u32, u64);
+
+macro_rules! float_order {
+    ($($t:ty),*) => {$(impl TotalOrder for $t {
+        fn total(a: $t, b: $t) -> Ordering {
+            match (a.is_nan(), b.is_nan()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                _ => a.partial_cmp(&b).expect("not NaN"),
+            }
+        }
+    })*};
+}
+float_order!(f32, f64);
+
+fn topk_typed<T: Element + TotalOrder>(v: &[T], shape: &[usize], k: i64, axis: usize) -> (Vec<T>, Vec<usize>) {
+    let n = shape[axis];
+    let keep = (k.unsigned_abs() as usize).min(n);
+    let mut out_shape = shape.to_vec();
+    out_shape[axis] = keep;
+    let strides = crate::block::c_strides(shape);
+    let out_strides = crate::block::c_strides(&out_shape);
+    let mut out = vec![T::default(); out_shape.iter().product()];
+    // iterate over every lane along `axis`
+    let mut lane_shape = shape.to_vec();
+    lane_shape[axis] = 1;
+    let total: usize = lane_shape.iter().product();
+    let mut lane = Vec::with_capacity(n);
+    for l in 0..total {
+        // multi-index of lane l in lane_shape
+        let mut rem = l;
+        let mut base = 0;
+        let mut obase = 0;
+        for d in (0..shape.len()).rev() {
+            let i = rem % lane_shape[d];
+            rem /= lane_shape[d];
+            base += i * strides[d];
+            obase += i * out_strides[d];
+        }
+        lane.clear();
+        lane.extend((0..n).map(|j| v[base + j * strides[axis]]));
+        if k > 0 {
+            lane.sort_by(|a, b| T::total(*b, *a));
+        } else {
+            lane.sort_by(|a, b| T::total(*a, *b));
+        }
+        for j in 0..keep {
+            out[obase + j * out_strides[axis]] = lane[j];
+        }
+    }
+    (out, out_shape)
+}
+
+/// The `k` largest (k > 0, descending) or smallest (k < 0, ascending) values along `axis`.
+pub fn topk(block: &Block, k: i64, axis: usize) -> Block {
+    let shape = block.shape().to_vec();
+    macro_rules! go {
+        ($v:expr, $variant:ident) => {{
+            let (out, s) = topk_typed($v, &shape, k, axis);
+            Block::new(s, Buffer::$variant(out))
+        }};
+    }
+    match block.data() {
+        Buffer::Bool(v) => go!(v, Bool),
+        Buffer::I8(v) => go!(v, I8),
+        Buffer::I16(v) => go!(v, I16),
+        Buffer::I32(v) => go!(v, I32),
+        Buffer::I64(v) => go!(v, I64),
+        Buffer::U8(v) => go!(v, U8),
+        Buffer::U16(v) => go!(v, U16),
+        Buffer::U32(v) => go!(v, U32),
+        Buffer::U64(v) => go!(v, U64),
+        Buffer::F32(v) => go!(v, F32),
+        Buffer::F64(v) => go!(v, F64),
+    }
+}
+
+/// Concatenates topk pieces along `axis` and keeps the `k` extreme values.
+pub fn topk_merge(parts: &[&Block], k: i64, axis: usize) -> Block {
+    let mut shape = parts[0].shape().to_vec();
+    shape[axis] = parts.iter().map(|p| p.shape()[axis]).sum();
+    let mut all = Block::zeros(parts[0].dtype(), &shape);
+    let mut start = vec![0; shape.len()];
+    for p in parts {
+        all.paste(&start, p);
+        start[axis] += p.shape()[axis];
+    }
+    topk(&all, k, axis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chan_merge_equals_two_pass_variance() {
+        let xs: Vec<f64> = (0..1000).map(|i| 273.15 + ((i * 37) % 101) as f64 * 0.01).collect();
+        let mean = xs.iter().sum::<f64>() / 1000.0;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 1000.0;
+        let mut p = Partial::Moments { n: vec![0.0], mean: vec![0.0], m2: vec![0.0] };
+        for chunk in xs.chunks(137) {
+            fold_moments(&mut p, &Buffer::F64(chunk.to_vec()), &[chunk.len()], &[0], false);
+        }
+        let Partial::Moments { n, m2, .. } = p else { unreachable!() };
+        assert!(((m2[0] / n[0]) - var).abs() < 1e-12 * var, "{} vs {var}", m2[0] / n[0]);
+    }
+
+    #[test]
+    fn topk_sorts_with_nan_largest() {
+        let b = Block::from_vec(&[2, 4], vec![1.0, f64::NAN, 3.0, 2.0, -1.0, 5.0, 0.0, 4.0]);
+        let t = topk(&b, 2, 1);
+        let v = t.to_ndarray::<f64>().unwrap();
+        assert!(v[[0, 0]].is_nan());
+        assert_eq!(v[[0, 1]], 3.0);
+        assert_eq!((v[[1, 0]], v[[1, 1]]), (5.0, 4.0));
+        let s = topk(&b, -2, 1).to_ndarray::<f64>().unwrap();
+        assert_eq!((s[[0, 0]], s[[0, 1]]), (1.0, 2.0));
+        assert_eq!((s[[1, 0]], s[[1, 1]]), (-1.0, 0.0));
+    }
+}

@@ -1,0 +1,837 @@
+//! Lowering an expression to a task graph (dask's graph construction, `blockwise`,
+//! reductions and `order.py`).
+//!
+//! A [`Plan`] is pure data: tasks in an arena addressed by [`TaskId`], each with
+//! its dependencies, its [`Stage`] and the [`Work`] it does, plus a static
+//! priority that keeps few intermediates alive at once. Building a plan reads no
+//! data and starts no thread, so it is deterministic and testable on its own.
+//!
+//! Nodes of the expression are either *boundaries*, whose blocks are materialised
+//! by tasks (sources, reductions, topk), or *fusable* (elementwise functions,
+//! indexing, transposes, stacking, concatenation), which are compiled into the
+//! [`kernel::Program`] of the task that consumes them. Each block of a fusable node
+//! depends on exactly one block of each input, because chunks are propagated the
+//! way dask does it (unified by refinement, sliced without rechunking).
+
+pub mod kernel;
+
+use crate::block::c_strides;
+use crate::chunks::{Chunks, Region, format_bytes};
+use crate::dtype::{ComputeType, DType};
+use crate::expr::{Array, BinaryOp, MapFunc, Op, Operand, ReduceFunc, Reduction, UnaryOp, operand_type};
+use crate::source::{Source, fmt_shape};
+use kernel::{Const, Instr, Kernel, Leaf, Program, Reg};
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+/// Index of a task in a [`Plan`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u32);
+
+impl TaskId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The kinds of work a job is made of, as the progress panel shows them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// Bytes in from storage (or generated).
+    Read,
+    /// Decompression, checksums, byte order.
+    Decode,
+    /// Fused elementwise kernels and the first step of reductions.
+    Compute,
+    /// Reduction trees and topk merges.
+    Combine,
+    /// Blocks out to a sink.
+    Write,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [Stage::Read, Stage::Decode, Stage::Compute, Stage::Combine, Stage::Write];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Decode => "decode",
+            Stage::Compute => "compute",
+            Stage::Combine => "combine",
+            Stage::Write => "write",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A reduction as the executor needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReduceSpec {
+    pub func: ReduceFunc,
+    pub ddof: f64,
+    /// Dtype of the values being reduced.
+    pub input_dtype: DType,
+    /// Dtype of the result.
+    pub output_dtype: DType,
+    /// Axes of the input (and of each fold kernel's iteration space) that are reduced.
+    pub axes: Vec<usize>,
+    pub keepdims: bool,
+    /// Elements reduced into each output element (for mean/var without per-element counts).
+    pub count: usize,
+}
+
+/// What a task does.
+#[derive(Clone, Debug)]
+pub enum Work {
+    /// Reads `region` of `source` (one natural block).
+    Fetch { source: Arc<dyn Source>, region: Region },
+    /// Decodes the payload its one dependency fetched.
+    Decode { source: Arc<dyn Source>, region: Region },
+    /// Runs a fused kernel into a new block.
+    Map { kernel: Kernel },
+    /// Runs a fused kernel over one input block of a reduction and folds it into the partial
+    /// result of dependency 0 (when `prev`); `finalize` turns the partial into the output block.
+    Fold { kernel: Kernel, spec: Arc<ReduceSpec>, prev: bool, finalize: bool, out_shape: Vec<usize> },
+    /// Merges the partial results of all dependencies, in order.
+    Combine { spec: Arc<ReduceSpec>, finalize: bool, out_shape: Vec<usize> },
+    /// The `k` extreme values of one input block along `axis`, sorted.
+    TopkChunk { kernel: Kernel, k: i64, axis: usize },
+    /// Merges sorted topk pieces of all dependencies.
+    TopkCombine { k: i64, axis: usize },
+    /// Writes the output block of dependency 0 at `region` of the sink.
+    Write { region: Region },
+}
+
+/// One unit of work in a [`Plan`].
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub stage: Stage,
+    pub deps: Vec<TaskId>,
+    pub work: Work,
+    /// Estimated bytes of the task's result while it is held.
+    pub out_bytes: usize,
+    /// The output block this task produces, if it produces one.
+    pub output_block: Option<usize>,
+}
+
+/// A failure to build a plan (an internal inconsistency, never bad user input).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("internal planning error: {0}")]
+pub struct PlanError(pub String);
+
+/// A task graph that computes every block of an array.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub tasks: Vec<Task>,
+    /// The task producing each output block, in C order of `chunks`.
+    pub outputs: Vec<TaskId>,
+    /// The result's blocks and dtype.
+    pub chunks: Chunks,
+    pub dtype: DType,
+    /// Static priority of every task (lower runs first): a depth-first order from the
+    /// outputs, so that each output block's inputs are read, folded and released together.
+    pub order: Vec<u32>,
+    /// Whether the plan ends in write tasks.
+    pub writes: bool,
+}
+
+/// Where each axis of a node is, seen from a kernel's iteration space.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+enum Coord {
+    /// The same element for the whole iteration.
+    Fixed(i64),
+    /// `offset + step * i` where `i` runs over iteration axis `axis`.
+    Iter { axis: usize, offset: i64, step: i64 },
+}
+
+impl Coord {
+    fn at_origin(self) -> i64 {
+        match self {
+            Coord::Fixed(c) => c,
+            Coord::Iter { offset, .. } => offset,
+        }
+    }
+
+    /// Smallest and largest coordinate taken over the iteration space `iter`.
+    fn range(self, iter: &[usize]) -> (i64, i64) {
+        match self {
+            Coord::Fixed(c) => (c, c),
+            Coord::Iter { axis, offset, step } => {
+                let n = iter[axis] as i64;
+                let last = offset + step * (n - 1).max(0);
+                (offset.min(last), offset.max(last))
+            }
+        }
+    }
+
+    fn shifted(self, by: i64) -> Coord {
+        match self {
+            Coord::Fixed(c) => Coord::Fixed(c + by),
+            Coord::Iter { axis, offset, step } => Coord::Iter { axis, offset: offset + by, step },
+        }
+    }
+}
+
+/// Collects one kernel: its program, leaves and dependencies.
+#[derive(Default)]
+struct KernelBuilder {
+    program: Program,
+    deps: Vec<TaskId>,
+    leaves: Vec<Leaf>,
+    cse: HashMap<(u64, Vec<Coord>), Reg>,
+    leaf_cse: HashMap<Leaf, Reg>,
+    consts: HashMap<Const, Reg>,
+}
+
+impl KernelBuilder {
+    fn reg(&mut self, t: ComputeType) -> Reg {
+        self.program.regs.push(t);
+        (self.program.regs.len() - 1) as Reg
+    }
+
+    fn ty(&self, r: Reg) -> ComputeType {
+        self.program.regs[r as usize]
+    }
+
+    fn push(&mut self, i: Instr) {
+        self.program.instrs.push(i);
+    }
+
+    fn constant(&mut self, value: Const) -> Reg {
+        if let Some(&r) = self.consts.get(&value) {
+            return r;
+        }
+        let dst = self.reg(value.compute_type());
+        self.push(Instr::Const { value, dst });
+        self.consts.insert(value, dst);
+        dst
+    }
+
+    fn cast(&mut self, src: Reg, to: ComputeType) -> Reg {
+        if self.ty(src) == to {
+            return src;
+        }
+        let dst = self.reg(to);
+        self.push(Instr::Cast { src, dst });
+        dst
+    }
+
+    /// Wraps to a narrow integer width where `dtype` needs it.
+    fn narrow(&mut self, src: Reg, dtype: DType) -> Reg {
+        if !dtype.is_integer() || dtype.size_bytes() == 8 {
+            return src;
+        }
+        let dst = self.reg(self.ty(src));
+        self.push(Instr::Narrow { src, dst, dtype });
+        dst
+    }
+
+    fn dep(&mut self, t: TaskId) -> usize {
+        if let Some(i) = self.deps.iter().position(|&d| d == t) {
+            return i;
+        }
+        self.deps.push(t);
+        self.deps.len() - 1
+    }
+}
+
+struct Planner {
+    tasks: Vec<Task>,
+    memo: HashMap<(u64, usize), TaskId>,
+    programs: HashMap<Program, Arc<Program>>,
+    specs: HashMap<u64, Arc<ReduceSpec>>,
+}
+
+impl Planner {
+    fn add(&mut self, task: Task) -> TaskId {
+        self.tasks.push(task);
+        TaskId((self.tasks.len() - 1) as u32)
+    }
+
+    /// The task producing block `index` of a boundary node (or of any node, as a map task).
+    fn block_task(&mut self, node: &Array, index: &[usize]) -> Result<TaskId, PlanError> {
+        let key = (node.id(), node.chunks().block_linear(index));
+        if let Some(&t) = self.memo.get(&key) {
+            return Ok(t);
+        }
+        let region = node.chunks().block_region(index);
+        let bytes = region.len() * node.dtype().size_bytes();
+        let t = match node.op() {
+            Op::Source(src) => {
+                let fetch = self.add(Task {
+                    stage: Stage::Read,
+                    deps: vec![],
+                    work: Work::Fetch { source: src.clone(), region: region.clone() },
+                    out_bytes: bytes,
+                    output_block: None,
+                });
+                if src.needs_decode(&region) {
+                    self.add(Task {
+                        stage: Stage::Decode,
+                        deps: vec![fetch],
+                        work: Work::Decode { source: src.clone(), region },
+                        out_bytes: bytes,
+                        output_block: None,
+                    })
+                } else {
+                    fetch
+                }
+            }
+            Op::Reduce { input, reduction } => self.reduce_block(node, input, reduction, index)?,
+            Op::Topk { input, k, axis } => self.topk_block(input, *k, *axis, index)?,
+            _ => {
+                let (kernel, deps) = self.kernel(node, &region)?;
+                self.add(Task { stage: Stage::Compute, deps, work: Work::Map { kernel }, out_bytes: bytes, output_block: None })
+            }
+        };
+        self.memo.insert(key, t);
+        Ok(t)
+    }
+
+    /// Compiles the fused computation of `node` over `region` into a kernel.
+    fn kernel(&mut self, node: &Array, region: &Region) -> Result<(Kernel, Vec<TaskId>), PlanError> {
+        let mut b = KernelBuilder::default();
+        let map: Vec<Coord> = region
+            .start
+            .iter()
+            .enumerate()
+            .map(|(axis, &s)| Coord::Iter { axis, offset: s as i64, step: 1 })
+            .collect();
+        let r = if is_boundary(node) { self.leaf(&mut b, node, &map, &region.shape)? } else { self.lower(&mut b, node, &map, &region.shape)? };
+        let r = b.cast(r, node.dtype().compute());
+        b.program.result = r;
+        b.program.result_dtype = node.dtype();
+        let program = match self.programs.get(&b.program) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(b.program.clone());
+                self.programs.insert(b.program, p.clone());
+                p
+            }
+        };
+        Ok((Kernel { program, leaves: b.leaves, shape: region.shape.clone() }, b.deps))
+    }
+
+    /// A load of the block of boundary `node` that the iteration touches.
+    fn leaf(&mut self, b: &mut KernelBuilder, node: &Array, map: &[Coord], iter: &[usize]) -> Result<Reg, PlanError> {
+        let mut region = Region { start: vec![], shape: vec![] };
+        for c in map {
+            let (lo, hi) = c.range(iter);
+            region.start.push(lo.max(0) as usize);
+            region.shape.push((hi - lo + 1).max(0) as usize);
+        }
+        if iter.contains(&0) {
+            region.shape.iter_mut().for_each(|s| *s = 0);
+        }
+        let index = node
+            .chunks()
+            .block_containing(&region)
+            .ok_or_else(|| PlanError(format!("region {region} of {:?} spans several blocks", node)))?;
+        let task = self.block_task(node, &index)?;
+        let block = node.chunks().block_region(&index);
+        let bstrides = c_strides(&block.shape);
+        let mut offset = 0isize;
+        let mut strides = vec![0isize; iter.len()];
+        for (j, c) in map.iter().enumerate() {
+            offset += (c.at_origin() - block.start[j] as i64) as isize * bstrides[j] as isize;
+            if let Coord::Iter { axis, step, .. } = *c {
+                strides[axis] += step as isize * bstrides[j] as isize;
+            }
+        }
+        let dep = b.dep(task);
+        let leaf = Leaf { dep, offset, strides };
+        if let Some(&r) = b.leaf_cse.get(&leaf) {
+            return Ok(r);
+        }
+        let idx = b.leaves.len() as u16;
+        b.leaves.push(leaf.clone());
+        b.program.leaf_dtypes.push(node.dtype());
+        let dst = b.reg(node.dtype().compute());
+        b.push(Instr::Load { leaf: idx, dst });
+        b.leaf_cse.insert(leaf, dst);
+        Ok(dst)
+    }
+
+    /// Lowers a node into instructions, given where its axes are in the iteration space.
+    fn lower(&mut self, b: &mut KernelBuilder, node: &Array, map: &[Coord], iter: &[usize]) -> Result<Reg, PlanError> {
+        let key = (node.id(), map.to_vec());
+        if let Some(&r) = b.cse.get(&key) {
+            return Ok(r);
+        }
+        let out = node.dtype().compute();
+        let r = match node.op() {
+            Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. } => self.leaf(b, node, map, iter)?,
+            Op::Map { func, args } => {
+                let t = operand_type(*func, args).compute();
+                let shape = node.shape();
+                let mut regs = Vec::with_capacity(args.len());
+                for (k, a) in args.iter().enumerate() {
+                    let want = match func {
+                        MapFunc::Where if k == 0 => ComputeType::Bool,
+                        MapFunc::Cast(_) => match a {
+                            Operand::Array(x) => x.dtype().compute(),
+                            Operand::Scalar(_) => t,
+                        },
+                        MapFunc::Binary(op) if t == ComputeType::Bool && bool_needs_int(*op) => ComputeType::I64,
+                        _ => t,
+                    };
+                    let r = match a {
+                        Operand::Scalar(s) => b.constant(Const::of(*s, want)),
+                        Operand::Array(x) => {
+                            let amap = broadcast_map(map, &shape, &x.shape());
+                            let r = self.lower(b, x, &amap, iter)?;
+                            b.cast(r, want)
+                        }
+                    };
+                    regs.push(r);
+                }
+                let r = match *func {
+                    MapFunc::Unary(op) => {
+                        let dt = match op {
+                            UnaryOp::IsNan | UnaryOp::IsFinite | UnaryOp::IsInf => ComputeType::Bool,
+                            _ => b.ty(regs[0]),
+                        };
+                        let dst = b.reg(dt);
+                        b.push(Instr::Unary { op, src: regs[0], dst });
+                        dst
+                    }
+                    MapFunc::Binary(op) => {
+                        let dt = if op.is_comparison() { ComputeType::Bool } else { b.ty(regs[0]) };
+                        let dst = b.reg(dt);
+                        b.push(Instr::Binary { op, a: regs[0], b: regs[1], dst });
+                        dst
+                    }
+                    MapFunc::Where => {
+                        let dst = b.reg(t);
+                        b.push(Instr::Where { c: regs[0], a: regs[1], b: regs[2], dst });
+                        dst
+                    }
+                    MapFunc::Clip => {
+                        let dst = b.reg(t);
+                        b.push(Instr::Clip { x: regs[0], lo: regs[1], hi: regs[2], dst });
+                        dst
+                    }
+                    MapFunc::Cast(_) => regs[0],
+                };
+                let r = b.cast(r, out);
+                b.narrow(r, node.dtype())
+            }
+            Op::Index { input, items } => {
+                let mut imap = Vec::with_capacity(input.ndim());
+                let mut o = 0;
+                for it in items {
+                    match *it {
+                        crate::expr::AxisIndex::Take(i) => imap.push(Coord::Fixed(i as i64)),
+                        crate::expr::AxisIndex::Slice(s) => {
+                            imap.push(match map[o] {
+                                Coord::Fixed(c) => Coord::Fixed(s.start as i64 + s.step as i64 * c),
+                                Coord::Iter { axis, offset, step } => Coord::Iter {
+                                    axis,
+                                    offset: s.start as i64 + s.step as i64 * offset,
+                                    step: s.step as i64 * step,
+                                },
+                            });
+                            o += 1;
+                        }
+                        crate::expr::AxisIndex::NewAxis => o += 1,
+                    }
+                }
+                self.lower(b, input, &imap, iter)?
+            }
+            Op::Transpose { input, perm } => {
+                let mut imap = vec![Coord::Fixed(0); perm.len()];
+                for (j, &p) in perm.iter().enumerate() {
+                    imap[p] = map[j];
+                }
+                self.lower(b, input, &imap, iter)?
+            }
+            Op::Stack { inputs, axis } => {
+                let (lo, hi) = map[*axis].range(iter);
+                if lo != hi {
+                    return Err(PlanError(format!("a block of a stack spans inputs {lo}..={hi}")));
+                }
+                let mut imap = map.to_vec();
+                imap.remove(*axis);
+                let r = self.lower(b, &inputs[lo as usize], &imap, iter)?;
+                b.cast(r, out)
+            }
+            Op::Concat { inputs, axis } => {
+                let (lo, hi) = map[*axis].range(iter);
+                let mut start = 0i64;
+                let mut chosen = None;
+                for x in inputs {
+                    let n = x.shape()[*axis] as i64;
+                    if lo >= start && hi < start + n.max(1) {
+                        chosen = Some((x, start));
+                        break;
+                    }
+                    start += n;
+                }
+                let (x, start) = chosen.ok_or_else(|| PlanError(format!("a block of a concatenation spans inputs at {lo}..={hi}")))?;
+                let mut imap = map.to_vec();
+                imap[*axis] = imap[*axis].shifted(-start);
+                let r = self.lower(b, x, &imap, iter)?;
+                b.cast(r, out)
+            }
+        };
+        b.cse.insert(key, r);
+        Ok(r)
+    }
+
+    fn reduce_spec(&mut self, node: &Array, input: &Array, red: &Reduction) -> Arc<ReduceSpec> {
+        self.specs
+            .entry(node.id())
+            .or_insert_with(|| {
+                let shape = input.shape();
+                Arc::new(ReduceSpec {
+                    func: red.func,
+                    ddof: red.ddof,
+                    input_dtype: input.dtype(),
+                    output_dtype: node.dtype(),
+                    axes: red.axes.clone(),
+                    keepdims: red.keepdims,
+                    count: red.axes.iter().map(|&a| shape[a]).product(),
+                })
+            })
+            .clone()
+    }
+
+    /// The input blocks feeding output block `out_index` of a reduction, in C order of the
+    /// reduced axes.
+    fn reduced_blocks(input: &Array, axes: &[usize], keepdims: bool, out_index: &[usize]) -> Vec<Vec<usize>> {
+        let nb = input.chunks().numblocks();
+        let mut template = vec![0usize; input.ndim()];
+        let mut o = 0;
+        for d in 0..input.ndim() {
+            if axes.contains(&d) {
+                if keepdims {
+                    o += 1;
+                }
+            } else {
+                template[d] = out_index[o];
+                o += 1;
+            }
+        }
+        let mut out = vec![template];
+        for &a in axes {
+            let mut next = Vec::with_capacity(out.len() * nb[a]);
+            for idx in &out {
+                for k in 0..nb[a] {
+                    let mut i = idx.clone();
+                    i[a] = k;
+                    next.push(i);
+                }
+            }
+            out = next;
+        }
+        out
+    }
+
+    fn reduce_block(&mut self, node: &Array, input: &Array, red: &Reduction, out_index: &[usize]) -> Result<TaskId, PlanError> {
+        let spec = self.reduce_spec(node, input, red);
+        let out_shape = node.chunks().block_shape(out_index);
+        let out_len: usize = out_shape.iter().product();
+        let partial_bytes = out_len * partial_width(red.func);
+        let blocks = Self::reduced_blocks(input, &red.axes, red.keepdims, out_index);
+        let groups = balanced_groups(blocks.len(), red.split_every);
+        let mut level = Vec::with_capacity(groups.len());
+        let mut it = blocks.iter();
+        for size in groups {
+            let mut prev: Option<TaskId> = None;
+            for idx in it.by_ref().take(size) {
+                let region = input.chunks().block_region(idx);
+                let (kernel, kdeps) = self.kernel(input, &region)?;
+                let mut deps = Vec::with_capacity(kdeps.len() + 1);
+                if let Some(p) = prev {
+                    deps.push(p);
+                }
+                let shift = deps.len();
+                deps.extend(kdeps);
+                let mut kernel = kernel;
+                kernel.leaves.iter_mut().for_each(|l| l.dep += shift);
+                prev = Some(self.add(Task {
+                    stage: Stage::Compute,
+                    deps,
+                    work: Work::Fold { kernel, spec: spec.clone(), prev: shift == 1, finalize: false, out_shape: out_shape.clone() },
+                    out_bytes: partial_bytes,
+                    output_block: None,
+                }));
+            }
+            level.push(prev.ok_or_else(|| PlanError("empty reduction group".into()))?);
+        }
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for group in level.chunks(red.split_every) {
+                next.push(self.add(Task {
+                    stage: Stage::Combine,
+                    deps: group.to_vec(),
+                    work: Work::Combine { spec: spec.clone(), finalize: false, out_shape: out_shape.clone() },
+                    out_bytes: partial_bytes,
+                    output_block: None,
+                }));
+            }
+            level = next;
+        }
+        let last = level[0];
+        let task = &mut self.tasks[last.index()];
+        match &mut task.work {
+            Work::Fold { finalize, .. } | Work::Combine { finalize, .. } => *finalize = true,
+            _ => return Err(PlanError("reduction tree ends in a non-reduction task".into())),
+        }
+        task.out_bytes = out_len * node.dtype().size_bytes();
+        Ok(last)
+    }
+
+    fn topk_block(&mut self, input: &Array, k: i64, axis: usize, out_index: &[usize]) -> Result<TaskId, PlanError> {
+        let nb = input.chunks().numblocks()[axis];
+        let mut pieces = Vec::with_capacity(nb);
+        for kb in 0..nb {
+            let mut idx = out_index.to_vec();
+            idx[axis] = kb;
+            let region = input.chunks().block_region(&idx);
+            let (kernel, deps) = self.kernel(input, &region)?;
+            let mut shape = region.shape.clone();
+            shape[axis] = shape[axis].min(k.unsigned_abs() as usize);
+            pieces.push(self.add(Task {
+                stage: Stage::Compute,
+                deps,
+                work: Work::TopkChunk { kernel, k, axis },
+                out_bytes: shape.iter().product::<usize>() * input.dtype().size_bytes(),
+                output_block: None,
+            }));
+        }
+        while pieces.len() > 1 {
+            let mut next = Vec::new();
+            for group in pieces.chunks(crate::expr::SPLIT_EVERY) {
+                let bytes = group.iter().map(|t| self.tasks[t.index()].out_bytes).max().unwrap_or(0);
+                next.push(self.add(Task {
+                    stage: Stage::Combine,
+                    deps: group.to_vec(),
+                    work: Work::TopkCombine { k, axis },
+                    out_bytes: bytes,
+                    output_block: None,
+                }));
+            }
+            pieces = next;
+        }
+        Ok(pieces[0])
+    }
+}
+
+/// Bool operands of these operators are computed as integers (NumPy gives int8).
+fn bool_needs_int(op: BinaryOp) -> bool {
+    matches!(op, BinaryOp::Sub | BinaryOp::FloorDiv | BinaryOp::Mod | BinaryOp::Pow | BinaryOp::Div | BinaryOp::Arctan2)
+}
+
+/// Bytes per output element of a reduction's partial result.
+fn partial_width(func: ReduceFunc) -> usize {
+    match func {
+        ReduceFunc::NanMean => 16,
+        ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd => 24,
+        _ => 8,
+    }
+}
+
+/// Splits `n` items into `ceil(n / max)` groups of nearly equal size. The split depends only
+/// on `n` and `max`, never on the thread count, so results are reproducible.
+fn balanced_groups(n: usize, max: usize) -> Vec<usize> {
+    let g = n.div_ceil(max).max(1);
+    let (base, rem) = (n / g, n % g);
+    (0..g).map(|i| base + usize::from(i < rem)).collect()
+}
+
+/// The coordinates of a broadcast argument of shape `arg` inside a node of shape `shape`.
+fn broadcast_map(map: &[Coord], shape: &[usize], arg: &[usize]) -> Vec<Coord> {
+    let off = shape.len() - arg.len();
+    (0..arg.len())
+        .map(|k| if arg[k] == 1 && shape[off + k] != 1 { Coord::Fixed(0) } else { map[off + k] })
+        .collect()
+}
+
+fn is_boundary(node: &Array) -> bool {
+    matches!(node.op(), Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. })
+}
+
+impl Plan {
+    /// Lowers `array` to tasks computing every one of its blocks; with `write`, a write task
+    /// follows each output block.
+    ///
+    /// # Errors
+    /// Only on internal inconsistencies; every user mistake is caught when the expression is built.
+    pub fn build(array: &Array, write: bool) -> Result<Plan, PlanError> {
+        let mut p = Planner { tasks: Vec::new(), memo: HashMap::new(), programs: HashMap::new(), specs: HashMap::new() };
+        let chunks = array.chunks().clone();
+        let mut outputs = Vec::with_capacity(chunks.num_blocks());
+        for k in 0..chunks.num_blocks() {
+            let idx = chunks.block_index(k);
+            let t = if is_boundary(array) {
+                p.block_task(array, &idx)?
+            } else {
+                // Output blocks of fused nodes are always computed by their own map task.
+                let region = chunks.block_region(&idx);
+                let (kernel, deps) = p.kernel(array, &region)?;
+                p.add(Task {
+                    stage: Stage::Compute,
+                    deps,
+                    work: Work::Map { kernel },
+                    out_bytes: region.len() * array.dtype().size_bytes(),
+                    output_block: None,
+                })
+            };
+            outputs.push(t);
+        }
+        // A task may produce several output blocks only if the same boundary block is output
+        // twice, which cannot happen: output blocks are distinct blocks of one node.
+        for (k, &t) in outputs.iter().enumerate() {
+            p.tasks[t.index()].output_block = Some(k);
+        }
+        let mut roots = outputs.clone();
+        if write {
+            for (k, &t) in outputs.iter().enumerate() {
+                let region = chunks.block_region(&chunks.block_index(k));
+                roots[k] = p.add(Task { stage: Stage::Write, deps: vec![t], work: Work::Write { region }, out_bytes: 0, output_block: None });
+            }
+        }
+        let order = depth_first_order(&p.tasks, &roots);
+        Ok(Plan { tasks: p.tasks, outputs, chunks, dtype: array.dtype(), order, writes: write })
+    }
+
+    /// Number of tasks of each stage.
+    pub fn stage_counts(&self) -> [usize; 5] {
+        let mut c = [0; 5];
+        for t in &self.tasks {
+            c[t.stage.index()] += 1;
+        }
+        c
+    }
+
+    /// Bytes the read tasks bring in (decoded size; compressed storage reads fewer).
+    pub fn read_bytes(&self) -> usize {
+        self.tasks.iter().filter(|t| t.stage == Stage::Read).map(|t| t.out_bytes).sum()
+    }
+
+    /// Bytes of the result.
+    pub fn output_bytes(&self) -> usize {
+        self.chunks.len() * self.dtype.size_bytes()
+    }
+
+    /// Distinct fused programs and how many tasks run each.
+    pub fn programs(&self) -> Vec<(Arc<Program>, usize)> {
+        let mut out: Vec<(Arc<Program>, usize)> = Vec::new();
+        for t in &self.tasks {
+            let k = match &t.work {
+                Work::Map { kernel } | Work::Fold { kernel, .. } | Work::TopkChunk { kernel, .. } => kernel,
+                _ => continue,
+            };
+            match out.iter_mut().find(|(p, _)| Arc::ptr_eq(p, &k.program)) {
+                Some((_, n)) => *n += 1,
+                None => out.push((k.program.clone(), 1)),
+            }
+        }
+        out
+    }
+}
+
+/// Post-order depth-first numbering from `roots`, in root order (dask's `order` in spirit):
+/// the inputs of each output are scheduled next to it, so they are released early.
+fn depth_first_order(tasks: &[Task], roots: &[TaskId]) -> Vec<u32> {
+    let mut order = vec![u32::MAX; tasks.len()];
+    let mut next = 0u32;
+    let mut stack: Vec<(TaskId, usize)> = Vec::new();
+    for &r in roots {
+        if order[r.index()] != u32::MAX {
+            continue;
+        }
+        stack.push((r, 0));
+        while let Some((t, i)) = stack.pop() {
+            let deps = &tasks[t.index()].deps;
+            if i < deps.len() {
+                stack.push((t, i + 1));
+                let d = deps[i];
+                if order[d.index()] == u32::MAX {
+                    stack.push((d, 0));
+                }
+            } else if order[t.index()] == u32::MAX {
+                order[t.index()] = next;
+                next += 1;
+            }
+        }
+    }
+    // tasks not reachable from the roots (none in practice) go last
+    for o in order.iter_mut().filter(|o| **o == u32::MAX) {
+        *o = next;
+        next += 1;
+    }
+    order
+}
+
+/// What `explain` reports: dask's array table, the stages, and the fused programs.
+#[derive(Clone, Debug)]
+pub struct Explain {
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    pub chunk_shape: Vec<usize>,
+    pub bytes: usize,
+    pub chunk_bytes: usize,
+    pub chunks: usize,
+    pub tasks: usize,
+    /// Tasks per stage, in [`Stage::ALL`] order.
+    pub stages: [usize; 5],
+    /// Bytes the job reads (decoded).
+    pub read_bytes: usize,
+    /// Fused programs: how many tasks run each, and their operator count.
+    pub programs: Vec<(usize, usize)>,
+}
+
+impl Explain {
+    pub fn of(plan: &Plan) -> Explain {
+        let chunk_shape = plan.chunks.max_block_shape();
+        Explain {
+            shape: plan.chunks.shape(),
+            dtype: plan.dtype,
+            chunk_bytes: chunk_shape.iter().product::<usize>() * plan.dtype.size_bytes(),
+            chunk_shape,
+            bytes: plan.output_bytes(),
+            chunks: plan.chunks.num_blocks(),
+            tasks: plan.tasks.len(),
+            stages: plan.stage_counts(),
+            read_bytes: plan.read_bytes(),
+            programs: plan.programs().iter().map(|(p, n)| (*n, p.op_count())).collect(),
+        }
+    }
+}
+
+impl fmt::Display for Explain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        writeln!(s, "{:<8} {:>22} {:>18}", "", "Array", "Chunk")?;
+        writeln!(s, "{:<8} {:>22} {:>18}", "Bytes", format_bytes(self.bytes), format_bytes(self.chunk_bytes))?;
+        writeln!(s, "{:<8} {:>22} {:>18}", "Shape", fmt_shape(&self.shape), fmt_shape(&self.chunk_shape))?;
+        writeln!(s, "{:<8} {:>22}", "Dtype", self.dtype.name())?;
+        writeln!(s, "{:<8} {:>22}", "Count", format!("{} chunks, {} tasks", self.chunks, self.tasks))?;
+        writeln!(s)?;
+        writeln!(s, "Stages")?;
+        for st in Stage::ALL {
+            let n = self.stages[st.index()];
+            if n > 0 {
+                let note = match st {
+                    Stage::Read => format!("   {} to read", format_bytes(self.read_bytes)),
+                    _ => String::new(),
+                };
+                writeln!(s, "  {:<8} {:>8} tasks{note}", st.name(), n)?;
+            }
+        }
+        if !self.programs.is_empty() {
+            writeln!(s)?;
+            writeln!(s, "Fused kernels (one pass per block, no array per operator)")?;
+            for (i, (n, ops)) in self.programs.iter().enumerate() {
+                writeln!(s, "  kernel {i}: {ops} operators, run by {n} tasks")?;
+            }
+        }
+        f.write_str(&s)
+    }
+}

@@ -1,0 +1,356 @@
+//! The chunked engine against plain eager computations on `ndarray`, for random shapes,
+//! chunkings that do not divide evenly, slices with steps, broadcasting and reductions.
+
+use gridlens::expr::{Array, BinaryOp, IndexItem, ReduceFunc, UnaryOp};
+use gridlens::source::MemorySource;
+use gridlens::{Block, Chunks, DType, ExecOptions, compute};
+use ndarray::{ArrayD, Axis, IxDyn};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+fn source(a: &ArrayD<f64>, chunks: Chunks) -> Array {
+    Array::from_source(Arc::new(MemorySource::new("test", Block::from_ndarray(a.clone()), Some(chunks))))
+}
+
+fn run(a: &Array) -> ArrayD<f64> {
+    compute(a, &ExecOptions { threads: 2, memory_limit: 0 }).expect("compute").to_f64_ndarray()
+}
+
+fn close(a: &ArrayD<f64>, b: &ArrayD<f64>, rel: f64) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.shape(), b.shape());
+    for (x, y) in a.iter().zip(b.iter()) {
+        let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= rel * (x.abs().max(y.abs()).max(1e-300));
+        prop_assert!(ok, "{} != {} (got {:?}, want {:?})", x, y, a, b);
+    }
+    Ok(())
+}
+
+/// A shape of 1–3 axes and, per axis, block lengths that need not divide it.
+fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
+    prop::collection::vec(1usize..9, 1..4).prop_flat_map(|shape| {
+        let chunks: Vec<_> = shape.iter().map(|&n| prop::collection::vec(1usize..5, n..=n).prop_map(move |cuts| {
+            // random block lengths adding up to n
+            let mut out = Vec::new();
+            let mut left = n;
+            for c in cuts {
+                if left == 0 {
+                    break;
+                }
+                let b = c.min(left);
+                out.push(b);
+                left -= b;
+            }
+            out
+        })).collect();
+        (Just(shape), chunks)
+    })
+}
+
+fn values(shape: &[usize], seed: u64, nan_every: usize) -> ArrayD<f64> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut k = 0usize;
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        k += 1;
+        if nan_every > 0 && k % nan_every == 0 {
+            return f64::NAN;
+        }
+        ((state >> 33) as f64 / (1u64 << 31) as f64) * 20.0 - 10.0
+    })
+}
+
+/// Python's `range(start, stop, step)` after `slice.indices(n)`, written out independently.
+fn py_indices(n: usize, start: Option<i64>, stop: Option<i64>, step: i64) -> Vec<usize> {
+    let n = n as i64;
+    let (start, stop) = if step > 0 {
+        let s = start.map_or(0, |s| if s < 0 { (s + n).max(0) } else { s.min(n) });
+        let e = stop.map_or(n, |e| if e < 0 { (e + n).max(0) } else { e.min(n) });
+        (s, e)
+    } else {
+        let s = start.map_or(n - 1, |s| if s < 0 { (s + n).max(-1) } else { s.min(n - 1) });
+        let e = stop.map_or(-1, |e| if e < 0 { (e + n).max(-1) } else { e.min(n - 1) });
+        (s, e)
+    };
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        out.push(i as usize);
+        i += step;
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn elementwise_with_broadcasting_and_mixed_chunks(
+        (shape, chunks) in shape_and_chunks(),
+        other in prop::collection::vec(1usize..5, 1..4),
+        drop_axes in 0usize..3,
+        bcast_mask in 0u8..8,
+        op in 0usize..7,
+        seed in 0u64..1000,
+    ) {
+        let a = values(&shape, seed, 0);
+        // b: trailing axes of a's shape, some set to 1 (broadcast), with its own chunks
+        let keep = shape.len().saturating_sub(drop_axes).max(1);
+        let bshape: Vec<usize> = shape[shape.len() - keep..].iter().enumerate()
+            .map(|(i, &n)| if bcast_mask & (1 << i) != 0 { 1 } else { n }).collect();
+        let bchunks: Vec<usize> = bshape.iter().enumerate().map(|(i, &n)| other[i % other.len()].min(n)).collect();
+        let b = values(&bshape, seed + 1, 0);
+        let x = source(&a, Chunks::new(chunks.clone()));
+        let y = source(&b, Chunks::regular(&bshape, &bchunks));
+        let (expr, want): (Array, ArrayD<f64>) = match op {
+            0 => (Array::binary(&x, BinaryOp::Add, &y).unwrap(), &a + &b),
+            1 => (Array::binary(&x, BinaryOp::Sub, &y).unwrap(), &a - &b),
+            2 => (Array::binary(&x, BinaryOp::Mul, &y).unwrap(), &a * &b),
+            3 => (Array::binary(&x, BinaryOp::Div, &y).unwrap(), &a / &b),
+            4 => {
+                let e = Array::binary(&x, BinaryOp::Maximum, &y).unwrap();
+                let bb = b.broadcast(a.shape()).unwrap();
+                (e, ndarray::Zip::from(&a).and(&bb).map_collect(|p, q| p.max(*q)))
+            }
+            5 => {
+                // where(x > y, x * 2 - 1, y ** 2): a fused chain with a condition
+                let c = Array::binary(&x, BinaryOp::Gt, &y).unwrap();
+                let t = Array::binary(Array::binary(&x, BinaryOp::Mul, 2.0).unwrap(), BinaryOp::Sub, 1.0).unwrap();
+                let f = Array::binary(&y, BinaryOp::Pow, 2.0).unwrap();
+                let bb = b.broadcast(a.shape()).unwrap();
+                (Array::where_(c, t, f).unwrap(), ndarray::Zip::from(&a).and(&bb).map_collect(|p, q| if p > q { p * 2.0 - 1.0 } else { q * q }))
+            }
+            _ => {
+                let e = Array::binary(&x, BinaryOp::Sub, &y).unwrap().unary(UnaryOp::Abs).unwrap().unary(UnaryOp::Sqrt).unwrap();
+                (e, (&a - &b).mapv(|v| v.abs().sqrt()))
+            }
+        };
+        close(&run(&expr), &want, 1e-15)?;
+    }
+
+    #[test]
+    fn basic_indexing_matches_python_semantics(
+        (shape, chunks) in shape_and_chunks(),
+        specs in prop::collection::vec((prop::option::of(-10i64..10), prop::option::of(-10i64..10), prop_oneof![Just(1i64), Just(2), Just(3), Just(-1), Just(-2), Just(-3)], 0u8..6), 3),
+        seed in 0u64..1000,
+    ) {
+        let a = values(&shape, seed, 0);
+        let x = source(&a, Chunks::new(chunks));
+        let mut items = Vec::new();
+        let mut picks: Vec<Option<Vec<usize>>> = Vec::new(); // None: integer (axis dropped)
+        let mut newaxes = Vec::new();
+        for (d, &n) in shape.iter().enumerate() {
+            let (start, stop, step, kind) = specs[d];
+            if kind == 0 {
+                let i = start.unwrap_or(0).rem_euclid(n as i64);
+                let i = if stop.unwrap_or(0) % 2 == 0 { i } else { i - n as i64 }; // negative too
+                items.push(IndexItem::Int(i));
+                picks.push(Some(vec![i.rem_euclid(n as i64) as usize]));
+                picks.last_mut().unwrap().as_mut().unwrap().push(usize::MAX); // marker: dropped
+            } else {
+                if kind == 1 {
+                    items.push(IndexItem::NewAxis);
+                    newaxes.push(items.len() - 1);
+                }
+                items.push(IndexItem::Slice { start, stop, step: Some(step) });
+                picks.push(Some(py_indices(n, start, stop, step)));
+            }
+        }
+        let got = run(&x.index(&items).unwrap());
+        // reference: gather by explicit index lists
+        let mut out_shape = Vec::new();
+        for (d, p) in picks.iter().enumerate() {
+            let p = p.as_ref().unwrap();
+            let dropped = p.last() == Some(&usize::MAX);
+            if matches!(specs[d].3, 1) { out_shape.push(1); }
+            if !dropped { out_shape.push(p.len()); }
+        }
+        let lists: Vec<Vec<usize>> = picks.iter().map(|p| {
+            let p = p.as_ref().unwrap();
+            if p.last() == Some(&usize::MAX) { vec![p[0]] } else { p.clone() }
+        }).collect();
+        let total: usize = lists.iter().map(Vec::len).product();
+        let mut flat = Vec::with_capacity(total);
+        let mut idx = vec![0usize; lists.len()];
+        if total > 0 {
+            loop {
+                let src: Vec<usize> = idx.iter().enumerate().map(|(d, &i)| lists[d][i]).collect();
+                flat.push(a[IxDyn(&src)]);
+                let mut d = lists.len();
+                let mut done = true;
+                while d > 0 {
+                    d -= 1;
+                    idx[d] += 1;
+                    if idx[d] < lists[d].len() { done = false; break; }
+                    idx[d] = 0;
+                }
+                if done { break; }
+            }
+        }
+        let want = ArrayD::from_shape_vec(IxDyn(&out_shape), flat).unwrap();
+        close(&got, &want, 0.0)?;
+    }
+
+    #[test]
+    fn reductions_over_axes_with_nans(
+        (shape, chunks) in shape_and_chunks(),
+        axis_mask in 0u8..8,
+        keepdims in any::<bool>(),
+        func in 0usize..12,
+        split_every in 2usize..5,
+        seed in 0u64..1000,
+    ) {
+        let funcs = [ReduceFunc::Sum, ReduceFunc::Mean, ReduceFunc::Var, ReduceFunc::Std, ReduceFunc::Min, ReduceFunc::Max,
+            ReduceFunc::NanSum, ReduceFunc::NanMean, ReduceFunc::NanVar, ReduceFunc::NanStd, ReduceFunc::NanMax, ReduceFunc::Count];
+        let f = funcs[func];
+        let a = values(&shape, seed, 7);
+        let axes: Vec<usize> = (0..shape.len()).filter(|d| axis_mask & (1 << d) != 0).collect();
+        let axes = if axes.is_empty() { (0..shape.len()).collect() } else { axes };
+        let x = source(&a, Chunks::new(chunks));
+        let ax: Vec<i64> = axes.iter().map(|&d| d as i64 - if seed % 2 == 0 { shape.len() as i64 } else { 0 }).collect();
+        let ddof = if matches!(f, ReduceFunc::Var | ReduceFunc::NanVar) { 1.0 } else { 0.0 };
+        let got = run(&x.reduce(f, Some(&ax), keepdims, ddof, Some(split_every)).unwrap());
+        // reference: move reduced axes last, flatten them, reduce each lane directly
+        let mut perm: Vec<usize> = (0..shape.len()).filter(|d| !axes.contains(d)).collect();
+        perm.extend(&axes);
+        let t = a.clone().permuted_axes(IxDyn(&perm));
+        let keep_shape: Vec<usize> = perm[..shape.len() - axes.len()].iter().map(|&d| shape[d]).collect();
+        let lane: usize = axes.iter().map(|&d| shape[d]).product();
+        let flat = t.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[keep_shape.iter().product::<usize>(), lane])).unwrap();
+        let reduce_lane = |v: Vec<f64>| -> f64 {
+            let nn: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+            let var = |v: &[f64], ddof: f64| { let m = v.iter().sum::<f64>() / v.len() as f64; v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() as f64 - ddof).max(0.0) };
+            match f {
+                ReduceFunc::Sum => v.iter().sum(),
+                ReduceFunc::Mean => v.iter().sum::<f64>() / v.len() as f64,
+                ReduceFunc::Var => var(&v, ddof),
+                ReduceFunc::Std => var(&v, ddof).sqrt(),
+                ReduceFunc::Min => if v.iter().any(|x| x.is_nan()) { f64::NAN } else { v.iter().copied().fold(f64::INFINITY, f64::min) },
+                ReduceFunc::Max => if v.iter().any(|x| x.is_nan()) { f64::NAN } else { v.iter().copied().fold(f64::NEG_INFINITY, f64::max) },
+                ReduceFunc::NanSum => nn.iter().sum(),
+                ReduceFunc::NanMean => if nn.is_empty() { f64::NAN } else { nn.iter().sum::<f64>() / nn.len() as f64 },
+                ReduceFunc::NanVar => if nn.is_empty() { f64::NAN } else { var(&nn, ddof) },
+                ReduceFunc::NanStd => if nn.is_empty() { f64::NAN } else { var(&nn, ddof).sqrt() },
+                ReduceFunc::NanMax => if nn.is_empty() { f64::NAN } else { nn.iter().copied().fold(f64::NEG_INFINITY, f64::max) },
+                _ => nn.len() as f64,
+            }
+        };
+        let vals: Vec<f64> = flat.axis_iter(Axis(0)).map(|l| reduce_lane(l.iter().copied().collect())).collect();
+        let mut want_shape = keep_shape.clone();
+        if keepdims {
+            want_shape = shape.iter().enumerate().map(|(d, &n)| if axes.contains(&d) { 1 } else { n }).collect();
+        }
+        let want = ArrayD::from_shape_vec(IxDyn(&want_shape), vals).unwrap();
+        close(&got, &want, 1e-11)?;
+    }
+
+    #[test]
+    fn transpose_stack_concatenate(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        axis in 0usize..4,
+    ) {
+        let a = values(&shape, seed, 0);
+        let b = values(&shape, seed + 7, 0);
+        let x = source(&a, Chunks::new(chunks.clone()));
+        let y = source(&b, Chunks::regular(&shape, &vec![2; shape.len()]));
+        let t = run(&x.transpose(None).unwrap());
+        close(&t, &a.t().to_owned(), 0.0)?;
+        let sa = axis % (shape.len() + 1);
+        let s = run(&Array::stack(&[x.clone(), y.clone()], sa as i64).unwrap());
+        let want = ndarray::stack(Axis(sa), &[a.view(), b.view()]).unwrap();
+        close(&s, &want, 0.0)?;
+        let ca = axis % shape.len();
+        let c = run(&Array::concatenate(&[x, y], ca as i64).unwrap());
+        let want = ndarray::concatenate(Axis(ca), &[a.view(), b.view()]).unwrap();
+        close(&c, &want, 0.0)?;
+    }
+}
+
+#[test]
+fn topk_equals_a_sort() {
+    let a = values(&[7, 23], 3, 0);
+    let x = source(&a, Chunks::regular(&[7, 23], &[3, 5]));
+    let got = run(&x.topk(4, -1).unwrap());
+    let small = run(&x.topk(-3, 1).unwrap());
+    for r in 0..7 {
+        let mut row: Vec<f64> = a.index_axis(Axis(0), r).iter().copied().collect();
+        row.sort_by(|p, q| q.partial_cmp(p).unwrap());
+        assert_eq!(got.index_axis(Axis(0), r).iter().copied().collect::<Vec<_>>(), row[..4].to_vec());
+        row.reverse();
+        assert_eq!(small.index_axis(Axis(0), r).iter().copied().collect::<Vec<_>>(), row[..3].to_vec());
+    }
+}
+
+#[test]
+fn lennard_jones_matches_a_double_loop() {
+    let n = 57;
+    let c = values(&[n, 3], 11, 0);
+    let x = source(&c, Chunks::regular(&[n, 3], &[10, 3]));
+    let names = std::collections::HashMap::from([("c".to_string(), x)]);
+    let e = gridlens::expr::parse::evaluate(
+        "r2 = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1); sr6 = (1 / r2) ** 3; nansum(4 * (sr6 * sr6 - sr6)) / 2",
+        &names,
+    )
+    .unwrap();
+    let got = run(&e)[IxDyn(&[])];
+    let mut want = 0.0;
+    for i in 0..n {
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            let r2: f64 = (0..3).map(|k| (c[[i, k]] - c[[j, k]]).powi(2)).sum();
+            let sr6 = (1.0 / r2).powi(3);
+            want += 4.0 * (sr6 * sr6 - sr6);
+        }
+    }
+    want /= 2.0;
+    assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+}
+
+#[test]
+fn float32_sums_keep_float64_digits() {
+    // 1e6 float32 values; the float64 sum of their exact values is the truth.
+    let v: Vec<f32> = (0..1_000_000).map(|i| 1.0 + (i % 1000) as f32 * 1e-3).collect();
+    let want: f64 = v.iter().map(|&x| x as f64).sum();
+    let b = Block::from_vec(&[v.len()], v);
+    let x = Array::from_source(Arc::new(MemorySource::new("v", b, Some(Chunks::regular(&[1_000_000], &[65_536])))));
+    let s = compute(&x.sum(None).unwrap(), &ExecOptions::default()).unwrap();
+    assert_eq!(s.dtype(), DType::F64);
+    let got = s.data().get_f64(0);
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    let m = compute(&x.mean(None).unwrap(), &ExecOptions::default()).unwrap().data().get_f64(0);
+    assert!((m - want / 1e6).abs() < 1e-12);
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let names = std::collections::HashMap::new();
+    let e = gridlens::expr::parse::evaluate(
+        "random.normal(10, 0.1, size=(2000, 1500), chunks=(300, 250), seed=7).mean(axis=0)[::7]",
+        &names,
+    )
+    .unwrap();
+    let one = compute(&e, &ExecOptions { threads: 1, memory_limit: 0 }).unwrap();
+    let four = compute(&e, &ExecOptions { threads: 4, memory_limit: 0 }).unwrap();
+    assert_eq!(one, four, "bit-identical with 1 and 4 threads");
+    let v = one.to_f64_ndarray();
+    assert!(v.iter().all(|m| (m - 10.0).abs() < 0.02), "column means near 10");
+}
+
+#[test]
+fn integer_arithmetic_wraps_like_numpy() {
+    // numpy: np.array([30000, -30000, 7, -7], np.int16) * 2 -> [-5536, 5536, 14, -14]
+    //        ... // 2 -> [15000, -15000, 3, -4];  % 3 -> [0, 0, 1, 2]
+    let b = Block::from_vec(&[4], vec![30000i16, -30000, 7, -7]);
+    let x = Array::from_source(Arc::new(MemorySource::new("i", b, None)));
+    let mul = compute(&Array::binary(&x, BinaryOp::Mul, 2i64).unwrap(), &ExecOptions::default()).unwrap();
+    assert_eq!(mul, Block::from_vec(&[4], vec![-5536i16, 5536, 14, -14]));
+    let fd = compute(&Array::binary(&x, BinaryOp::FloorDiv, 2i64).unwrap(), &ExecOptions::default()).unwrap();
+    assert_eq!(fd, Block::from_vec(&[4], vec![15000i16, -15000, 3, -4]));
+    let md = compute(&Array::binary(&x, BinaryOp::Mod, 3i64).unwrap(), &ExecOptions::default()).unwrap();
+    assert_eq!(md, Block::from_vec(&[4], vec![0i16, 0, 1, 2]));
+    let mean = compute(&x.mean(None).unwrap(), &ExecOptions::default()).unwrap();
+    assert_eq!(mean.dtype(), DType::F64);
+    assert_eq!(mean.data().get_f64(0), 0.0);
+}
