@@ -14,6 +14,8 @@
 //! - [`meta`]: attributes, coordinate variables and the [`FileTree`] of `gridlens info`;
 //! - [`sink`]: [`Hdf5Sink`], atomic writing through a temporary sibling of the target.
 
+#![warn(missing_docs)]
+
 pub mod cf;
 pub mod filters;
 pub mod meta;

@@ -14,8 +14,11 @@ use std::io::Read;
 pub enum Stage {
     /// zlib-wrapped deflate (HDF5 filter 1, h5py's `gzip`).
     Deflate,
-    /// Byte shuffle of elements of this many bytes (filter 2).
-    Shuffle { element_size: usize },
+    /// Byte shuffle (filter 2).
+    Shuffle {
+        /// Bytes per element, whose byte planes were stored one after the other.
+        element_size: usize,
+    },
     /// Fletcher-32 checksum in the last four bytes (filter 3).
     Fletcher32,
 }
@@ -23,18 +26,39 @@ pub enum Stage {
 /// Why a chunk could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
+    /// The zlib stream is damaged (zlib's message).
     #[error("gzip data is corrupt: {0}")]
     Inflate(String),
+    /// The zlib stream inflates to more than a chunk holds.
     #[error("gzip data inflates to more than the {limit} bytes of a chunk")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// Bytes of one uncompressed chunk.
+        limit: usize,
+    },
+    /// The stored checksum differs from the data's.
     #[error(
         "fletcher32 checksum mismatch: stored {stored:#010x}, computed {computed:#010x} (the chunk is corrupt)"
     )]
-    Checksum { stored: u32, computed: u32 },
+    Checksum {
+        /// As written in the chunk's last four bytes.
+        stored: u32,
+        /// Of the bytes read.
+        computed: u32,
+    },
+    /// Fewer than four bytes where a checksum should end the chunk.
     #[error("chunk of {size} bytes is too short to hold a fletcher32 checksum")]
-    NoChecksum { size: usize },
+    NoChecksum {
+        /// Bytes in the chunk.
+        size: usize,
+    },
+    /// The decoded chunk has the wrong length.
     #[error("chunk decodes to {got} bytes, expected {want}")]
-    Size { got: usize, want: usize },
+    Size {
+        /// Bytes decoded.
+        got: usize,
+        /// Bytes of one uncompressed chunk.
+        want: usize,
+    },
 }
 
 /// The filters of a dataset, in the order they were applied when writing.
@@ -68,6 +92,7 @@ impl Pipeline {
         Ok(Pipeline { stages })
     }
 
+    /// Whether the dataset has no filters (chunks are stored as plain bytes).
     pub fn is_empty(&self) -> bool {
         self.stages.is_empty()
     }

@@ -16,6 +16,7 @@ use std::fmt;
 /// An attribute as stored: its value (when gridlens can represent it) and element type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredAttr {
+    /// The attribute's name.
     pub name: String,
     /// `None` for types with no [`AttrValue`] form (references, compounds).
     pub value: Option<AttrValue>,
@@ -35,6 +36,7 @@ impl StoredAttr {
         }
     }
 
+    /// The value when the attribute is text.
     pub fn text(&self) -> Option<&str> {
         match &self.value {
             Some(AttrValue::Text(s)) => Some(s),
@@ -196,6 +198,7 @@ fn text_attr(loc: &Location, name: &str) -> Option<String> {
 pub struct DatasetSummary {
     /// Absolute path: `/group/name`.
     pub path: String,
+    /// The dataset's current shape.
     pub shape: Vec<usize>,
     /// The type as `float64`, `>i2`, `variable-length string`.
     pub type_description: String,
@@ -523,6 +526,7 @@ fn read_coordinate(ds: &Dataset, decode_cf: bool) -> Option<Coordinate> {
 pub struct FileTree {
     /// The file as given.
     pub file: String,
+    /// Size of the file on disk.
     pub size_bytes: u64,
     /// The root group `/` and everything below it.
     pub root: GroupNode,
@@ -533,8 +537,11 @@ pub struct FileTree {
 pub struct GroupNode {
     /// Absolute path (`/`, `/model/run1`).
     pub path: String,
+    /// The group's attributes, in creation order where the file tracks it.
     pub attrs: Vec<AttrNode>,
+    /// Subgroups reached through hard links.
     pub groups: Vec<GroupNode>,
+    /// Datasets reached through hard links (NetCDF4's dimensions without variable hidden).
     pub datasets: Vec<DatasetNode>,
     /// Soft and external links, which are listed but not followed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -544,7 +551,9 @@ pub struct GroupNode {
 /// A dataset's description.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DatasetNode {
+    /// Absolute path (`/model/run1/level/temp`).
     pub path: String,
+    /// The dataset's current shape.
     pub shape: Vec<usize>,
     /// `float64`, `>i2`, `bool`, or the description of a type gridlens cannot read.
     pub dtype: String,
@@ -557,17 +566,22 @@ pub struct DatasetNode {
     pub layout: String,
     /// Storage chunk shape of chunked datasets.
     pub chunks: Option<Vec<usize>>,
+    /// The filter pipeline, in the order filters are applied when writing.
     pub filters: Vec<FilterInfo>,
     /// Bytes the data occupies in the file (after compression).
     pub storage_size_bytes: u64,
+    /// The dataset's attributes, NetCDF bookkeeping (`DIMENSION_LIST` …) included.
     pub attrs: Vec<AttrNode>,
 }
 
 /// An attribute: name, stored type, and value (`null` when it has no plain form).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AttrNode {
+    /// The attribute's name.
     pub name: String,
+    /// The stored type (`float32`, `fixed-length string (2 bytes)`, `reference` …).
     pub dtype: String,
+    /// The value, `None` for types with no plain form (references, compounds).
     pub value: Option<AttrJson>,
 }
 
@@ -575,8 +589,11 @@ pub struct AttrNode {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum AttrJson {
+    /// A string (several stored strings joined with ", ").
     Text(String),
+    /// Integers, a list of one for a scalar.
     Ints(Vec<i64>),
+    /// Floats, a list of one for a scalar (NaN becomes JSON `null`).
     Floats(Vec<f64>),
 }
 

@@ -17,7 +17,9 @@ use std::os::raw::{c_char, c_uint};
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ByteOrder {
+    /// Least significant byte first (x86, ARM, most files).
     Little,
+    /// Most significant byte first (NetCDF3 heritage, some instruments).
     Big,
 }
 
@@ -315,6 +317,7 @@ impl NativeType {
         Ok(t)
     }
 
+    /// The library's id of the type (valid while `self` lives).
     pub fn id(&self) -> hid_t {
         self.0.0
     }
@@ -325,10 +328,16 @@ impl NativeType {
 pub enum Layout {
     /// In the object header (at most 64 KiB).
     Compact,
-    /// One byte range in the file (`None`: never written, all fill value).
-    Contiguous { address: Option<u64> },
-    /// In chunks of this shape, each filtered separately.
-    Chunked { chunk: Vec<usize> },
+    /// One byte range in the file.
+    Contiguous {
+        /// Where the range starts; `None` when never written (all fill value).
+        address: Option<u64>,
+    },
+    /// In chunks, each filtered separately.
+    Chunked {
+        /// The chunk shape (edge chunks are stored at this full size too).
+        chunk: Vec<usize>,
+    },
     /// Raw data in other files (external storage).
     External,
     /// A view of other datasets.

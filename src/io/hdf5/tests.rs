@@ -249,6 +249,55 @@ fn lock_free_path_equals_the_library_bit_for_bit() {
     );
 }
 
+/// The lock-free path makes no library call: it reads while another thread holds the
+/// HDF5 library's global lock (the library path would wait for it).
+#[test]
+fn lock_free_reads_do_not_wait_for_the_library_lock() {
+    let sources: Vec<Hdf5Source> = [
+        "/fletcher32_shuffle_gzip_f8",
+        "/chunked_plain_u2",
+        "/contiguous_i2",
+        "/partial_f4",
+    ]
+    .iter()
+    .map(|n| open("types.h5", n, &raw()))
+    .collect();
+    let libraries: Vec<Block> = sources
+        .iter()
+        .map(|s| s.read_with_library(&Region::full(&s.shape())).unwrap())
+        .collect();
+    let guard = hdf5_sys::LOCK.lock();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut out = Vec::new();
+            for src in &sources {
+                let chunks = src.chunks();
+                let mut blocks = Vec::new();
+                for i in 0..chunks.num_blocks() {
+                    let r = chunks.block_region(&chunks.block_index(i));
+                    blocks.push((r.clone(), fetch_and_decode(src, &r)));
+                }
+                out.push((src.read(&Region::full(&src.shape())).unwrap(), blocks));
+            }
+            tx.send(out).unwrap();
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(20));
+        drop(guard);
+        let got = got.expect("lock-free reads waited for the HDF5 library lock");
+        for ((whole, blocks), library) in got.iter().zip(&libraries) {
+            assert_identical(whole, library, "read under the lock");
+            for (r, b) in blocks {
+                assert_identical(
+                    b,
+                    &library.subblock(&r.start, &r.shape),
+                    &format!("block {r} under the lock"),
+                );
+            }
+        }
+    });
+}
+
 #[test]
 fn storage_decides_the_read_path() {
     let cases = [
@@ -1079,6 +1128,21 @@ fn a_new_dataset_joins_an_existing_file_atomically() {
         &expected()["single.h5"]["/t2m"]["raw"],
         "t2m kept",
     );
+    // a source open on the file keeps reading it while a dataset is added and after
+    let reading = Hdf5Source::open(&path, Some("/t2m"), &raw()).unwrap();
+    let sp2 = spec(&[2, 3], DType::U16, &[2, 3]);
+    let sink = create_sink(&path, Some("/extra"), &sp2, &WriteOptions::default()).unwrap();
+    sink.write(&Region::full(&[2, 3]), &ramp(&[2, 3], DType::U16))
+        .unwrap();
+    sink.commit().unwrap();
+    let block = reading.read(&Region::full(&[20, 30])).unwrap();
+    assert_values(
+        &block,
+        &expected()["single.h5"]["/t2m"]["raw"],
+        "t2m read during and after the write",
+    );
+    drop(reading);
+    assert!(open_dataset(&path, Some("/extra"), &OpenOptions::default()).is_ok());
     // an existing dataset is refused, or replaced with overwrite
     let e = create_sink(&path, Some("/t2m"), &sp, &WriteOptions::default())
         .err()
