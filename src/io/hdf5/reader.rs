@@ -61,12 +61,16 @@ impl ChunkIndex {
             let mut linear = 0usize;
             for d in 0..grid.len() {
                 let off = info.offset.get(d).copied().unwrap_or(u64::MAX) as usize;
-                if chunk[d] == 0 || off % chunk[d] != 0 || off / chunk[d] >= grid[d] {
+                if chunk[d] == 0 || off % chunk[d] != 0 {
                     bad = Some(format!(
-                        "chunk at offset {:?} is outside the chunk grid",
+                        "chunk at offset {:?} is not on the chunk grid",
                         info.offset
                     ));
                     return -1;
+                }
+                if off / chunk[d] >= grid[d] {
+                    // Left behind when the dataset shrank: not part of the data any more.
+                    return 0;
                 }
                 linear = linear * grid[d] + off / chunk[d];
             }
@@ -361,7 +365,7 @@ impl Hdf5Source {
         let filters = storage::filters(&ds).map_err(err)?;
         if let Some(f) = filters.iter().find(|f| !f.available) {
             return Err(err(format!(
-                "the data is compressed with the '{}' filter (HDF5 filter id {}), which this build of gridlens cannot decode",
+                "the data is encoded with the '{}' filter (HDF5 filter id {}), which this build of gridlens cannot decode",
                 f.name, f.id
             )));
         }
