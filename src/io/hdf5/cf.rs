@@ -1,0 +1,241 @@
+//! CF-conventions decoding of stored values, as xarray's `decode_cf` does it: masking
+//! (`_FillValue`, `missing_value`, plus `valid_min`/`valid_max`/`valid_range` as
+//! netCDF4-python does) to NaN, then unpacking (`value * scale_factor + add_offset`).
+//!
+//! The decoded dtype follows xarray's `_choose_float_dtype`: packed data takes the type of
+//! `scale_factor`/`add_offset` when both are the same float type (but int32 data → float64),
+//! any other `add_offset` gives float64; masked integers become float32 up to two bytes
+//! and float64 beyond. Everything here is pure arithmetic on blocks.
+
+use super::meta::StoredAttr;
+use crate::block::{Block, Buffer, Element};
+use crate::dtype::DType;
+use crate::with_buffer;
+
+/// How to decode one variable's stored values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CfDecoding {
+    /// The decoded dtype (float32 or float64).
+    pub dtype: DType,
+    scale: Option<f64>,
+    offset: Option<f64>,
+    /// Stored values that mean "missing" (`_FillValue` and every `missing_value`).
+    fills: Vec<f64>,
+    valid_min: Option<f64>,
+    valid_max: Option<f64>,
+    /// The attributes this decoding applies (hidden from the decoded source's metadata).
+    pub applied: Vec<&'static str>,
+}
+
+/// The attributes that CF decoding consumes.
+const CF_ATTRS: [&str; 7] = [
+    "scale_factor",
+    "add_offset",
+    "_FillValue",
+    "missing_value",
+    "valid_min",
+    "valid_max",
+    "valid_range",
+];
+
+/// xarray's `_choose_float_dtype`: the float type packed or masked data decodes to.
+pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType>) -> DType {
+    if scale.is_some() || offset.is_some() {
+        if let (Some(s), Some(o)) = (scale, offset) {
+            if s == o && s.is_float() {
+                // int32 holds more digits than float32: unpack in float64.
+                if raw.size_bytes() == 4 && raw.is_integer() {
+                    return DType::F64;
+                }
+                return s;
+            }
+        }
+        if offset.is_some() {
+            // A large offset in float32 would lose precision: better float64 than wrong.
+            return DType::F64;
+        }
+        return match scale {
+            Some(DType::F32) => DType::F32,
+            _ => DType::F64,
+        };
+    }
+    if raw.is_float() {
+        return if raw.size_bytes() <= 4 {
+            DType::F32
+        } else {
+            DType::F64
+        };
+    }
+    if raw.size_bytes() <= 2 && raw.is_integer() {
+        DType::F32
+    } else {
+        DType::F64
+    }
+}
+
+impl CfDecoding {
+    /// The decoding a variable's attributes ask for, or `None` when they ask for none (or the
+    /// data is boolean).
+    pub fn from_attrs(raw: DType, attrs: &[StoredAttr]) -> Option<CfDecoding> {
+        if raw == DType::Bool {
+            return None;
+        }
+        let find = |name: &str| {
+            attrs
+                .iter()
+                .find(|a| a.name == name)
+                .and_then(|a| a.numbers().map(|v| (v, a.dtype)))
+        };
+        let first = |name: &str| find(name).and_then(|(v, t)| v.first().map(|&x| (x, t)));
+        let scale = first("scale_factor");
+        let offset = first("add_offset");
+        let mut fills = Vec::new();
+        if let Some((v, _)) = first("_FillValue") {
+            fills.push(v);
+        }
+        if let Some((v, _)) = find("missing_value") {
+            fills.extend(v);
+        }
+        let (mut valid_min, mut valid_max) = match find("valid_range") {
+            Some((v, _)) if v.len() >= 2 => (Some(v[0]), Some(v[1])),
+            _ => (None, None),
+        };
+        if let Some((v, _)) = first("valid_min") {
+            valid_min = Some(v);
+        }
+        if let Some((v, _)) = first("valid_max") {
+            valid_max = Some(v);
+        }
+        let packed = scale.is_some() || offset.is_some();
+        let masked = !fills.is_empty() || valid_min.is_some() || valid_max.is_some();
+        let dtype = if packed {
+            choose_float_dtype(raw, scale.and_then(|s| s.1), offset.and_then(|o| o.1))
+        } else if masked {
+            // xarray's maybe_promote: floats keep their type, integers become floats.
+            if raw.is_float() {
+                raw
+            } else {
+                choose_float_dtype(raw, None, None)
+            }
+        } else {
+            return None;
+        };
+        let applied = CF_ATTRS
+            .iter()
+            .copied()
+            .filter(|n| attrs.iter().any(|a| a.name == *n))
+            .collect();
+        Some(CfDecoding {
+            dtype,
+            scale: scale.map(|s| s.0),
+            offset: offset.map(|o| o.0),
+            fills,
+            valid_min,
+            valid_max,
+            applied,
+        })
+    }
+
+    fn is_missing(&self, x: f64) -> bool {
+        self.fills.contains(&x)
+            || self.valid_min.is_some_and(|lo| x < lo)
+            || self.valid_max.is_some_and(|hi| x > hi)
+    }
+
+    /// Decodes a block of stored values into a block of [`CfDecoding::dtype`].
+    pub fn apply(&self, raw: &Block) -> Block {
+        let data = match self.dtype {
+            DType::F32 => {
+                // float32 arithmetic, as NumPy does it for float32 data and float32 attributes
+                let (scale, offset) = (self.scale.map(|s| s as f32), self.offset.map(|o| o as f32));
+                Buffer::F32(with_buffer!(raw.data(), v => v.iter().map(|&x| {
+                    let x = x.to_f64();
+                    if self.is_missing(x) {
+                        return f32::NAN;
+                    }
+                    let mut y = x as f32;
+                    if let Some(s) = scale { y *= s; }
+                    if let Some(o) = offset { y += o; }
+                    y
+                }).collect()))
+            }
+            _ => Buffer::F64(with_buffer!(raw.data(), v => v.iter().map(|&x| {
+                let x = x.to_f64();
+                if self.is_missing(x) {
+                    return f64::NAN;
+                }
+                let mut y = x;
+                if let Some(s) = self.scale { y *= s; }
+                if let Some(o) = self.offset { y += o; }
+                y
+            }).collect())),
+        };
+        Block::new(raw.shape().to_vec(), data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::AttrValue;
+
+    fn attr(name: &str, v: f64, t: DType) -> StoredAttr {
+        let value = if t.is_float() {
+            AttrValue::Float(vec![v])
+        } else {
+            AttrValue::Int(vec![v as i64])
+        };
+        StoredAttr {
+            name: name.into(),
+            value: Some(value),
+            dtype: Some(t),
+            type_description: t.name().into(),
+        }
+    }
+
+    #[test]
+    fn dtypes_follow_xarray() {
+        use DType::*;
+        assert_eq!(choose_float_dtype(I16, Some(F32), Some(F32)), F32);
+        assert_eq!(choose_float_dtype(I16, Some(F64), Some(F64)), F64);
+        assert_eq!(choose_float_dtype(I32, Some(F32), Some(F32)), F64);
+        assert_eq!(choose_float_dtype(I16, Some(F32), Some(F64)), F64);
+        assert_eq!(choose_float_dtype(I16, Some(F32), None), F32);
+        assert_eq!(choose_float_dtype(U8, None, Some(F32)), F64);
+        assert_eq!(choose_float_dtype(I8, None, None), F32);
+        assert_eq!(choose_float_dtype(I32, None, None), F64);
+        assert_eq!(choose_float_dtype(F32, None, None), F32);
+    }
+
+    #[test]
+    fn masks_then_unpacks() {
+        let attrs = vec![
+            attr("scale_factor", 0.5, DType::F32),
+            attr("add_offset", 10.0, DType::F32),
+            attr("_FillValue", -1.0, DType::I16),
+        ];
+        let cf = CfDecoding::from_attrs(DType::I16, &attrs).unwrap();
+        assert_eq!(cf.dtype, DType::F32);
+        let out = cf.apply(&Block::from_vec(&[3], vec![-1i16, 0, 4]));
+        let v = out.to_ndarray::<f32>().unwrap();
+        assert!(v[0].is_nan());
+        assert_eq!((v[1], v[2]), (10.0, 12.0));
+        assert_eq!(cf.applied, vec!["scale_factor", "add_offset", "_FillValue"]);
+    }
+
+    #[test]
+    fn integers_with_only_a_fill_become_floats_and_unmarked_data_is_left_alone() {
+        let cf =
+            CfDecoding::from_attrs(DType::I32, &[attr("_FillValue", -999.0, DType::I32)]).unwrap();
+        assert_eq!(cf.dtype, DType::F64);
+        assert!(CfDecoding::from_attrs(DType::F64, &[]).is_none());
+        let mut r = attr("valid_range", 0.0, DType::F32);
+        r.value = Some(AttrValue::Float(vec![-2.0, 35.0]));
+        let cf = CfDecoding::from_attrs(DType::F32, &[r]).unwrap();
+        let out = cf
+            .apply(&Block::from_vec(&[3], vec![-3.0f32, 1.0, 36.0]))
+            .to_ndarray::<f32>()
+            .unwrap();
+        assert!(out[0].is_nan() && out[2].is_nan() && out[1] == 1.0);
+    }
+}
