@@ -85,16 +85,3 @@ pub fn describe_file(path: &Path) -> Result<FileTree, SourceError> {
     Ok(meta::file_tree(&h5, path.display().to_string(), len))
 }
 
-/// (in progress)
-#[derive(serde::Serialize, Debug)]
-pub struct FileTree;
-
-impl std::fmt::Display for FileTree {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "(in progress)")
-    }
-}
-
-pub fn describe_file(path: &Path) -> Result<FileTree, SourceError> {
-    Err(SourceError::new(path.display().to_string(), "not built yet"))
-}
