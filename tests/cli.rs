@@ -1,0 +1,155 @@
+//! The command line as a user runs it: the seed's workloads on files h5py wrote, checked
+//! against values NumPy computed, and one test per class of bad input.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn weather() -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small");
+    format!("x={}/*.hdf5:/t2m", dir.display())
+}
+
+fn gridlens() -> Command {
+    Command::cargo_bin("gridlens").expect("binary built")
+}
+
+fn stats(expr: &str, inputs: &[&str]) -> Value {
+    let mut cmd = gridlens();
+    cmd.args(["eval", expr, "--stats"]);
+    for i in inputs {
+        cmd.args(["-i", i]);
+    }
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON line")
+}
+
+/// Asserts `--stats` output against NumPy's (relative tolerance for sums).
+fn check(got: &Value, shape: &[usize], sum: f64, min: f64, max: f64, first: f64, last: f64) {
+    let shape_got: Vec<usize> = got["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    assert_eq!(shape_got, shape);
+    let near = |k: &str, want: f64, rel: f64| {
+        let g = got[k].as_f64().unwrap_or(f64::NAN);
+        assert!((g - want).abs() <= rel * want.abs().max(1.0), "{k}: got {g}, NumPy {want}");
+    };
+    near("sum", sum, 1e-12);
+    near("min", min, 1e-13);
+    near("max", max, 1e-13);
+    near("first", first, 1e-13);
+    near("last", last, 1e-13);
+    assert_eq!(got["nan_count"], 0);
+}
+
+// Reference values: NumPy 2 on the same 31 files, e.g.
+//   x = np.stack([h5py.File(f)['/t2m'][:] for f in sorted(glob('weather-small/*.hdf5'))])
+//   m = x.mean(axis=0); np.nansum(m), m.min(), m.max(), m.ravel()[0], m.ravel()[-1]
+
+#[test]
+fn time_mean_of_the_h5py_weather_files() {
+    let s = stats("x.mean(axis=0)", &[&weather()]);
+    check(&s, &[180, 360], 10105913.096774193, 24.596774193548388, 229.51612903225808, 95.91935483870968, 86.45161290322581);
+    assert_eq!(s["dtype"], "float64");
+}
+
+#[test]
+fn day_minus_mean_of_the_h5py_weather_files() {
+    let s = stats("x[0] - x.mean(axis=0)", &[&weather()]);
+    check(&s, &[180, 360], -386081.5967741935, -61.86290322580645, 39.2258064516129, -11.16935483870968, -0.20161290322580783);
+}
+
+#[test]
+fn subsample_std_max_and_reversed_slices() {
+    let s = stats("x[:, ::2, ::2]", &[&weather()]);
+    check(&s, &[31, 90, 180], 78337302.75, 1.75, 240.0, 84.75, 57.25);
+    let s = stats("x.std(axis=0)", &[&weather()]);
+    check(&s, &[180, 360], 479698.78076997655, 2.47403267340888, 30.634015375443244, 18.037079538923265, 8.135054412956867);
+    let s = stats("x.max(axis=(1, 2))", &[&weather()]);
+    check(&s, &[31], 7348.5, 231.25, 240.75, 234.5, 236.75);
+    let s = stats("x[-1, ::-3, 10:300:7]", &[&weather()]);
+    check(&s, &[60, 42], 379947.75, 9.75, 233.5, 55.75, 108.0);
+}
+
+#[test]
+fn random_normal_mean_is_reproducible_with_a_seed() {
+    let e = "random.normal(10, 0.1, size=(2000, 2000), chunks=(500, 500), seed=42).mean(axis=0)[::100]";
+    let a = stats(e, &[]);
+    let b = stats(e, &[]);
+    assert_eq!(a, b);
+    assert_eq!(a["shape"], serde_json::json!([20]));
+    assert!((a["sum"].as_f64().unwrap() - 200.0).abs() < 0.1);
+}
+
+#[test]
+fn lennard_jones_from_the_command_line() {
+    // c is a random cluster; the energy is finite, with the diagonal skipped by nansum
+    let s = stats(
+        "c = random.normal(0, 500, size=(300, 3), chunks=(64, 3), seed=1981); r2 = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1); sr6 = (1 / r2) ** 3; nansum(4 * (sr6 * sr6 - sr6)) / 2",
+        &[],
+    );
+    assert_eq!(s["shape"], serde_json::json!([]));
+    assert!(s["sum"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn small_results_print_like_numpy() {
+    let out = gridlens().args(["eval", "x[0, :2, :3]", "-i", &weather()]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("[[") && text.trim_end().ends_with("]]"), "{text}");
+}
+
+#[test]
+fn explain_prints_the_table_and_stages() {
+    let out = gridlens().args(["explain", "x.mean(axis=0)", "-i", &weather()]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("(180, 360)"), "{text}");
+    assert!(text.contains("read") && text.contains("compute"), "{text}");
+    assert!(text.contains("chunks") && text.contains("tasks"), "{text}");
+}
+
+#[test]
+fn info_lists_datasets_as_text_and_json() {
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small/2014-01-01.hdf5");
+    let out = gridlens().args(["info", f.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("/t2m") && text.contains("float64"), "{text}");
+    let out = gridlens().args(["info", "--json", f.to_str().unwrap()]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.is_array());
+}
+
+/// Runs a failing command and returns its stderr, checking the one-line contract.
+fn fails(args: &[&str]) -> String {
+    let out = gridlens().args(args).output().unwrap();
+    assert!(!out.status.success(), "should fail: {args:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    err
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let w = weather();
+    let e = fails(&["eval", "x.mean(axis=0", "-i", &w]);
+    assert!(e.contains("column") && e.contains("expected ')'"), "{e}");
+    let e = fails(&["eval", "y + 1", "-i", &w]);
+    assert!(e.contains("unknown name 'y'") && e.contains("the names are x"), "{e}");
+    let e = fails(&["eval", "x.mean(axis=5)", "-i", &w]);
+    assert!(e.contains("axis 5 is out of bounds for a 3-D array"), "{e}");
+    let e = fails(&["eval", "x - x[:, ::2]", "-i", &w]);
+    assert!(e.contains("shapes (31, 180, 360) and (31, 90, 360) cannot be broadcast"), "{e}");
+    let e = fails(&["eval", "x.sum()", "-i", "x=/no/such/file.h5"]);
+    assert!(e.contains("/no/such/file.h5") && e.contains("no such file"), "{e}");
+    let e = fails(&["eval", "x.sum()", "-i", "x=/no/such/dir/*.h5"]);
+    assert!(e.contains("matches no files"), "{e}");
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small/2014-01-01.hdf5");
+    let e = fails(&["eval", "x.sum()", "-i", &format!("x={}:/temperature", f.display())]);
+    assert!(e.contains("/temperature") && e.contains("/t2m"), "lists the datasets there are: {e}");
+    let e = fails(&["eval", "x.sum()", "-i", "x"]);
+    assert!(e.contains("NAME=SOURCE"), "{e}");
+}
