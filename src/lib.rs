@@ -14,6 +14,7 @@
 
 pub mod block;
 pub mod chunks;
+pub mod colormap;
 pub mod dtype;
 pub mod io;
 pub mod sink;
