@@ -1,0 +1,81 @@
+//! Test helper: runs the project's Python (NumPy, zarr-python, h5py) as the independent
+//! reference implementation for the format tests in [`crate::io`].
+//!
+//! The interpreter is `$GRIDLENS_PYTHON` or `/work/venv/bin/python`. When it does not exist,
+//! the tests that need it print a note and pass without checking, so the suite still runs on
+//! machines without the venv; with `GRIDLENS_REQUIRE_PYTHON=1` (as CI sets it) they fail
+//! instead. Packages beyond NumPy, h5py, zarr and netCDF4 (matplotlib) are optional: tests
+//! needing them check with [`Python::has`] and skip with a note.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A Python interpreter with NumPy.
+pub struct Python(PathBuf);
+
+/// The reference interpreter, or `None` after printing why `test` is skipped.
+pub fn python(test: &str) -> Option<Python> {
+    let path = std::env::var_os("GRIDLENS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/work/venv/bin/python".into());
+    if path.exists() {
+        return Some(Python(path));
+    }
+    let required =
+        std::env::var_os("GRIDLENS_REQUIRE_PYTHON").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !required,
+        "{test}: no Python at {} and GRIDLENS_REQUIRE_PYTHON is set",
+        path.display()
+    );
+    eprintln!(
+        "note: {test} skipped: no Python at {} (set GRIDLENS_PYTHON)",
+        path.display()
+    );
+    None
+}
+
+impl Python {
+    /// Whether `module` can be imported; prints a note for `test` when it cannot.
+    pub fn has(&self, module: &str, test: &str) -> bool {
+        let ok = Command::new(&self.0)
+            .arg("-c")
+            .arg(format!("import {module}"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!(
+                "note: {test} skipped: the Python at {} has no {module}",
+                self.0.display()
+            );
+        }
+        ok
+    }
+
+    /// Runs `script` with `sys.argv[1:] = args` and returns its standard output.
+    ///
+    /// # Panics
+    /// When the script fails: the test fails with Python's error output.
+    pub fn run(&self, script: &str, args: &[&Path]) -> String {
+        let out = Command::new(&self.0)
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "python failed:\n{script}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Little-endian f64 values from a file written by NumPy's `arr.astype('<f8').tofile(path)`.
+pub fn read_f64_raw(path: &Path) -> Vec<f64> {
+    let b = std::fs::read(path).expect("raw file");
+    b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
+}
