@@ -131,6 +131,9 @@ pub struct DemoArgs {
     /// Random seed of the weather.
     #[arg(long, default_value_t = 2014)]
     pub seed: u64,
+    /// Replace existing files.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -533,20 +536,13 @@ fn progress_bar(control: &Arc<JobControl>, total: usize) -> Option<BarHandle> {
 /// # Errors
 /// A malformed option or a failed write.
 pub fn demo_data(args: &DemoArgs) -> Result<()> {
-    let (rows, cols) = args
-        .shape
-        .split_once(['x', 'X', ','])
-        .and_then(|(r, c)| Some((r.trim().parse::<usize>().ok()?, c.trim().parse::<usize>().ok()?)))
-        .ok_or_else(|| anyhow!("--shape {}: expected ROWSxCOLS such as 1440x2880", args.shape))?;
-    let chunks = args
-        .chunks
-        .split_once(',')
-        .and_then(|(r, c)| Some((r.trim().parse::<usize>().ok()?, c.trim().parse::<usize>().ok()?)))
-        .ok_or_else(|| anyhow!("--chunks {}: expected ROWS,COLS such as 500,500", args.chunks))?;
+    let shape = crate::io::demo::parse_shape(&args.shape).map_err(|e| anyhow!("--shape: {e}"))?;
+    let chunks = crate::io::demo::parse_chunks(&args.chunks).map_err(|e| anyhow!("--chunks: {e}"))?;
     let dtype = crate::DType::parse(&args.dtype)
         .filter(|d| d.is_float())
         .ok_or_else(|| anyhow!("--dtype {}: expected f8 or f4", args.dtype))?;
-    let opts = crate::io::demo::DemoOptions { days: args.days, shape: (rows, cols), dtype, chunks, seed: args.seed };
+    let opts = crate::io::demo::DemoOptions { days: args.days, shape, dtype, chunks: Some(chunks), seed: args.seed, overwrite: args.overwrite };
+    let [rows, cols] = shape;
     let files = crate::io::demo::write_demo(&args.dir, &opts, &|done, total| {
         if std::io::stderr().is_terminal() {
             eprint!("\rwriting day {done}/{total}");

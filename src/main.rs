@@ -1,5 +1,8 @@
 //! The `gridlens` binary: command-line subcommands, or the desktop app when none is given.
 
+mod app;
+mod ui;
+
 use clap::Parser;
 use gridlens::cli::{self, Cli, Command};
 use std::process::ExitCode;
@@ -12,10 +15,8 @@ fn main() -> ExitCode {
         Some(Command::Explain(a)) => cli::explain(a),
         Some(Command::Info(a)) => cli::info(a),
         Some(Command::DemoData(a)) => cli::demo_data(a),
-        Some(Command::View(_)) | None => {
-            eprintln!("the desktop app is not built yet; see `gridlens --help` for the command line");
-            Ok(())
-        }
+        Some(Command::View(a)) => view(a.sources.clone(), a.frame_log.clone()),
+        None => view(vec![], None),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,6 +27,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Opens the desktop app.
+fn view(sources: Vec<String>, frame_log: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let options = app::AppOptions { sources, demo: app::data::DemoSpec::default_location(), frame_log, reopen_last: true };
+    app::run(options).map_err(|e| anyhow::anyhow!("cannot open a window: {e} (for the command line, see gridlens --help)"))
 }
 
 /// Panics inside engine workers become job errors; keep their default report off the terminal.

@@ -1,0 +1,52 @@
+//! `--frame-log FILE`: every frame's duration and every tile's arrival, as CSV, so anyone can
+//! check responsiveness and time-to-first-tile on their own machine.
+//!
+//! Lines are `frame,<ms since start>,<frame duration ms>` and `tile,<ms since start>,<job>,<block>`.
+//! Writes are buffered; the buffer is flushed every second and when the app exits.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub struct FrameLog {
+    out: BufWriter<std::fs::File>,
+    start: Instant,
+    last_flush: Instant,
+}
+
+impl FrameLog {
+    /// Creates (or truncates) the log file.
+    ///
+    /// # Errors
+    /// When the file cannot be created.
+    pub fn create(path: &Path) -> std::io::Result<FrameLog> {
+        let mut out = BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "kind,t_ms,a,b")?;
+        let now = Instant::now();
+        Ok(FrameLog { out, start: now, last_flush: now })
+    }
+
+    fn ms(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1e3
+    }
+
+    pub fn frame(&mut self, duration: Duration) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "frame,{t:.3},{:.3},", duration.as_secs_f64() * 1e3);
+        if self.last_flush.elapsed() > Duration::from_secs(1) {
+            let _ = self.out.flush();
+            self.last_flush = Instant::now();
+        }
+    }
+
+    pub fn tile(&mut self, job: u64, block: usize) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "tile,{t:.3},{job},{block}");
+    }
+}
+
+impl Drop for FrameLog {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
+    }
+}

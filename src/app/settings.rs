@@ -1,0 +1,75 @@
+//! What the app remembers between runs: colormap, color range, panels, data sets.
+
+use serde::{Deserialize, Serialize};
+
+/// How the color range is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RangeMode {
+    /// Minimum to maximum of the values that have arrived.
+    MinMax,
+    /// 2nd to 98th percentile of the values that have arrived (robust to outliers).
+    Percentile,
+    /// Symmetric around zero: ±(largest magnitude), for anomalies.
+    Symmetric,
+    /// Fixed by the user.
+    Manual,
+}
+
+impl RangeMode {
+    pub const ALL: [RangeMode; 4] = [RangeMode::MinMax, RangeMode::Percentile, RangeMode::Symmetric, RangeMode::Manual];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RangeMode::MinMax => "Min – max",
+            RangeMode::Percentile => "2 – 98 %",
+            RangeMode::Symmetric => "Symmetric ±",
+            RangeMode::Manual => "Manual",
+        }
+    }
+}
+
+/// Settings persisted by eframe's storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub colormap: String,
+    pub reversed: bool,
+    pub range_mode: RangeMode,
+    pub manual_range: (f64, f64),
+    /// The last data set opened (SOURCE strings), reopened on the next start.
+    pub last_sources: Vec<String>,
+    /// Recently opened data sets, most recent first.
+    pub recent: Vec<Vec<String>>,
+    pub show_data_panel: bool,
+    pub show_progress_panel: bool,
+    pub show_plots_panel: bool,
+    /// Directory the file browser starts in.
+    pub browse_dir: String,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            colormap: "viridis".into(),
+            reversed: false,
+            range_mode: RangeMode::Percentile,
+            manual_range: (0.0, 1.0),
+            last_sources: vec![],
+            recent: vec![],
+            show_data_panel: true,
+            show_progress_panel: true,
+            show_plots_panel: true,
+            browse_dir: String::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Remembers `sources` as the most recent data set (at most ten are kept).
+    pub fn remember(&mut self, sources: &[String]) {
+        self.recent.retain(|r| r.as_slice() != sources);
+        self.recent.insert(0, sources.to_vec());
+        self.recent.truncate(10);
+        self.last_sources = sources.to_vec();
+    }
+}

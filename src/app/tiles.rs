@@ -1,0 +1,196 @@
+//! The displayed result as a grid of tiles (the job's output blocks), their textures, and
+//! the color range statistics gathered as tiles arrive.
+//!
+//! Colormapping happens on a painter thread: the UI sends a tile's values with the colormap
+//! and range, and uploads the RGBA image that comes back. A tile colored with an old
+//! colormap or range is recolored in the background while the old texture stays on screen.
+
+use super::job::Tile;
+use crate::app::settings::RangeMode;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use gridlens::Chunks;
+use gridlens::colormap::Colormap;
+use std::sync::Arc;
+
+/// How tiles are currently colored: colormap (with reversal) and value range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColorKey {
+    pub colormap: String,
+    pub reversed: bool,
+    pub range: (f32, f32),
+}
+
+/// One tile's place in the grid and what is known of it.
+pub struct Slot {
+    pub row0: usize,
+    pub col0: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Option<Arc<Vec<f32>>>,
+    pub texture: Option<egui::TextureHandle>,
+    /// The colors the texture shows, and the colors requested from the painter.
+    pub shown: Option<ColorKey>,
+    pub requested: Option<ColorKey>,
+}
+
+/// The tiles of one job's result.
+pub struct TileGrid {
+    pub job: u64,
+    pub chunks: Chunks,
+    /// Rows and columns of the image.
+    pub rows: usize,
+    pub cols: usize,
+    pub slots: Vec<Slot>,
+    pub arrived: usize,
+    min: f32,
+    max: f32,
+    samples: Vec<f32>,
+}
+
+impl TileGrid {
+    /// An empty grid for a result with these blocks (the last two axes are the image).
+    pub fn new(job: u64, chunks: Chunks) -> TileGrid {
+        let nd = chunks.ndim();
+        let slots = (0..chunks.num_blocks())
+            .map(|k| {
+                let r = chunks.block_region(&chunks.block_index(k));
+                let (row0, col0, rows, cols) = match nd {
+                    0 => (0, 0, 1, 1),
+                    1 => (0, r.start[0], 1, r.shape[0]),
+                    n => (r.start[n - 2], r.start[n - 1], r.shape[n - 2], r.shape[n - 1]),
+                };
+                Slot { row0, col0, rows, cols, values: None, texture: None, shown: None, requested: None }
+            })
+            .collect();
+        let shape = chunks.shape();
+        let (rows, cols) = match nd {
+            0 => (1, 1),
+            1 => (1, shape[0]),
+            n => (shape[n - 2], shape[n - 1]),
+        };
+        TileGrid { job, chunks, rows, cols, slots, arrived: 0, min: f32::INFINITY, max: f32::NEG_INFINITY, samples: Vec::new() }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.arrived == self.slots.len()
+    }
+
+    /// Stores an arrived tile and updates the range statistics.
+    pub fn insert(&mut self, tile: Tile) {
+        let Some(slot) = self.slots.get_mut(tile.index) else { return };
+        if slot.values.is_none() {
+            self.arrived += 1;
+        }
+        slot.values = Some(tile.values);
+        if !tile.min.is_nan() {
+            self.min = self.min.min(tile.min);
+            self.max = self.max.max(tile.max);
+        }
+        self.samples.extend(tile.sample);
+    }
+
+    /// The value at image pixel (row, col), if its tile has arrived.
+    pub fn value_at(&self, row: usize, col: usize) -> Option<f32> {
+        let s = self.slots.iter().find(|s| row >= s.row0 && row < s.row0 + s.rows && col >= s.col0 && col < s.col0 + s.cols)?;
+        let v = s.values.as_ref()?;
+        Some(v[(row - s.row0) * s.cols + (col - s.col0)])
+    }
+
+    /// Min and max of what has arrived (None before any finite value).
+    pub fn min_max(&self) -> Option<(f32, f32)> {
+        (self.min <= self.max).then_some((self.min, self.max))
+    }
+
+    /// The color range for `mode` from what has arrived (None until something has).
+    pub fn auto_range(&self, mode: RangeMode, manual: (f64, f64)) -> Option<(f32, f32)> {
+        let (lo, hi) = match mode {
+            RangeMode::Manual => return Some((manual.0 as f32, manual.1 as f32)),
+            RangeMode::MinMax => self.min_max()?,
+            RangeMode::Percentile => self.percentiles(0.02, 0.98)?,
+            RangeMode::Symmetric => {
+                let (a, b) = self.percentiles(0.0, 1.0).or(self.min_max())?;
+                let m = a.abs().max(b.abs());
+                (-m, m)
+            }
+        };
+        Some(if lo < hi { (lo, hi) } else { (lo - 0.5, hi + 0.5) })
+    }
+
+    fn percentiles(&self, p: f32, q: f32) -> Option<(f32, f32)> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut s = self.samples.clone();
+        let n = s.len();
+        let i = ((n - 1) as f32 * p).round() as usize;
+        let j = ((n - 1) as f32 * q).round() as usize;
+        let lo = *s.select_nth_unstable_by(i, f32::total_cmp).1;
+        let hi = *s.select_nth_unstable_by(j, f32::total_cmp).1;
+        Some((lo, hi))
+    }
+
+    /// A histogram of the sampled values over `range` in `bins` bins.
+    pub fn histogram(&self, range: (f32, f32), bins: usize) -> Vec<usize> {
+        let mut h = vec![0usize; bins];
+        let w = (range.1 - range.0) / bins as f32;
+        if !(w > 0.0) {
+            return h;
+        }
+        for &v in &self.samples {
+            let b = ((v - range.0) / w).floor();
+            if b >= 0.0 && (b as usize) < bins {
+                h[b as usize] += 1;
+            } else if v == range.1 {
+                h[bins - 1] += 1;
+            }
+        }
+        h
+    }
+}
+
+/// A colormapping request for the painter thread.
+pub struct PaintRequest {
+    pub job: u64,
+    pub index: usize,
+    pub values: Arc<Vec<f32>>,
+    pub size: [usize; 2],
+    pub key: ColorKey,
+}
+
+/// A colored tile coming back.
+pub struct Painted {
+    pub job: u64,
+    pub index: usize,
+    pub image: egui::ColorImage,
+    pub key: ColorKey,
+}
+
+/// The colormapping thread.
+pub struct Painter {
+    pub requests: Sender<PaintRequest>,
+    pub done: Receiver<Painted>,
+}
+
+impl Painter {
+    pub fn start(repaint: impl Fn() + Send + 'static) -> Painter {
+        let (tx, rx) = unbounded::<PaintRequest>();
+        let (dtx, drx) = unbounded::<Painted>();
+        std::thread::Builder::new()
+            .name("gridlens-painter".into())
+            .spawn(move || {
+                while let Ok(req) = rx.recv() {
+                    let cm = Colormap::by_name(&req.key.colormap).unwrap_or_else(|_| Colormap::by_name("viridis").expect("viridis exists"));
+                    let cm = if req.key.reversed { cm.reversed() } else { cm };
+                    let range = (req.key.range.0 as f64, req.key.range.1 as f64);
+                    let rgba = gridlens::io::png::render_rgba(&req.values, req.size[0], req.size[1], &cm, range);
+                    let image = egui::ColorImage::from_rgba_unmultiplied(req.size, &rgba);
+                    if dtx.send(Painted { job: req.job, index: req.index, image, key: req.key }).is_err() {
+                        return;
+                    }
+                    repaint();
+                }
+            })
+            .expect("spawn painter thread");
+        Painter { requests: tx, done: drx }
+    }
+}

@@ -1,0 +1,163 @@
+//! Panels: functions that draw one part of the window from the app's state and return the
+//! [`Command`]s the user gave (rerun/egui style). They do no I/O and no computation.
+
+pub mod data_panel;
+pub mod export_dialog;
+pub mod file_browser;
+pub mod image_view;
+pub mod operations;
+pub mod plots;
+pub mod progress;
+
+use crate::app::{Command, GridlensApp};
+use egui::{Color32, RichText};
+
+/// Draws the whole window and returns the commands given this frame.
+pub fn draw(ui: &mut egui::Ui, app: &mut GridlensApp) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    egui::Panel::top("top").show(ui, |ui| top_bar(ui, app, &mut cmds));
+    if app.settings.show_progress_panel {
+        egui::Panel::bottom("progress").resizable(true).default_size(210.0).show(ui, |ui| progress::progress_ui(ui, app, &mut cmds));
+    }
+    if app.settings.show_data_panel {
+        egui::Panel::left("data").resizable(true).default_size(330.0).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| data_panel::data_ui(ui, app, &mut cmds));
+        });
+    }
+    egui::Panel::right("controls").resizable(true).default_size(330.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            operations::operations_ui(ui, app, &mut cmds);
+            ui.separator();
+            operations::color_ui(ui, app, &mut cmds);
+            if app.settings.show_plots_panel {
+                ui.separator();
+                plots::plots_ui(ui, app);
+            }
+        });
+    });
+    egui::CentralPanel::default().show(ui, |ui| image_view::image_ui(ui, app, &mut cmds));
+    let ctx = ui.ctx().clone();
+    if app.browser.is_some() {
+        file_browser::browser_window(&ctx, app, &mut cmds);
+    }
+    if app.export.open {
+        export_dialog::export_window(&ctx, app, &mut cmds);
+    }
+    cmds
+}
+
+fn top_bar(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.heading("gridlens");
+        ui.separator();
+        if ui.button("Open…").on_hover_text("Open files (Ctrl+O)").clicked() {
+            cmds.push(Command::ShowBrowser(crate::app::browser::BrowseMode::Open));
+        }
+        let glob = ui.add(egui::TextEdit::singleline(&mut app.glob_text).hint_text("data/*.nc:/t2m").desired_width(220.0));
+        let enter = glob.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui.button("Open glob").clicked() || enter) && !app.glob_text.trim().is_empty() {
+            cmds.push(Command::Open(vec![app.glob_text.trim().to_string()]));
+        }
+        ui.menu_button("Recent", |ui| {
+            if app.settings.recent.is_empty() {
+                ui.label("nothing yet");
+            }
+            for r in app.settings.recent.clone() {
+                if ui.button(r.join(" + ")).clicked() {
+                    cmds.push(Command::Open(r));
+                    ui.close();
+                }
+            }
+            ui.separator();
+            if ui.button("Demo data").clicked() {
+                cmds.push(Command::Open(vec![app.options.demo.source()]));
+                ui.close();
+            }
+        });
+        if ui.add_enabled(app.data.is_some(), egui::Button::new("Export…")).clicked() {
+            cmds.push(Command::ShowExport(true));
+        }
+        ui.separator();
+        ui.toggle_value(&mut app.settings.show_data_panel, "Data");
+        ui.toggle_value(&mut app.settings.show_plots_panel, "Plots");
+        ui.toggle_value(&mut app.settings.show_progress_panel, "Tasks");
+    });
+    if let Some((done, total)) = app.demo.as_ref().map(|d| d.1) {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("Writing the demo data set (first start): day {done} of {total}"));
+            ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).desired_width(200.0));
+        });
+    }
+    if let Some((s, _)) = &app.loading {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("Opening {}", s.join(" + ")));
+        });
+    }
+    let mut dismiss = None;
+    for (i, m) in app.messages.iter().enumerate().rev().take(3) {
+        ui.horizontal(|ui| {
+            let color = if m.error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().text_color() };
+            ui.label(RichText::new(if m.error { "⚠" } else { "ℹ" }).color(color));
+            ui.label(RichText::new(&m.text).color(color));
+            if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+                dismiss = Some(i);
+            }
+        });
+    }
+    if let Some(i) = dismiss {
+        cmds.push(Command::DismissMessage(i));
+    }
+}
+
+/// About `n` round tick values covering [lo, hi].
+pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+        return vec![];
+    }
+    let raw = (hi - lo) / n.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let mut v = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while v <= hi + step * 1e-9 {
+        out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+        v += step;
+    }
+    out
+}
+
+/// A tick label: short, no trailing zeros, scientific for very large or small values.
+pub fn format_tick(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        return format!("{v:.2e}");
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// A value for the readout: 5 significant digits.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) { format!("{v:.4e}") } else { format!("{v:.4}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(nice_ticks(0.0, 1.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(nice_ticks(-7.3, 7.3, 6), vec![-5.0, -2.5, 0.0, 2.5, 5.0]);
+        assert_eq!(format_tick(250.0), "250");
+        assert_eq!(format_tick(0.25), "0.25");
+        assert_eq!(format_tick(1.5e-6), "1.50e-6");
+    }
+}

@@ -1,0 +1,176 @@
+//! The task-progress panel (the Dask dashboard's ideas, inside the app): overall and
+//! per-stage bars, bytes read and throughput, elapsed time and an estimate of the time left
+//! with its uncertainty, memory held against the limit, and a task-stream chart.
+//! It reads the job's shared counters and recent spans; drawing cost does not grow with the
+//! number of tasks (spans narrower than a pixel are merged).
+
+use crate::app::{Command, GridlensApp};
+use egui::{Color32, RichText};
+use egui_plot::{Line, Plot, PlotPoints};
+use gridlens::chunks::format_bytes;
+use gridlens::exec::{JobState, ProgressSnapshot, TaskSpan};
+use gridlens::plan::Stage;
+
+/// Color of each stage, in the task stream and the bars.
+pub fn stage_color(s: Stage) -> Color32 {
+    match s {
+        Stage::Read => Color32::from_rgb(70, 130, 220),
+        Stage::Decode => Color32::from_rgb(150, 100, 210),
+        Stage::Compute => Color32::from_rgb(60, 170, 90),
+        Stage::Combine => Color32::from_rgb(230, 150, 40),
+        Stage::Write => Color32::from_rgb(210, 70, 70),
+    }
+}
+
+pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
+    let (control, label, started) = match (&app.export.job, &app.job) {
+        (Some(j), _) | (None, Some(j)) => (Some(j.control.clone()), j.label.clone(), Some(j.started)),
+        (None, None) => (None, app.status.label.clone(), None),
+    };
+    let Some(control) = control else {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Tasks").strong());
+            match &app.status.outcome {
+                Some(Ok(())) => ui.label(format!("{} — finished", app.status.label)),
+                Some(Err(e)) if e == "cancelled" => ui.label(format!("{} — cancelled", app.status.label)),
+                Some(Err(e)) => ui.colored_label(Color32::from_rgb(220, 80, 60), format!("{} — failed: {e}", app.status.label)),
+                None => ui.weak("idle"),
+            };
+        });
+        task_stream(ui, &app.spans, None);
+        return;
+    };
+    let snap = control.progress.snapshot();
+    let _ = started;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Tasks").strong());
+        ui.label(&label);
+        let state = match &snap.state {
+            JobState::Running => "running".to_string(),
+            JobState::Done => "done".into(),
+            JobState::Cancelled => "cancelled".into(),
+            JobState::Failed(e) => format!("failed: {e}"),
+        };
+        ui.weak(state);
+        if snap.state == JobState::Running && ui.button("Cancel").on_hover_text("Stop the job (Esc)").clicked() {
+            cmds.push(Command::Cancel);
+        }
+    });
+    let total = snap.tasks_total().max(1);
+    let done = snap.tasks_done();
+    ui.add(egui::ProgressBar::new(done as f32 / total as f32).text(format!("{done} / {} tasks", snap.tasks_total())));
+    ui.columns(2, |cols| {
+        stage_bars(&mut cols[0], &snap);
+        numbers(&mut cols[1], &snap);
+    });
+    let spans = if app.export.job.is_some() { control.progress.spans_since(control.progress.span_count().saturating_sub(20_000)) } else { app.spans.clone() };
+    task_stream(ui, &spans, Some(snap.threads));
+}
+
+fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
+    egui::Grid::new("stages").num_columns(3).show(ui, |ui| {
+        for st in Stage::ALL {
+            let i = st.index();
+            let total = snap.total[i];
+            if total == 0 {
+                continue;
+            }
+            ui.label(RichText::new(st.name()).color(stage_color(st)));
+            let frac = snap.done[i] as f32 / total as f32;
+            ui.add(egui::ProgressBar::new(frac).desired_width(160.0).fill(stage_color(st)));
+            ui.weak(format!("{} queued, {} running, {} done", snap.queued(st), snap.running[i], snap.done[i]));
+            ui.end_row();
+        }
+    });
+}
+
+fn numbers(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
+    let secs = snap.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { snap.bytes_read as f64 / secs } else { 0.0 };
+    egui::Grid::new("numbers").num_columns(2).show(ui, |ui| {
+        ui.label("read");
+        ui.label(format!("{}  ({}/s)", format_bytes(snap.bytes_read as usize), format_bytes(rate as usize)));
+        ui.end_row();
+        ui.label("elapsed");
+        ui.label(format!("{secs:.1} s"));
+        ui.end_row();
+        ui.label("time left");
+        ui.label(eta(snap));
+        ui.end_row();
+        ui.label("memory");
+        let frac = snap.held_bytes as f32 / snap.memory_limit.max(1) as f32;
+        ui.add(
+            egui::ProgressBar::new(frac)
+                .desired_width(160.0)
+                .text(format!("{} of {} (peak {})", format_bytes(snap.held_bytes), format_bytes(snap.memory_limit), format_bytes(snap.peak_held_bytes))),
+        );
+        ui.end_row();
+        ui.label("threads");
+        ui.label(snap.threads.to_string());
+        ui.end_row();
+    });
+}
+
+/// Time left as a range, from the task rate so far; nothing until 5 % is done.
+fn eta(snap: &ProgressSnapshot) -> String {
+    if snap.state != JobState::Running {
+        return "—".into();
+    }
+    let (done, total) = (snap.tasks_done() as f64, snap.tasks_total() as f64);
+    let secs = snap.elapsed.as_secs_f64();
+    if done < total * 0.05 || secs < 0.3 {
+        return "estimating…".into();
+    }
+    let left = (total - done) / (done / secs);
+    // the uncertainty shrinks as more of the job is seen: ±(remaining fraction)
+    let spread = (1.0 - done / total).max(0.1);
+    format!("{:.1} – {:.1} s", left * (1.0 - spread * 0.5), left * (1.0 + spread))
+}
+
+/// One row per worker thread, each task a bar from its start to its end, colored by stage,
+/// showing the last ten seconds.
+fn task_stream(ui: &mut egui::Ui, spans: &[TaskSpan], threads: Option<usize>) {
+    if spans.is_empty() {
+        return;
+    }
+    let end = spans.iter().map(|s| s.end_us).max().unwrap_or(0) as f64 / 1e6;
+    let start = (end - 10.0).max(0.0);
+    let width_px = ui.available_width().max(100.0) as f64;
+    let min_dt = (end - start).max(1e-3) / width_px; // merge spans closer than a pixel
+    let rows = threads.unwrap_or_else(|| spans.iter().map(|s| s.thread as usize + 1).max().unwrap_or(1));
+    Plot::new("task-stream")
+        .height(ui.available_height().clamp(60.0, 160.0))
+        .allow_scroll(false)
+        .show_y(false)
+        .x_axis_label("seconds")
+        .include_y(-0.5)
+        .include_y(rows as f64 - 0.5)
+        .show(ui, |plot| {
+            for st in Stage::ALL {
+                for t in 0..rows {
+                    let mut pts: Vec<[f64; 2]> = Vec::new();
+                    let mut cur: Option<(f64, f64)> = None;
+                    for s in spans.iter().filter(|s| s.stage == st && s.thread as usize == t) {
+                        let (a, b) = (s.start_us as f64 / 1e6, (s.end_us as f64 / 1e6).max(s.start_us as f64 / 1e6 + min_dt * 0.5));
+                        if b < start {
+                            continue;
+                        }
+                        cur = match cur {
+                            Some((ca, cb)) if a - cb < min_dt => Some((ca, cb.max(b))),
+                            Some((ca, cb)) => {
+                                pts.extend([[ca, t as f64], [cb, t as f64], [f64::NAN, f64::NAN]]);
+                                Some((a, b))
+                            }
+                            None => Some((a, b)),
+                        };
+                    }
+                    if let Some((ca, cb)) = cur {
+                        pts.extend([[ca, t as f64], [cb, t as f64]]);
+                    }
+                    if !pts.is_empty() {
+                        plot.line(Line::new(st.name(), PlotPoints::from(pts)).color(stage_color(st)).width(8.0));
+                    }
+                }
+            }
+        });
+}
