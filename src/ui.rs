@@ -99,9 +99,9 @@ fn top_bar(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>) {
     for (i, m) in app.messages.iter().enumerate().rev().take(3) {
         ui.horizontal(|ui| {
             let color = if m.error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().text_color() };
-            ui.label(RichText::new(if m.error { "⚠" } else { "ℹ" }).color(color));
+            ui.label(RichText::new(if m.error { "!" } else { "i" }).color(color));
             ui.label(RichText::new(&m.text).color(color));
-            if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+            if ui.small_button("x").on_hover_text("Dismiss").clicked() {
                 dismiss = Some(i);
             }
         });

@@ -128,6 +128,8 @@ pub struct DemoSpec {
     pub dir: PathBuf,
     pub days: usize,
     pub shape: (usize, usize),
+    /// Storage chunks (rows, columns); `None`: the demo default (500 × 500).
+    pub chunks: Option<(usize, usize)>,
 }
 
 impl DemoSpec {
@@ -137,7 +139,7 @@ impl DemoSpec {
         let dir = std::env::var_os("GRIDLENS_DEMO_DIR").map(PathBuf::from).unwrap_or_else(|| {
             dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("gridlens").join(format!("demo-31x{}x{}", shape.0, shape.1))
         });
-        DemoSpec { dir, days: 31, shape }
+        DemoSpec { dir, days: 31, shape, chunks: None }
     }
 
     /// The SOURCE string of the demo set.
@@ -161,7 +163,12 @@ pub enum DemoEvent {
 pub fn write_demo(spec: &DemoSpec, repaint: impl Fn() + Send + Sync + 'static) -> Receiver<DemoEvent> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let dir = spec.dir.clone();
-    let opts = gridlens::io::demo::DemoOptions { days: spec.days, shape: [spec.shape.0, spec.shape.1], ..Default::default() };
+    let opts = gridlens::io::demo::DemoOptions {
+        days: spec.days,
+        shape: [spec.shape.0, spec.shape.1],
+        chunks: spec.chunks.map(|c| [c.0, c.1]),
+        ..Default::default()
+    };
     let source = spec.source();
     let repaint = Arc::new(repaint);
     std::thread::Builder::new()

@@ -1,1 +1,332 @@
-//! The app driven by its labels with egui_kittest (no display needed).
+//! The app driven through its labels with egui_kittest: no display and no GPU needed (wgpu
+//! falls back to a software renderer). Each test writes a small demo data set of its own.
+//!
+//! `UPDATE_SCREENSHOTS=1 cargo test --bin gridlens screenshots -- --ignored` regenerates the
+//! README's screenshots in `screenshots/`.
+
+use super::data::DemoSpec;
+use super::operation::Preset;
+use super::{AppOptions, GridlensApp};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn demo(dir: &Path, shape: (usize, usize), chunks: (usize, usize)) -> DemoSpec {
+    DemoSpec { dir: dir.to_path_buf(), days: 31, shape, chunks: Some(chunks) }
+}
+
+fn harness(options: AppOptions) -> Harness<'static, GridlensApp> {
+    Harness::builder().with_size(egui::vec2(1400.0, 860.0)).build_eframe(move |cc| GridlensApp::new(cc, options))
+}
+
+fn app_with_demo(dir: &Path) -> Harness<'static, GridlensApp> {
+    harness(AppOptions { sources: vec![], demo: demo(dir, (180, 360), (60, 90)), frame_log: None, reopen_last: false })
+}
+
+/// Steps frames until `done` holds (background threads finish in real time).
+fn wait(h: &mut Harness<'static, GridlensApp>, what: &str, done: impl Fn(&GridlensApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let a = h.state();
+            let g = a.grid.as_ref().map(|g| {
+                (g.arrived, g.slots.len(), g.slots.iter().filter(|s| s.texture.is_some()).count(), g.slots.iter().filter(|s| s.shown == a.color_key).count())
+            });
+            panic!("timed out waiting for {what}: job {}, outcome {:?}, grid (arrived, tiles, textures, current) {g:?}, key {:?}", a.job.is_some(), a.status.outcome, a.color_key);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn complete(app: &GridlensApp) -> bool {
+    app.job.is_none() && app.grid.as_ref().is_some_and(|g| g.is_complete() && g.slots.iter().all(|s| s.texture.is_some()))
+}
+
+#[test]
+fn first_start_writes_the_demo_and_shows_the_time_mean_tile_by_tile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    let app = h.state();
+    let g = app.grid.as_ref().unwrap();
+    assert_eq!((g.rows, g.cols), (180, 360));
+    assert_eq!(g.slots.len(), 12, "one tile per output block (3 x 4)");
+    let (lo, hi) = g.min_max().unwrap();
+    assert!(lo > 180.0 && hi < 330.0, "a plausible temperature range in K: {lo}..{hi}");
+    assert!(h.query_all_by_label("Time mean").count() >= 1);
+    h.get_by_label_contains("2 metre temperature");
+}
+
+#[test]
+fn every_preset_computes_and_arrow_keys_step_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+
+    h.get_by_label("Day − mean").click();
+    wait(&mut h, "day − mean", |a| a.op.preset == Preset::DayMinusMean && complete(a));
+    {
+        let a = h.state();
+        assert_eq!(a.settings.colormap, "RdBu_r", "anomalies default to a diverging colormap");
+        let k = a.color_key.as_ref().unwrap();
+        assert!((k.range.0 + k.range.1).abs() < 1e-3, "symmetric around zero: {:?}", k.range);
+    }
+    h.key_press(egui::Key::ArrowRight);
+    wait(&mut h, "day 1", |a| a.op.day == 1 && complete(a));
+    assert!(h.state().status.label.contains("2014-01-02"), "{}", h.state().status.label);
+
+    h.get_by_label("Subsample").click();
+    wait(&mut h, "the subsample", |a| a.op.preset == Preset::Subsample && complete(a));
+    let g = h.state().grid.as_ref().unwrap();
+    assert_eq!((g.rows, g.cols), (90, 180));
+
+    h.get_by_label("Single day").click();
+    wait(&mut h, "a single day", |a| a.op.preset == Preset::SingleDay && complete(a));
+    assert_eq!(h.state().grid.as_ref().unwrap().cols, 360);
+}
+
+#[test]
+fn an_expression_error_is_shown_at_its_column_and_the_app_keeps_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.get_by_label("Expression").click();
+    h.run_steps(2);
+    h.state_mut().op.expression = "x.mean(axis=5)".into();
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    h.run_steps(2);
+    let e = h.state().expr_error.clone().expect("an error");
+    assert_eq!(e.message, "axis 5 is out of bounds for a 3-D array");
+    h.get_by_label_contains("axis 5 is out of bounds");
+    h.state_mut().op.expression = "x.max(axis=0) - x.min(axis=0)".into();
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    wait(&mut h, "the expression", complete);
+    assert!(h.state().expr_error.is_none());
+}
+
+#[test]
+fn switching_the_colormap_recolors_every_tile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.get_by_value("viridis").click();
+    h.run_steps(2);
+    h.get_by_label("magma").click();
+    wait(&mut h, "magma tiles", |a| {
+        a.grid.as_ref().is_some_and(|g| g.slots.iter().all(|s| s.shown.as_ref().is_some_and(|k| k.colormap == "magma")))
+    });
+    assert_eq!(h.state().settings.colormap, "magma");
+}
+
+#[test]
+fn cancel_stops_the_job_and_late_tiles_are_not_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.get_by_label("Expression").click();
+    h.run_steps(2);
+    // a long job: 2 GB of random numbers in small blocks
+    h.state_mut().op.expression = "random.normal(0, 1, size=(16000, 16000), chunks=(500, 500)).std(axis=0)[None, :].T".into();
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    wait(&mut h, "the job to run", |a| a.job.as_ref().is_some_and(|j| j.control.progress.snapshot().tasks_done() > 2));
+    let t0 = Instant::now();
+    h.get_by_label("Cancel").click();
+    h.step();
+    wait(&mut h, "the cancel", |a| a.job.is_none());
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(h.state().status.outcome, Some(Err("cancelled".into())));
+    h.get_by_label("Time mean").click();
+    wait(&mut h, "a new job after the cancel", complete);
+}
+
+#[test]
+fn a_bad_file_shows_a_message_and_the_app_keeps_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("broken.h5");
+    std::fs::write(&bad, b"this is not an HDF5 file").unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.state_mut().glob_text = bad.display().to_string();
+    h.get_by_label("Open glob").click();
+    wait(&mut h, "the error", |a| a.messages.iter().any(|m| m.error));
+    let msg = &h.state().messages.last().unwrap().text;
+    assert!(msg.contains("broken.h5"), "names the file: {msg}");
+    assert!(h.state().data.is_some(), "the open data set is kept");
+    h.get_by_label("Single day").click();
+    wait(&mut h, "a job after the error", |a| a.op.preset == Preset::SingleDay && complete(a));
+}
+
+#[test]
+fn clicking_a_pixel_plots_its_time_series() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.state_mut().apply(super::Command::Pick(90, 180));
+    wait(&mut h, "the series", |a| a.series.as_ref().is_some_and(|s| s.values.is_some()));
+    let s = h.state().series.as_ref().unwrap();
+    let v = s.values.as_ref().unwrap();
+    assert_eq!(v.len(), 31);
+    let mean = v.iter().sum::<f64>() / 31.0;
+    let shown = h.state().grid.as_ref().unwrap().value_at(90, 180).unwrap() as f64;
+    assert!((mean - shown).abs() < 1e-3, "the series' mean is the time mean shown: {mean} vs {shown}");
+}
+
+fn export_target(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+#[test]
+fn an_export_runs_with_progress_and_reads_back_equal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.get_by_label("Export…").click();
+    h.run_steps(2);
+    let target = export_target(tmp.path(), "mean.h5");
+    h.state_mut().export.path = target.display().to_string();
+    h.get_by_label("Start export").click();
+    wait(&mut h, "the export", |a| a.export.outcome.is_some());
+    assert_eq!(h.state().export.outcome, Some(Ok(target.clone())));
+    h.get_by_label("Open folder");
+    // the file holds the in-app result
+    let file = gridlens::io::open(&gridlens::io::SourceSpec::parse(&target.display().to_string()), &Default::default()).unwrap();
+    let stored = gridlens::compute(&gridlens::Array::from_source(file.clone()), &Default::default()).unwrap();
+    let g = h.state().grid.as_ref().unwrap();
+    for (r, c) in [(0, 0), (17, 301), (179, 359), (90, 180)] {
+        let shown = g.value_at(r, c).unwrap();
+        let v = stored.data().get_f64(r * 360 + c);
+        assert_eq!(v as f32, shown, "pixel ({r}, {c})");
+    }
+    assert_eq!(file.metadata().units(), Some("K"), "units carried over");
+    assert!(file.metadata().text("history").is_some_and(|h| h.contains("x.mean(axis=0)")), "provenance recorded");
+}
+
+#[test]
+fn a_cancelled_export_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.get_by_label("Expression").click();
+    h.run_steps(2);
+    h.state_mut().op.expression = "random.normal(0, 1, size=(12000, 12000), chunks=(400, 400)) * 2".into();
+    h.get_by_label("Export…").click();
+    h.run_steps(2);
+    let target = export_target(tmp.path(), "big.zarr");
+    h.state_mut().export.format = super::export::ExportFormat::Zarr;
+    h.state_mut().export.path = target.display().to_string();
+    h.get_by_label("Start export").click();
+    wait(&mut h, "export progress", |a| {
+        a.export.job.as_ref().is_some_and(|j| j.control.progress.snapshot().done[gridlens::plan::Stage::Write.index()] > 3)
+    });
+    let snap = h.state().export.job.as_ref().unwrap().control.progress.snapshot();
+    assert_eq!(snap.total.iter().sum::<usize>(), snap.tasks_total());
+    h.get_by_label("Cancel export").click();
+    wait(&mut h, "the cancel", |a| a.export.outcome.is_some());
+    assert!(matches!(&h.state().export.outcome, Some(Err(e)) if e == "cancelled"));
+    assert!(!target.exists(), "nothing at the target after a cancel");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().contains("gridlens-tmp")).collect();
+    assert!(leftovers.is_empty(), "no temporary left: {leftovers:?}");
+}
+
+#[test]
+fn the_progress_panel_counts_add_up_to_the_task_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    let tasks = h.state().status.explain.as_ref().unwrap().tasks;
+    let stages: usize = h.state().status.explain.as_ref().unwrap().stages.iter().sum();
+    assert_eq!(stages, tasks);
+    assert_eq!(h.state().spans.len(), tasks, "every task in the task stream");
+    h.get_by_label_contains("Time mean — finished");
+}
+
+/// Renders the main states into `screenshots/` (only with UPDATE_SCREENSHOTS=1).
+#[test]
+#[ignore = "writes the README's screenshots; run with UPDATE_SCREENSHOTS=1 -- --ignored"]
+fn screenshots() {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
+        return;
+    }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    let save = |h: &mut Harness<'static, GridlensApp>, name: &str| {
+        h.step();
+        let img = h.render().expect("render");
+        img.save(out.join(format!("{name}.png"))).unwrap();
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(AppOptions {
+        sources: vec![],
+        demo: demo(&tmp.path().join("demo"), (720, 1440), (240, 240)),
+        frame_log: None,
+        reopen_last: false,
+    });
+    wait(&mut h, "the time mean", complete);
+    h.state_mut().apply(super::Command::Pick(200, 700));
+    wait(&mut h, "the series", |a| a.series.as_ref().is_some_and(|s| s.values.is_some()));
+    save(&mut h, "time-mean");
+    h.get_by_label("Day − mean").click();
+    wait(&mut h, "day − mean", |a| a.op.preset == Preset::DayMinusMean && complete(a));
+    h.key_press(egui::Key::ArrowRight);
+    h.key_press(egui::Key::ArrowRight);
+    wait(&mut h, "day 2", |a| a.op.day == 2 && complete(a));
+    save(&mut h, "day-minus-mean");
+    h.get_by_label("Subsample").click();
+    wait(&mut h, "the subsample", |a| a.op.preset == Preset::Subsample && complete(a));
+    save(&mut h, "subsample");
+    h.get_by_label("Expression").click();
+    h.run_steps(2);
+    h.state_mut().op.expression = "x[0] - x.mean(axis=3)".into();
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    h.run_steps(3);
+    save(&mut h, "expression-error");
+    h.state_mut().op.expression = "random.normal(0, 1, size=(20000, 20000), chunks=(500, 500)).std(axis=0)[None, :] * x[0, :1, :20000 // 14]".into();
+    h.state_mut().op.expression = "random.normal(0, 1, size=(9000, 18000), chunks=(300, 300)).std(axis=0)[None, :]".into();
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    wait(&mut h, "the job to be halfway", |a| {
+        a.job.as_ref().is_some_and(|j| {
+            let s = j.control.progress.snapshot();
+            s.tasks_done() * 3 > s.tasks_total() && s.elapsed > Duration::from_secs(1)
+        })
+    });
+    save(&mut h, "progress-mid-job");
+    h.get_by_label("Cancel").click();
+    wait(&mut h, "the cancel", |a| a.job.is_none());
+    h.get_by_label("Time mean").click();
+    wait(&mut h, "the time mean", complete);
+    h.get_by_label("Export…").click();
+    h.state_mut().export.path = "/home/user/january-mean.zarr".into();
+    h.state_mut().export.format = super::export::ExportFormat::Zarr;
+    h.run_steps(3);
+    save(&mut h, "export-dialog");
+}
+
+#[test]
+fn debug_export_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.get_by_label("Export…").click();
+    h.run_steps(3);
+    eprintln!("export open: {}", h.state().export.open);
+    eprintln!("start export found: {}", h.query_by_label("Start export").is_some());
+    eprintln!("Browse found: {}", h.query_by_label("Browse…").is_some());
+    eprintln!("HDF5 found: {}", h.query_by_label("HDF5").is_some());
+    h.render().unwrap().save("/tmp/debug-export.png").unwrap();
+    h.get_by_label("Expression").click();
+    h.run_steps(2);
+    h.state_mut().op.expression = "x.max(axis=0) - x.min(axis=0)".into();
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    h.run_steps(3);
+    eprintln!("preset {:?} err {:?} job {} status {:?}", h.state().op.preset, h.state().expr_error, h.state().job.is_some(), h.state().status.label);
+    std::thread::sleep(Duration::from_secs(2));
+    h.run_steps(3);
+    eprintln!("outcome {:?} grid {:?}", h.state().status.outcome, h.state().grid.as_ref().map(|g| (g.arrived, g.slots.len(), g.slots.iter().filter(|s| s.texture.is_some()).count())));
+    h.render().unwrap().save("/tmp/debug-expr.png").unwrap();
+}

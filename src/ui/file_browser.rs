@@ -14,7 +14,7 @@ pub fn browser_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec
     };
     egui::Window::new(title).open(&mut open).default_size([560.0, 420.0]).collapsible(false).show(ctx, |ui| {
         ui.horizontal(|ui| {
-            if ui.button("⬆ Up").clicked() {
+            if ui.button("Up").clicked() {
                 if let Some(p) = b.dir.parent() {
                     cmds.push(Command::BrowseTo(p.to_path_buf()));
                 }
@@ -41,7 +41,7 @@ pub fn browser_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec
             for e in &b.entries {
                 ui.horizontal(|ui| {
                     if e.is_dir {
-                        if ui.link(format!("📁 {}", e.name)).clicked() {
+                        if ui.link(format!("[dir] {}", e.name)).clicked() {
                             cmds.push(Command::BrowseTo(e.path.clone()));
                         }
                     } else {

@@ -22,7 +22,7 @@ pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Co
     let days = app.days();
     if days > 1 && (app.op.preset.uses_day() || app.op.preset == Preset::Expression) {
         ui.horizontal(|ui| {
-            if ui.button("◀").on_hover_text("Previous day (←)").clicked() {
+            if ui.button("<").on_hover_text("Previous day (Left arrow)").clicked() {
                 cmds.push(Command::StepDay(-1));
             }
             let mut day = app.op.day;
@@ -31,7 +31,7 @@ pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Co
             if slider.changed() {
                 cmds.push(Command::SetDay(day));
             }
-            if ui.button("▶").on_hover_text("Next day (→)").clicked() {
+            if ui.button(">").on_hover_text("Next day (Right arrow)").clicked() {
                 cmds.push(Command::StepDay(1));
             }
             ui.label(RichText::new(label).monospace());
@@ -70,7 +70,7 @@ pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Co
             match gridlens::expr::parse::evaluate(&app.op.expression, &names) {
                 Ok(a) => {
                     ui.weak(format!(
-                        "→ {} {}, {}; reads up to {}",
+                        "result {} {}, {}; reads up to {}",
                         fmt_shape(&a.shape()),
                         a.dtype(),
                         format_bytes(a.nbytes()),
@@ -120,7 +120,7 @@ fn cost_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
             if ui.button("Cancel").on_hover_text("Stop the computation (Esc)").clicked() {
                 cmds.push(Command::Cancel);
             }
-        } else if ui.small_button("↻").on_hover_text("Compute again").clicked() {
+        } else if ui.small_button("Recompute").on_hover_text("Compute again").clicked() {
             cmds.push(Command::Recompute);
         }
     });

@@ -6,7 +6,7 @@
 
 use crate::app::{Command, GridlensApp};
 use egui::{Color32, RichText};
-use egui_plot::{Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Plot};
 use gridlens::chunks::format_bytes;
 use gridlens::exec::{JobState, ProgressSnapshot, TaskSpan};
 use gridlens::plan::Stage;
@@ -128,7 +128,7 @@ fn eta(snap: &ProgressSnapshot) -> String {
 }
 
 /// One row per worker thread, each task a bar from its start to its end, colored by stage,
-/// showing the last ten seconds.
+/// showing the last ten seconds. Spans closer than a pixel are merged into one bar.
 fn task_stream(ui: &mut egui::Ui, spans: &[TaskSpan], threads: Option<usize>) {
     if spans.is_empty() {
         return;
@@ -147,29 +147,33 @@ fn task_stream(ui: &mut egui::Ui, spans: &[TaskSpan], threads: Option<usize>) {
         .include_y(rows as f64 - 0.5)
         .show(ui, |plot| {
             for st in Stage::ALL {
+                let mut bars = Vec::new();
                 for t in 0..rows {
-                    let mut pts: Vec<[f64; 2]> = Vec::new();
                     let mut cur: Option<(f64, f64)> = None;
+                    let mut push = |(a, b): (f64, f64)| {
+                        bars.push(Bar::new(t as f64, b - a).base_offset(a).width(0.8).fill(stage_color(st)).stroke(egui::Stroke::NONE));
+                    };
                     for s in spans.iter().filter(|s| s.stage == st && s.thread as usize == t) {
-                        let (a, b) = (s.start_us as f64 / 1e6, (s.end_us as f64 / 1e6).max(s.start_us as f64 / 1e6 + min_dt * 0.5));
+                        let a = s.start_us as f64 / 1e6;
+                        let b = (s.end_us as f64 / 1e6).max(a + min_dt * 0.5);
                         if b < start {
                             continue;
                         }
                         cur = match cur {
                             Some((ca, cb)) if a - cb < min_dt => Some((ca, cb.max(b))),
-                            Some((ca, cb)) => {
-                                pts.extend([[ca, t as f64], [cb, t as f64], [f64::NAN, f64::NAN]]);
+                            Some(prev) => {
+                                push(prev);
                                 Some((a, b))
                             }
                             None => Some((a, b)),
                         };
                     }
-                    if let Some((ca, cb)) = cur {
-                        pts.extend([[ca, t as f64], [cb, t as f64]]);
+                    if let Some(prev) = cur {
+                        push(prev);
                     }
-                    if !pts.is_empty() {
-                        plot.line(Line::new(st.name(), PlotPoints::from(pts)).color(stage_color(st)).width(8.0));
-                    }
+                }
+                if !bars.is_empty() {
+                    plot.bar_chart(BarChart::new(st.name(), bars).horizontal().color(stage_color(st)).allow_hover(false));
                 }
             }
         });
