@@ -323,7 +323,13 @@ impl Climate {
             top + (bottom - top) * r.fy
         };
         // A steep but smooth coast, a few kilometres wide whatever the grid.
-        let land = 1.0 / (1.0 + (-mix(0) / 0.012).exp());
+        // (Far from the coast the sigmoid is 0 or 1 to 1e-9: skip its exp.)
+        let above = mix(0);
+        let land = if above.abs() > 0.25 {
+            (above > 0.0) as u8 as f64
+        } else {
+            1.0 / (1.0 + (-above / 0.012).exp())
+        };
         (land.max(r.ice), mix(1).max(r.ice_height_km))
     }
 
