@@ -232,7 +232,13 @@ fn write_day(
 ) -> Result<(), String> {
     let (h, w) = (lat.len(), lon.len());
     let e = |what: &'static str| move |err: hdf5::Error| format!("cannot write {what}: {err}");
-    let file = hdf5::File::create(path).map_err(e("the file"))?;
+    // No HDF5 file lock: the file is our private temporary until renamed, and HDF5 opens
+    // files without O_CLOEXEC, so a process spawned meanwhile by another thread inherits
+    // the descriptor and keeps the lock, making readers fail with EAGAIN after the rename.
+    let file = hdf5::File::with_options()
+        .with_fapl(|p| p.file_locking(false))
+        .create(path)
+        .map_err(e("the file"))?;
     let text = |s: &str| s.parse::<VarLenUnicode>().map_err(|err| err.to_string());
     let put = |obj: &hdf5::Location, name: &str, value: &str| -> Result<(), String> {
         obj.new_attr::<VarLenUnicode>()
