@@ -68,7 +68,12 @@ pub enum DemoError {
     Option(String),
     /// A file could not be written.
     #[error("{}: {message}", path.display())]
-    Write { path: PathBuf, message: String },
+    Write {
+        /// The file (or directory) being written.
+        path: PathBuf,
+        /// What failed, from HDF5 or the file system.
+        message: String,
+    },
     /// The target exists (without overwrite) or the temporary failed.
     #[error(transparent)]
     Target(#[from] AtomicError),
