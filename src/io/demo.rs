@@ -22,9 +22,10 @@ use ndarray::{ArrayView2, s};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// The largest slab of rows generated and written at once, in bytes; chunk rows larger
-/// than this are written in parts.
-const MAX_SLAB_BYTES: usize = 256 << 20;
+/// The largest slab of rows generated and written at once, in bytes (as f64). Two slabs are
+/// alive at a time (one written while the next is computed), so a file is written with at
+/// most 256 MiB of values in memory; chunk rows larger than this are written in parts.
+const MAX_SLAB_BYTES: usize = 128 << 20;
 
 /// The chunk length used when none is given (capped to the shape), as in `prep.py`.
 pub const DEFAULT_CHUNK: usize = 500;
@@ -142,7 +143,7 @@ pub fn longitudes(n: usize) -> Vec<f64> {
 
 /// Writes `opts.days` daily files into `dir` (created if missing) and returns their paths.
 /// `progress(done, total)` is called after every slab of rows written (a chunk-row, or
-/// part of one when a chunk-row is larger than 256 MiB), counting slabs over all files.
+/// part of one when a chunk-row is larger than 128 MiB), counting slabs over all files.
 ///
 /// # Errors
 /// [`DemoError::Option`] for a zero or non-float option; [`DemoError::Target`] when a file
