@@ -37,7 +37,9 @@ const TABLES: [(&str, &[u8; LUT_SIZE * 3]); 10] = [
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown colormap {name:?}; known colormaps: {} (append _r to reverse)", known.join(", "))]
 pub struct UnknownColormap {
+    /// The name asked for.
     pub name: String,
+    /// The names of the stored colormaps.
     pub known: Vec<&'static str>,
 }
 

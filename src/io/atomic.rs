@@ -23,23 +23,40 @@ const TMP_MARKER: &str = ".gridlens-tmp-";
 pub enum AtomicError {
     /// The target exists and overwriting was not requested.
     #[error("{} already exists; pass --overwrite to replace it", target.display())]
-    Exists { target: PathBuf },
+    Exists {
+        /// The target as given.
+        target: PathBuf,
+    },
     /// The directory that should hold the target does not exist.
     #[error("the directory {} for {} does not exist", dir.display(), target.display())]
-    NoParent { target: PathBuf, dir: PathBuf },
+    NoParent {
+        /// The target as given.
+        target: PathBuf,
+        /// The directory that is missing.
+        dir: PathBuf,
+    },
     /// The target path has no file name (`/`, `..`).
     #[error("{} is not a file or directory name that can be written", target.display())]
-    BadName { target: PathBuf },
+    BadName {
+        /// The target as given.
+        target: PathBuf,
+    },
     /// Another writer in this process holds the same temporary.
     #[error("{} is already being written by this process", target.display())]
-    Busy { target: PathBuf },
+    Busy {
+        /// The target as given.
+        target: PathBuf,
+    },
     /// A file system operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
+        /// The target as given.
         target: PathBuf,
         /// What was being done, as a verb phrase (`rename`, `remove the old`).
         action: &'static str,
+        /// The path the operation was applied to (often the temporary).
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },

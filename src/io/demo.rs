@@ -22,9 +22,10 @@ use ndarray::{ArrayView2, s};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// The largest slab of rows generated and written at once, in bytes; chunk rows larger
-/// than this are written in parts.
-const MAX_SLAB_BYTES: usize = 256 << 20;
+/// The largest slab of rows generated and written at once, in bytes (as f64). Two slabs are
+/// alive at a time (one written while the next is computed), so a file is written with at
+/// most 256 MiB of values in memory; chunk rows larger than this are written in parts.
+const MAX_SLAB_BYTES: usize = 128 << 20;
 
 /// The chunk length used when none is given (capped to the shape), as in `prep.py`.
 pub const DEFAULT_CHUNK: usize = 500;
@@ -68,7 +69,12 @@ pub enum DemoError {
     Option(String),
     /// A file could not be written.
     #[error("{}: {message}", path.display())]
-    Write { path: PathBuf, message: String },
+    Write {
+        /// The file (or directory) being written.
+        path: PathBuf,
+        /// What failed, from HDF5 or the file system.
+        message: String,
+    },
     /// The target exists (without overwrite) or the temporary failed.
     #[error(transparent)]
     Target(#[from] AtomicError),
@@ -137,7 +143,7 @@ pub fn longitudes(n: usize) -> Vec<f64> {
 
 /// Writes `opts.days` daily files into `dir` (created if missing) and returns their paths.
 /// `progress(done, total)` is called after every slab of rows written (a chunk-row, or
-/// part of one when a chunk-row is larger than 256 MiB), counting slabs over all files.
+/// part of one when a chunk-row is larger than 128 MiB), counting slabs over all files.
 ///
 /// # Errors
 /// [`DemoError::Option`] for a zero or non-float option; [`DemoError::Target`] when a file
@@ -232,7 +238,13 @@ fn write_day(
 ) -> Result<(), String> {
     let (h, w) = (lat.len(), lon.len());
     let e = |what: &'static str| move |err: hdf5::Error| format!("cannot write {what}: {err}");
-    let file = hdf5::File::create(path).map_err(e("the file"))?;
+    // No HDF5 file lock: the file is our private temporary until renamed, and HDF5 opens
+    // files without O_CLOEXEC, so a process spawned meanwhile by another thread inherits
+    // the descriptor and keeps the lock, making readers fail with EAGAIN after the rename.
+    let file = hdf5::File::with_options()
+        .with_fapl(|p| p.file_locking(false))
+        .create(path)
+        .map_err(e("the file"))?;
     let text = |s: &str| s.parse::<VarLenUnicode>().map_err(|err| err.to_string());
     let put = |obj: &hdf5::Location, name: &str, value: &str| -> Result<(), String> {
         obj.new_attr::<VarLenUnicode>()

@@ -12,11 +12,13 @@
 //! All randomness comes from hashing the seed with positions, so the field is the same on
 //! every run, every machine and for any order of evaluation (rows in parallel).
 
+use rayon::prelude::*;
 use std::f64::consts::PI;
 
-/// The grid on which the continents are defined, 0.25° (resolution-independent).
-const LAND_NY: usize = 721;
-const LAND_NX: usize = 1440;
+/// The grid on which the continents are defined, 0.5° (resolution-independent: coasts are
+/// drawn after interpolation, so they stay sharp on finer grids).
+const LAND_NY: usize = 361;
+const LAND_NX: usize = 720;
 
 /// Share of the area (between 60°S and 75°N) that is land, roughly Earth's.
 const LAND_FRACTION: f64 = 0.3;
@@ -70,11 +72,6 @@ impl LatticeNoise {
         }
     }
 
-    /// The noise at latitude `lat`, longitude `lon` (degrees, any longitude).
-    fn sample(&self, lat: f64, lon: f64) -> f64 {
-        self.sample_in_row(&self.row(lat), lon)
-    }
-
     /// The part of the interpolation that depends on latitude only, shared along a row.
     fn row(&self, lat: f64) -> LatticeRow {
         let y = ((90.0 - lat) / self.cell_deg).clamp(0.0, (self.ny - 1) as f64);
@@ -114,12 +111,62 @@ fn cell_of(lon: f64, cell_deg: f64) -> (usize, f64) {
     (i, x - i as f64)
 }
 
+/// Latitude-dependent parts of the surface lookup, shared along a row.
+#[derive(Copy, Clone, Debug)]
+struct SurfaceRow {
+    j0: usize,
+    j1: usize,
+    fy: f64,
+    ice: f64,
+    ice_height_km: f64,
+}
+
 /// Latitude weights of a [`LatticeNoise`] row.
 #[derive(Copy, Clone, Debug)]
 struct LatticeRow {
     j0: usize,
     j1: usize,
     sy: f64,
+}
+
+/// Value noise in 3-D: random values at integer lattice points, smoothly interpolated.
+fn value_noise3(key: u64, p: [f64; 3]) -> f64 {
+    let f = p.map(f64::floor);
+    let (x, y, z) = (f[0] as i64, f[1] as i64, f[2] as i64);
+    let t = [p[0] - f[0], p[1] - f[1], p[2] - f[2]].map(|t| t * t * (3.0 - 2.0 * t));
+    let corner = |dx: i64, dy: i64, dz: i64| {
+        let h = hash64(
+            key ^ ((x + dx) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ ((y + dy) as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+                ^ ((z + dz) as u64).wrapping_mul(0x1656_67B1_9E37_79F9),
+        );
+        (h >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    };
+    let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
+    let face = |dz: i64| {
+        lerp(
+            lerp(corner(0, 0, dz), corner(1, 0, dz), t[0]),
+            lerp(corner(0, 1, dz), corner(1, 1, dz), t[0]),
+            t[1],
+        )
+    };
+    lerp(face(0), face(1), t[2])
+}
+
+/// Fractal noise for the continents at a point: six octaves of [`value_noise3`] on the unit
+/// sphere, the largest about 40° across.
+fn continent_noise(seed: u64, lat: f64, lon: f64) -> f64 {
+    let (la, lo) = (lat.to_radians(), lon.to_radians());
+    let p = [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()];
+    let mut sum = 0.0;
+    for k in 0..6u64 {
+        let freq = 1.7 * (1u64 << k) as f64;
+        // Each octave shifted by its own offset, so the octaves' lattices do not line up.
+        let o = [0, 1, 2].map(|a| 100.0 * draw(seed, 77 + k, a));
+        let q = [p[0] * freq + o[0], p[1] * freq + o[1], p[2] * freq + o[2]];
+        sum += 0.5f64.powi(k as i32) * value_noise3(hash64(seed ^ (k + 1)), q);
+    }
+    sum
 }
 
 /// A warm or cold anomaly that lives a few days and drifts east.
@@ -164,8 +211,8 @@ impl WeatherSystem {
 #[derive(Clone, Debug)]
 pub struct Climate {
     seed: u64,
-    /// Continentality (0 sea … 1 land, smooth at coasts) and surface height in km on the
-    /// 0.25° grid, interleaved so one lookup serves both.
+    /// Continent noise above the coast level and land height in km on the 0.5° grid,
+    /// interleaved so one lookup serves both.
     surface: Vec<[f32; 2]>,
     systems: Vec<WeatherSystem>,
     eddies: LatticeNoise,
@@ -176,25 +223,13 @@ impl Climate {
     /// Builds the world for `seed`, with weather for days `0..days` (a day's field is the
     /// same whatever `days` is).
     pub fn new(seed: u64, days: usize) -> Climate {
-        // Continents: fractal value noise, thresholded to the land fraction.
-        let octaves: Vec<(LatticeNoise, f64)> = [
-            (36.0, 1.0),
-            (18.0, 0.55),
-            (9.0, 0.3),
-            (4.5, 0.16),
-            (2.25, 0.08),
-        ]
-        .iter()
-        .enumerate()
-        .map(|(k, &(cell, amp))| (LatticeNoise::new(seed, 100 + k as u64, cell), amp))
-        .collect();
+        // Continents: fractal 3-D value noise on the unit sphere (no seams at the dateline,
+        // no stretching at the poles, no grid-aligned shapes), thresholded to the land fraction.
         let grid_lat = |j: usize| 90.0 - j as f64 * 180.0 / (LAND_NY - 1) as f64;
         let grid_lon = |i: usize| -180.0 + i as f64 * 360.0 / LAND_NX as f64;
         let raw: Vec<f64> = (0..LAND_NY * LAND_NX)
-            .map(|k| {
-                let (lat, lon) = (grid_lat(k / LAND_NX), grid_lon(k % LAND_NX));
-                octaves.iter().map(|(n, a)| a * n.sample(lat, lon)).sum()
-            })
+            .into_par_iter()
+            .map(|k| continent_noise(seed, grid_lat(k / LAND_NX), grid_lon(k % LAND_NX)))
             .collect();
         let mut sample: Vec<f64> = (0..LAND_NY * LAND_NX)
             .filter(|k| (-60.0..=75.0).contains(&grid_lat(k / LAND_NX)))
@@ -203,18 +238,14 @@ impl Climate {
         sample.sort_by(f64::total_cmp);
         let threshold = sample[((1.0 - LAND_FRACTION) * sample.len() as f64) as usize];
         let top = sample[sample.len() - 1];
-        let mut surface = Vec::with_capacity(raw.len());
-        for (k, &n) in raw.iter().enumerate() {
-            let lat = grid_lat(k / LAND_NX);
-            // A steep but smooth coast: ~0.3° wide.
-            let mut l = 1.0 / (1.0 + (-(n - threshold) / 0.012).exp());
-            let mut h = 2.6 * ((n - threshold).max(0.0) / (top - threshold)).powf(1.4);
-            // Antarctica: an ice sheet rising to ~3 km.
-            let ice = smoothstep(-64.0, -72.0, lat);
-            l = l.max(ice);
-            h = h.max(3.0 * smoothstep(-66.0, -84.0, lat));
-            surface.push([l as f32, h as f32]);
-        }
+        // Per grid point: height of the noise above the coast level, and of the land in km.
+        let surface = raw
+            .iter()
+            .map(|&n| {
+                let h = 2.6 * ((n - threshold).max(0.0) / (top - threshold)).powf(1.4);
+                [(n - threshold) as f32, h as f32]
+            })
+            .collect();
         // Weather: two systems are born on every day (and on the ten days before day 0, so
         // the first day is not calm). Each is drawn from (seed, birth day, k), so a day's
         // weather does not depend on how many days are generated.
@@ -266,30 +297,45 @@ impl Climate {
         }
     }
 
-    /// Latitude weights on the 0.25° grid: rows j0, j1 and the fraction towards j1.
-    fn surface_row(lat: f64) -> (usize, usize, f64) {
+    /// What a row of the surface needs: the grid rows around `lat`, and the Antarctic ice
+    /// sheet (continentality and height in km), which depends on latitude only.
+    fn surface_row(lat: f64) -> SurfaceRow {
         let y = ((90.0 - lat) / 180.0 * (LAND_NY - 1) as f64).clamp(0.0, (LAND_NY - 1) as f64);
         let j0 = y.floor() as usize;
-        (j0, (j0 + 1).min(LAND_NY - 1), y - y.floor())
+        SurfaceRow {
+            j0,
+            j1: (j0 + 1).min(LAND_NY - 1),
+            fy: y - y.floor(),
+            ice: smoothstep(-64.0, -72.0, lat),
+            ice_height_km: 3.0 * smoothstep(-66.0, -84.0, lat),
+        }
     }
 
-    /// Bilinear (continentality, height in km) at longitude `lon` in a row of [`Climate::surface_row`].
-    fn surface_at(&self, (j0, j1, fy): (usize, usize, f64), lon: f64) -> (f64, f64) {
+    /// (continentality 0 … 1, height in km) at longitude `lon` in a row.
+    fn surface_at(&self, r: &SurfaceRow, lon: f64) -> (f64, f64) {
         let (i0, fx) = cell_of(lon, 360.0 / LAND_NX as f64);
         let i0 = i0 % LAND_NX;
         let i1 = (i0 + 1) % LAND_NX;
         let v = |j: usize, i: usize, c: usize| self.surface[j * LAND_NX + i][c] as f64;
         let mix = |c: usize| {
-            let top = v(j0, i0, c) + (v(j0, i1, c) - v(j0, i0, c)) * fx;
-            let bottom = v(j1, i0, c) + (v(j1, i1, c) - v(j1, i0, c)) * fx;
-            top + (bottom - top) * fy
+            let top = v(r.j0, i0, c) + (v(r.j0, i1, c) - v(r.j0, i0, c)) * fx;
+            let bottom = v(r.j1, i0, c) + (v(r.j1, i1, c) - v(r.j1, i0, c)) * fx;
+            top + (bottom - top) * r.fy
         };
-        (mix(0), mix(1))
+        // A steep but smooth coast, a few kilometres wide whatever the grid.
+        // (Far from the coast the sigmoid is 0 or 1 to 1e-9: skip its exp.)
+        let above = mix(0);
+        let land = if above.abs() > 0.25 {
+            (above > 0.0) as u8 as f64
+        } else {
+            1.0 / (1.0 + (-above / 0.012).exp())
+        };
+        (land.max(r.ice), mix(1).max(r.ice_height_km))
     }
 
     /// Continentality (0 sea … 1 land) at a point.
     pub fn land(&self, lat: f64, lon: f64) -> f64 {
-        self.surface_at(Climate::surface_row(lat), lon).0
+        self.surface_at(&Climate::surface_row(lat), lon).0
     }
 
     /// Fills `out` with the temperature (K) of one grid row at latitude `lat` on `day`
@@ -319,7 +365,7 @@ impl Climate {
         // One hash per pixel, from a per-row key: the noise depends on (seed, day, row, column).
         let row_key = hash64(self.seed ^ hash64((day as u64) << 32 ^ row as u64));
         for (k, (&lon, t)) in lons.iter().zip(out.iter_mut()).enumerate() {
-            let (land, height) = self.surface_at(surface_row, lon);
+            let (land, height) = self.surface_at(&surface_row, lon);
             let land = land.max(sea_ice);
             let eddies = 1.2 * self.eddies.sample_in_row(&eddy_row, lon - eddy_shift)
                 + 0.5

@@ -12,11 +12,13 @@ pub const ALIGN: usize = 64;
 /// What a `.npy` header says about the array that follows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NpyHeader {
+    /// The element type (`descr` without its byte order).
     pub dtype: DType,
     /// Whether elements are stored big-endian (`>` in the descr).
     pub big_endian: bool,
     /// Whether the data is in Fortran (column-major) order.
     pub fortran_order: bool,
+    /// The array's shape (`()` for a 0-d array).
     pub shape: Vec<usize>,
     /// Byte offset of the first element: the header's total length.
     pub data_offset: u64,
@@ -32,18 +34,41 @@ impl NpyHeader {
 /// Why a header cannot be read, phrased for a message after the file's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    /// The magic bytes are missing.
     #[error("not a .npy file (it does not start with \\x93NUMPY)")]
     NotNpy,
+    /// A format version other than 1.0, 2.0 and 3.0.
     #[error("unsupported .npy format version {major}.{minor} (gridlens reads 1.0, 2.0 and 3.0)")]
-    Version { major: u8, minor: u8 },
+    Version {
+        /// Major version byte.
+        major: u8,
+        /// Minor version byte.
+        minor: u8,
+    },
+    /// The file ends before its header does.
     #[error("the file ends inside its header ({have} of {need} header bytes present)")]
-    Truncated { have: usize, need: usize },
+    Truncated {
+        /// Bytes present.
+        have: usize,
+        /// Bytes the header needs.
+        need: usize,
+    },
+    /// The header dict cannot be parsed or lacks a key.
     #[error("malformed header {text:?}: {why}")]
-    Malformed { text: String, why: String },
+    Malformed {
+        /// The header text.
+        text: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An element type gridlens does not read (complex, strings, structured, float16).
     #[error(
         "unsupported dtype {descr}: gridlens reads bool, int8–int64, uint8–uint64, float32 and float64"
     )]
-    Dtype { descr: String },
+    Dtype {
+        /// The `descr` as written in the header.
+        descr: String,
+    },
 }
 
 /// Length of the fixed preamble before the dict for a format version: magic, version, length.

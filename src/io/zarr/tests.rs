@@ -697,3 +697,44 @@ fn reads_committed_zarr_python_fixtures() {
     };
     assert_eq!(flat(&src.decode(&missing, e).unwrap()), vec![-1.5; 15]);
 }
+
+/// Many threads writing small blocks into the same storage chunk: each write is a
+/// read-modify-write of that chunk, so without the chunk locks updates get lost.
+#[test]
+fn partial_chunk_writes_from_many_threads_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [48, 40];
+    let blocks = Chunks::regular(&shape, &[3, 5]);
+    for version in [3, 2] {
+        let path = dir.path().join(format!("race{version}.zarr"));
+        let opts = WriteOptions {
+            chunk_shape: Some(vec![24, 40]),
+            zarr_version: version,
+            ..Default::default()
+        };
+        let sink = create_sink(&path, &spec(&shape, DType::F64, &blocks), &opts).unwrap();
+        let n = blocks.num_blocks();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= n {
+                            break;
+                        }
+                        let r = blocks.block_region(&blocks.block_index(k));
+                        sink.write(&r, &expected(DType::F64, &shape, &r)).unwrap();
+                    }
+                });
+            }
+        });
+        sink.commit().unwrap();
+        let full = Region::full(&shape);
+        let got = ZarrSource::open(&path, None).unwrap().read(&full).unwrap();
+        assert!(
+            got == expected(DType::F64, &shape, &full),
+            "v{version}: some blocks were lost"
+        );
+    }
+}
