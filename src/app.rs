@@ -167,6 +167,8 @@ pub struct GridlensApp {
     pub color_key: Option<ColorKey>,
     /// The time mean of the open data set, kept to make day − mean instant.
     mean_cache: Option<Arc<Block>>,
+    /// Colors to return to after an anomaly (set when day − mean chose a diverging colormap).
+    anomaly_restore: Option<(String, RangeMode)>,
     pub view: View,
     pub series: Option<Series>,
     pub export: ExportForm,
@@ -209,6 +211,7 @@ impl GridlensApp {
             painter: Painter::start(move || r()),
             color_key: None,
             mean_cache: None,
+            anomaly_restore: None,
             view: View::default(),
             series: None,
             export: ExportForm::default(),
@@ -313,11 +316,9 @@ impl GridlensApp {
 
     /// Starts computing the current operation; any running display job is cancelled.
     pub fn start(&mut self) {
+        // an invalid expression leaves the current result (and its job) as they are
+        let Some(array) = self.display_array() else { return };
         self.cancel();
-        let Some(array) = self.display_array() else {
-            self.grid = None;
-            return;
-        };
         let id = self.next_job;
         self.next_job += 1;
         let label = match self.op.preset {
@@ -331,11 +332,27 @@ impl GridlensApp {
         self.spans.clear();
         self.span_cursor = 0;
         self.view.visible.clear();
-        if self.op.preset == Preset::DayMinusMean && self.settings.range_mode != RangeMode::Manual {
-            self.settings.range_mode = RangeMode::Symmetric;
-            if self.settings.colormap == "viridis" {
+        self.anomaly_colors();
+    }
+
+    /// Anomalies get a diverging colormap, symmetric around zero; other results get back
+    /// what the user had, unless they chose colors themselves in the meantime.
+    fn anomaly_colors(&mut self) {
+        let anomaly = self.op.preset == Preset::DayMinusMean;
+        match (&self.anomaly_restore, anomaly) {
+            (None, true) if self.settings.range_mode != RangeMode::Manual => {
+                self.anomaly_restore = Some((self.settings.colormap.clone(), self.settings.range_mode));
                 self.settings.colormap = "RdBu_r".into();
+                self.settings.range_mode = RangeMode::Symmetric;
             }
+            (Some((cm, mode)), false) => {
+                if self.settings.colormap == "RdBu_r" && self.settings.range_mode == RangeMode::Symmetric {
+                    self.settings.colormap = cm.clone();
+                    self.settings.range_mode = *mode;
+                }
+                self.anomaly_restore = None;
+            }
+            _ => {}
         }
     }
 
@@ -363,10 +380,6 @@ impl GridlensApp {
                 }
             }
             Command::SetPreset(p) => {
-                if p == Preset::TimeMean && self.op.preset == Preset::DayMinusMean && self.settings.colormap == "RdBu_r" {
-                    self.settings.colormap = "viridis".into();
-                    self.settings.range_mode = RangeMode::Percentile;
-                }
                 self.op.preset = p;
                 if p != Preset::Expression {
                     self.start();
@@ -402,7 +415,10 @@ impl GridlensApp {
                     j.cancel();
                 }
             }
-            Command::SetColormap(c) => self.settings.colormap = c,
+            Command::SetColormap(c) => {
+                self.settings.colormap = c;
+                self.anomaly_restore = None;
+            }
             Command::SetReversed(r) => self.settings.reversed = r,
             Command::SetRangeMode(m) => {
                 if m == RangeMode::Manual && self.settings.range_mode != RangeMode::Manual {
@@ -644,10 +660,12 @@ impl GridlensApp {
             match ev {
                 JobEvent::Planned { explain, chunks } => {
                     self.status.explain = Some(explain);
-                    self.grid = Some(TileGrid::new(id, chunks));
-                    if self.view.fit {
-                        self.view.visible.clear();
+                    let grid = TileGrid::new(id, chunks);
+                    // a result of another size starts fitted to the view
+                    if self.grid.as_ref().is_none_or(|g| (g.rows, g.cols) != (grid.rows, grid.cols)) {
+                        self.view.fit = true;
                     }
+                    self.grid = Some(grid);
                 }
                 JobEvent::Tile(t) => {
                     tiles += 1;

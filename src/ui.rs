@@ -17,7 +17,7 @@ pub fn draw(ui: &mut egui::Ui, app: &mut GridlensApp) -> Vec<Command> {
     let mut cmds = Vec::new();
     egui::Panel::top("top").show(ui, |ui| top_bar(ui, app, &mut cmds));
     if app.settings.show_progress_panel {
-        egui::Panel::bottom("progress").resizable(true).default_size(210.0).show(ui, |ui| progress::progress_ui(ui, app, &mut cmds));
+        egui::Panel::bottom("progress").resizable(true).default_size(250.0).show(ui, |ui| progress::progress_ui(ui, app, &mut cmds));
     }
     if app.settings.show_data_panel {
         egui::Panel::left("data").resizable(true).default_size(330.0).show(ui, |ui| {

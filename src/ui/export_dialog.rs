@@ -11,7 +11,13 @@ pub fn export_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec<
     let mut open = true;
     let estimate = estimated_bytes(app);
     let running = app.export.job.is_some() || app.export.png.is_some();
-    egui::Window::new("Export").open(&mut open).default_width(460.0).collapsible(false).show(ctx, |ui| {
+    egui::Window::new("Export")
+        .open(&mut open)
+        .default_width(460.0)
+        .collapsible(false)
+        .pivot(egui::Align2::CENTER_CENTER)
+        .default_pos(ctx.content_rect().center())
+        .show(ctx, |ui| {
         let f = &mut app.export;
         ui.horizontal(|ui| {
             ui.label("Format");

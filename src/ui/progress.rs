@@ -99,11 +99,8 @@ fn numbers(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
         ui.end_row();
         ui.label("memory");
         let frac = snap.held_bytes as f32 / snap.memory_limit.max(1) as f32;
-        ui.add(
-            egui::ProgressBar::new(frac)
-                .desired_width(160.0)
-                .text(format!("{} of {} (peak {})", format_bytes(snap.held_bytes), format_bytes(snap.memory_limit), format_bytes(snap.peak_held_bytes))),
-        );
+        ui.add(egui::ProgressBar::new(frac).desired_width(220.0).text(format!("{} of {}", format_bytes(snap.held_bytes), format_bytes(snap.memory_limit))))
+            .on_hover_text(format!("peak {}", format_bytes(snap.peak_held_bytes)));
         ui.end_row();
         ui.label("threads");
         ui.label(snap.threads.to_string());
@@ -139,7 +136,7 @@ fn task_stream(ui: &mut egui::Ui, spans: &[TaskSpan], threads: Option<usize>) {
     let min_dt = (end - start).max(1e-3) / width_px; // merge spans closer than a pixel
     let rows = threads.unwrap_or_else(|| spans.iter().map(|s| s.thread as usize + 1).max().unwrap_or(1));
     Plot::new("task-stream")
-        .height(ui.available_height().clamp(60.0, 160.0))
+        .height(ui.available_height().clamp(90.0, 200.0))
         .allow_scroll(false)
         .show_y(false)
         .x_axis_label("seconds")
