@@ -473,35 +473,62 @@ pub fn stats_json(array: &Array, blocks: &[BlockStats]) -> String {
     v.to_string()
 }
 
-/// A small array printed the way NumPy prints it (nested brackets).
+/// A small array printed the way NumPy's `print` shows it: nested brackets, aligned columns,
+/// `83.` for integral floats.
 pub fn format_block(b: &Block) -> String {
-    fn fmt_val(buf: &Buffer, i: usize) -> String {
-        match buf {
+    let is_float = b.dtype().is_float();
+    let texts: Vec<String> = (0..b.len())
+        .map(|i| match b.data() {
             Buffer::Bool(v) => if v[i] { "True".into() } else { "False".into() },
-            Buffer::F32(v) => format!("{}", v[i]),
-            Buffer::F64(v) => format!("{}", v[i]),
-            other => format!("{}", other.get_f64(i)),
-        }
+            Buffer::F32(v) => float_text(v[i] as f64, true),
+            Buffer::F64(v) => float_text(v[i], false),
+            other => with_buffer!(other, v => format!("{:?}", v[i])),
+        })
+        .collect();
+    let width = texts.iter().map(|t| t.len()).max().unwrap_or(0);
+    let shape = b.shape().to_vec();
+    if shape.is_empty() {
+        return texts[0].clone();
     }
-    fn rec(b: &Block, d: usize, offset: usize, out: &mut String) {
-        let shape = b.shape();
-        if d == shape.len() {
-            out.push_str(&fmt_val(b.data(), offset));
-            return;
-        }
+    fn rec(shape: &[usize], d: usize, offset: usize, texts: &[String], width: usize, pad_right: bool, out: &mut String) {
         let stride: usize = shape[d + 1..].iter().product();
         out.push('[');
         for i in 0..shape[d] {
             if i > 0 {
-                out.push_str(if d + 1 == shape.len() { ", " } else { ",\n" });
+                if d + 1 == shape.len() {
+                    out.push(' ');
+                } else {
+                    out.push_str(&"\n".repeat(shape.len() - d - 1));
+                    out.push_str(&" ".repeat(d + 1));
+                }
             }
-            rec(b, d + 1, offset + i * stride, out);
+            if d + 1 == shape.len() {
+                let t = &texts[offset + i];
+                if pad_right {
+                    out.push_str(&format!("{t:<width$}"));
+                } else {
+                    out.push_str(&format!("{t:>width$}"));
+                }
+            } else {
+                rec(shape, d + 1, offset + i * stride, texts, width, pad_right, out);
+            }
         }
         out.push(']');
     }
     let mut s = String::new();
-    rec(b, 0, 0, &mut s);
+    rec(&shape, 0, 0, &texts, width, is_float, &mut s);
     s
+}
+
+fn float_text(x: f64, single: bool) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let t = if single { format!("{}", x as f32) } else { format!("{x}") };
+    if t.contains(['.', 'e']) { t } else { format!("{t}.") }
 }
 
 type BarHandle = (std::thread::JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>);

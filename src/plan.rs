@@ -719,20 +719,22 @@ impl Plan {
         self.chunks.len() * self.dtype.size_bytes()
     }
 
-    /// Distinct fused programs and how many tasks run each.
-    pub fn programs(&self) -> Vec<(Arc<Program>, usize)> {
-        let mut out: Vec<(Arc<Program>, usize)> = Vec::new();
+    /// Distinct fused programs: what they do, their operator count, and how many tasks run each.
+    pub fn programs(&self) -> Vec<(String, usize, usize)> {
+        let mut out: Vec<(Arc<Program>, String, usize)> = Vec::new();
         for t in &self.tasks {
-            let k = match &t.work {
-                Work::Map { kernel } | Work::Fold { kernel, .. } | Work::TopkChunk { kernel, .. } => kernel,
+            let (k, what) = match &t.work {
+                Work::Map { kernel } => (kernel, if kernel.program.is_copy() { "copy/slice".to_string() } else { "elementwise".to_string() }),
+                Work::Fold { kernel, spec, .. } => (kernel, format!("{} of each block", spec.func.name())),
+                Work::TopkChunk { kernel, k, .. } => (kernel, format!("topk({k}) of each block")),
                 _ => continue,
             };
-            match out.iter_mut().find(|(p, _)| Arc::ptr_eq(p, &k.program)) {
-                Some((_, n)) => *n += 1,
-                None => out.push((k.program.clone(), 1)),
+            match out.iter_mut().find(|(p, w, _)| Arc::ptr_eq(p, &k.program) && *w == what) {
+                Some((_, _, n)) => *n += 1,
+                None => out.push((k.program.clone(), what, 1)),
             }
         }
-        out
+        out.into_iter().map(|(p, w, n)| (w, p.op_count(), n)).collect()
     }
 }
 
@@ -783,8 +785,8 @@ pub struct Explain {
     pub stages: [usize; 5],
     /// Bytes the job reads (decoded).
     pub read_bytes: usize,
-    /// Fused programs: how many tasks run each, and their operator count.
-    pub programs: Vec<(usize, usize)>,
+    /// Fused programs: what each does, its operator count, and how many tasks run it.
+    pub programs: Vec<(String, usize, usize)>,
 }
 
 impl Explain {
@@ -800,7 +802,7 @@ impl Explain {
             tasks: plan.tasks.len(),
             stages: plan.stage_counts(),
             read_bytes: plan.read_bytes(),
-            programs: plan.programs().iter().map(|(p, n)| (*n, p.op_count())).collect(),
+            programs: plan.programs(),
         }
     }
 }
@@ -828,8 +830,8 @@ impl fmt::Display for Explain {
         if !self.programs.is_empty() {
             writeln!(s)?;
             writeln!(s, "Fused kernels (one pass per block, no array per operator)")?;
-            for (i, (n, ops)) in self.programs.iter().enumerate() {
-                writeln!(s, "  kernel {i}: {ops} operators, run by {n} tasks")?;
+            for (what, ops, n) in &self.programs {
+                writeln!(s, "  {what:<28} {ops:>3} fused operators, {n:>7} tasks")?;
             }
         }
         f.write_str(&s)
