@@ -279,6 +279,43 @@ fn unchunked_blocks(shape: &[usize], item: usize, budget: usize) -> Chunks {
 }
 
 /// Converts stored bytes of `dtype` in `order` into a typed buffer.
+/// The bytes of a numeric buffer, to read stored values into it.
+fn bytes_of_mut(b: &mut Buffer) -> &mut [u8] {
+    fn view<T>(v: &mut [T]) -> &mut [u8] {
+        // SAFETY: only called on integer and float vectors, for which every bit pattern is a
+        // valid value, so any bytes written through this view leave valid elements.
+        unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, std::mem::size_of_val(v)) }
+    }
+    match b {
+        Buffer::Bool(_) => unreachable!("bools are read as bytes"),
+        Buffer::I8(v) => view(v),
+        Buffer::I16(v) => view(v),
+        Buffer::I32(v) => view(v),
+        Buffer::I64(v) => view(v),
+        Buffer::U8(v) => v,
+        Buffer::U16(v) => view(v),
+        Buffer::U32(v) => view(v),
+        Buffer::U64(v) => view(v),
+        Buffer::F32(v) => view(v),
+        Buffer::F64(v) => view(v),
+    }
+}
+
+/// Reverses the byte order of every element in place (stored in the other byte order).
+fn swap_bytes(b: &mut Buffer) {
+    match b {
+        Buffer::I16(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
+        Buffer::I32(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
+        Buffer::I64(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
+        Buffer::U16(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
+        Buffer::U32(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
+        Buffer::U64(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
+        Buffer::F32(v) => v.iter_mut().for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes())),
+        Buffer::F64(v) => v.iter_mut().for_each(|x| *x = f64::from_bits(x.to_bits().swap_bytes())),
+        Buffer::Bool(_) | Buffer::I8(_) | Buffer::U8(_) => {}
+    }
+}
+
 fn buffer_from_bytes(bytes: &[u8], dtype: DType, order: ByteOrder) -> Buffer {
     fn arr<const N: usize>(c: &[u8]) -> [u8; N] {
         let mut a = [0u8; N];
@@ -669,35 +706,47 @@ impl Hdf5Source {
         }
         let strides = c_strides(box_shape);
         let run = local.shape[k] * strides[k] * item;
-        let mut bytes = Vec::with_capacity(local.len() * item);
+        // Numbers are read straight into the block's memory (no staging copy); bools go
+        // through bytes, since a stored byte may be neither 0 nor 1.
+        let mut data = if self.stored.dtype == DType::Bool {
+            Buffer::U8(vec![0; local.len()])
+        } else {
+            Buffer::zeros(self.stored.dtype, local.len())
+        };
         let mut failure = None;
-        for_each_row(&local.shape[..=k], |outer| {
-            if failure.is_some() {
-                return;
-            }
-            // `outer` indexes axes 0..k; the run starts at `local.start[k]` along axis k.
-            let mut elem = local.start[k] * strides[k];
-            for (d, &i) in outer.iter().enumerate() {
-                elem += (local.start[d] + i) * strides[d];
-            }
-            let at = base + (elem * item) as u64;
-            let start = bytes.len();
-            bytes.resize(start + run, 0);
-            if let Err(e) = self.file.read_exact_at(&mut bytes[start..], at) {
-                failure = Some((at, e));
-            }
-        });
+        {
+            let bytes = bytes_of_mut(&mut data);
+            let mut filled = 0usize;
+            for_each_row(&local.shape[..=k], |outer| {
+                if failure.is_some() {
+                    return;
+                }
+                // `outer` indexes axes 0..k; the run starts at `local.start[k]` along axis k.
+                let mut elem = local.start[k] * strides[k];
+                for (d, &i) in outer.iter().enumerate() {
+                    elem += (local.start[d] + i) * strides[d];
+                }
+                let at = base + (elem * item) as u64;
+                if let Err(e) = self.file.read_exact_at(&mut bytes[filled..filled + run], at) {
+                    failure = Some((at, e));
+                }
+                filled += run;
+            });
+        }
         if let Some((at, e)) = failure {
             return Err(self.read_error(at, run, &e, region));
         }
-        let n = bytes.len() as u64;
-        Ok((
-            Block::new(
-                local.shape.clone(),
-                buffer_from_bytes(&bytes, self.stored.dtype, self.stored.order),
-            ),
-            n,
-        ))
+        let n = (local.len() * item) as u64;
+        if self.stored.order != ByteOrder::NATIVE {
+            swap_bytes(&mut data);
+        }
+        if self.stored.dtype == DType::Bool {
+            data = match data {
+                Buffer::U8(v) => Buffer::Bool(v.into_iter().map(|b| b != 0).collect()),
+                other => other,
+            };
+        }
+        Ok((Block::new(local.shape.clone(), data), n))
     }
 
     /// Decodes the stored bytes of chunk `index` into a block of the full chunk shape.
