@@ -455,10 +455,19 @@ impl Scheduler<'_> {
                         }
                     }
                     if let Some(t) = self.pick(&mut st) {
-                        let inputs: Vec<Arc<Value>> = self.plan.tasks[t]
+                        // The last consumer of a value takes it, so it can reuse the memory
+                        // (a fold chain updates its partial in place instead of copying it).
+                        let inputs: Vec<Option<Arc<Value>>> = self.plan.tasks[t]
                             .deps
                             .iter()
-                            .map(|d| st.values[d.index()].clone().expect("dependency value present"))
+                            .map(|d| {
+                                let v = if st.consumers_left[d.index()] == 1 {
+                                    st.values[d.index()].take()
+                                } else {
+                                    st.values[d.index()].clone()
+                                };
+                                Some(v.expect("dependency value present"))
+                            })
                             .collect();
                         st.running += 1;
                         break (t, inputs);
@@ -470,8 +479,7 @@ impl Scheduler<'_> {
             let p = &self.control.progress;
             p.running[task.stage.index()].fetch_add(1, Ordering::Relaxed);
             let start = p.micros();
-            let result = catch_unwind(AssertUnwindSafe(|| self.run(task, &inputs)));
-            drop(inputs);
+            let result = catch_unwind(AssertUnwindSafe(|| self.run(task, inputs)));
             let result = match result {
                 Ok(r) => r,
                 Err(panic) => Err(ExecError::Panic { stage: task.stage.name(), message: panic_message(&panic) }),
@@ -542,9 +550,16 @@ impl Scheduler<'_> {
     }
 
     /// Runs one task on its inputs.
-    fn run(&self, task: &Task, inputs: &[Arc<Value>]) -> Result<Option<Arc<Value>>, ExecError> {
+    fn run(&self, task: &Task, mut inputs: Vec<Option<Arc<Value>>>) -> Result<Option<Arc<Value>>, ExecError> {
+        // a fold's previous partial, owned when this task is its only holder
+        let prev_partial = match &task.work {
+            Work::Fold { prev: true, .. } | Work::Combine { .. } => inputs[0].take(),
+            _ => None,
+        };
+        let inputs = &inputs;
+        let value_of = |i: usize| -> &Value { inputs[i].as_deref().expect("input present") };
         let block = |i: usize| -> &Block {
-            match &*inputs[i] {
+            match value_of(i) {
                 Value::Block(b) => b,
                 _ => unreachable!("dependency {i} of a {:?} task is not a block", task.stage),
             }
@@ -560,7 +575,7 @@ impl Scheduler<'_> {
                 }
             }
             Work::Decode { source, region } => {
-                let Value::Encoded(e) = &*inputs[0] else { unreachable!("decode input is encoded") };
+                let Value::Encoded(e) = value_of(0) else { unreachable!("decode input is encoded") };
                 let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
                 Value::Block(Arc::new(source.decode(region, payload)?))
             }
@@ -574,13 +589,17 @@ impl Scheduler<'_> {
             }
             Work::Fold { kernel, spec, prev, finalize, out_shape } => {
                 let len: usize = out_shape.iter().product();
-                let mut partial = if *prev {
-                    match &*inputs[0] {
-                        Value::Partial(p) => p.clone(),
-                        _ => unreachable!("fold input 0 is a partial"),
-                    }
-                } else {
-                    reduce::init(spec, len)
+                let mut partial = match prev_partial {
+                    Some(arc) => match Arc::try_unwrap(arc) {
+                        Ok(Value::Partial(p)) => p,
+                        Ok(_) => unreachable!("fold input 0 is a partial"),
+                        Err(shared) => match &*shared {
+                            Value::Partial(p) => p.clone(),
+                            _ => unreachable!("fold input 0 is a partial"),
+                        },
+                    },
+                    None if *prev => unreachable!("a fold with a previous partial has it as input 0"),
+                    None => reduce::init(spec, len),
                 };
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
                 let acc_strides = fold_strides(&kernel.shape, &spec.axes, out_shape, spec.keepdims);
@@ -603,14 +622,29 @@ impl Scheduler<'_> {
                     Value::Partial(partial)
                 }
             }
+            Work::ReduceRead { source, regions, spec, finalize, out_shape, .. } => {
+                let partial = self.reduce_read(source.as_ref(), regions, spec, out_shape)?;
+                if *finalize {
+                    Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape)))
+                } else {
+                    Value::Partial(partial)
+                }
+            }
             Work::Combine { spec, finalize, out_shape } => {
-                let mut it = inputs.iter().map(|v| match &**v {
-                    Value::Partial(p) => p,
-                    _ => unreachable!("combine inputs are partials"),
-                });
-                let mut acc = it.next().expect("combine has inputs").clone();
-                for p in it {
-                    reduce::merge(spec.func, &mut acc, p);
+                // the first partial is updated in place when this task is its last holder
+                let mut acc = match Arc::try_unwrap(prev_partial.expect("combine has inputs")) {
+                    Ok(Value::Partial(p)) => p,
+                    Err(shared) => match &*shared {
+                        Value::Partial(p) => p.clone(),
+                        _ => unreachable!("combine inputs are partials"),
+                    },
+                    Ok(_) => unreachable!("combine inputs are partials"),
+                };
+                for i in 1..inputs.len() {
+                    match value_of(i) {
+                        Value::Partial(p) => reduce::merge(spec.func, &mut acc, p),
+                        _ => unreachable!("combine inputs are partials"),
+                    }
                 }
                 if *finalize {
                     Value::Block(Arc::new(reduce::finalize(spec, acc, out_shape)))
@@ -637,6 +671,77 @@ impl Scheduler<'_> {
             }
         };
         Ok(Some(Arc::new(value)))
+    }
+
+    /// Reads a reduction group slab by slab and folds each slab while it is in the cache.
+    /// Slabs run along the first kept axis longer than 1, so that the partial's rows for a slab
+    /// stay in the cache while every region's slab is folded into them; when every such axis is
+    /// reduced (a full reduction) the partial is small and regions go one after the other.
+    fn reduce_read(
+        &self,
+        source: &dyn crate::Source,
+        regions: &[Region],
+        spec: &crate::plan::ReduceSpec,
+        out_shape: &[usize],
+    ) -> Result<Partial, ExecError> {
+        const SLAB_BYTES: usize = 256 << 10;
+        let len: usize = out_shape.iter().product();
+        let mut partial = reduce::init(spec, len);
+        let first = &regions[0];
+        let nd = first.ndim();
+        let item = source.dtype().size_bytes();
+        let kept = (0..nd).find(|&d| !spec.axes.contains(&d) && first.shape[d] > 1);
+        let axis = kept.or_else(|| (0..nd).find(|&d| first.shape[d] > 1)).unwrap_or(0);
+        let row_bytes: usize = first.shape.iter().enumerate().filter(|&(d, _)| d != axis).map(|(_, &n)| n).product::<usize>() * item;
+        let step = (SLAB_BYTES / row_bytes.max(1)).max(1);
+        let program = Arc::new(crate::plan::kernel::Program {
+            regs: vec![source.dtype().compute()],
+            instrs: vec![crate::plan::kernel::Instr::Load { leaf: 0, dst: 0 }],
+            result: 0,
+            result_dtype: source.dtype(),
+            leaf_dtypes: vec![source.dtype()],
+        });
+        let fold_slab = |partial: &mut Partial, region: &Region, s0: usize, s1: usize| -> Result<(), ExecError> {
+            let mut sub = region.clone();
+            sub.start[axis] += s0;
+            sub.shape[axis] = s1 - s0;
+            let block = source.read(&sub)?;
+            self.control.progress.bytes_read.fetch_add(block.size_bytes() as u64, Ordering::Relaxed);
+            let kernel = crate::plan::kernel::Kernel {
+                program: program.clone(),
+                leaves: vec![crate::plan::kernel::Leaf { dep: 0, offset: 0, strides: c_strides(&sub.shape).iter().map(|&x| x as isize).collect() }],
+                shape: sub.shape.clone(),
+            };
+            let acc_strides = fold_strides(&sub.shape, &spec.axes, out_shape, spec.keepdims);
+            // where this slab's first element lands in the partial
+            let offset = if spec.axes.contains(&axis) { 0 } else { s0 as isize * acc_strides[axis] };
+            let mut sink = Offset { inner: reduce::Fold::new(spec.func, partial), offset };
+            let done = kernel::run(&kernel, &[block.data()], &acc_strides, &mut sink, &|| self.cancelled())
+                .map_err(|e| ExecError::Compute { region: sub.to_string(), message: e.to_string() })?;
+            if done { Ok(()) } else { Err(ExecError::Cancelled) }
+        };
+        let extent = first.shape[axis];
+        if kept.is_some() {
+            let mut s0 = 0;
+            while s0 < extent {
+                let s1 = (s0 + step).min(extent);
+                for r in regions {
+                    fold_slab(&mut partial, r, s0, s1)?;
+                }
+                s0 = s1;
+            }
+        } else {
+            for r in regions {
+                let extent = r.shape[axis];
+                let mut s0 = 0;
+                while s0 < extent {
+                    let s1 = (s0 + step).min(extent);
+                    fold_slab(&mut partial, r, s0, s1)?;
+                    s0 = s1;
+                }
+            }
+        }
+        Ok(partial)
     }
 
     /// The dtype a map or topk task produces: that of the kernel's program result, in storage form.
@@ -666,6 +771,18 @@ fn value_bytes(v: &Value) -> usize {
         Value::Block(b) => b.size_bytes(),
         Value::Encoded(_) => 0,
         Value::Partial(p) => p.size_bytes(),
+    }
+}
+
+/// Shifts every strip a sink receives by a fixed offset (a slab's place in the partial).
+struct Offset<S> {
+    inner: S,
+    offset: isize,
+}
+
+impl<S: kernel::StripSink> kernel::StripSink for Offset<S> {
+    fn strip(&mut self, values: kernel::StripRef<'_>, offset: isize, stride: isize) {
+        self.inner.strip(values, offset + self.offset, stride);
     }
 }
 

@@ -96,6 +96,9 @@ pub enum Work {
     /// Runs a fused kernel over one input block of a reduction and folds it into the partial
     /// result of dependency 0 (when `prev`); `finalize` turns the partial into the output block.
     Fold { kernel: Kernel, spec: Arc<ReduceSpec>, prev: bool, finalize: bool, out_shape: Vec<usize> },
+    /// Reads `regions` of `source` (one reduction group) in cache-sized slabs and folds each
+    /// slab into the partial result at once; `bytes` is what it reads.
+    ReduceRead { source: Arc<dyn Source>, regions: Vec<Region>, spec: Arc<ReduceSpec>, finalize: bool, out_shape: Vec<usize>, bytes: usize },
     /// Merges the partial results of all dependencies, in order.
     Combine { spec: Arc<ReduceSpec>, finalize: bool, out_shape: Vec<usize> },
     /// The `k` extreme values of one input block along `axis`, sorted.
@@ -239,8 +242,13 @@ impl KernelBuilder {
     }
 }
 
+/// Identifies the partial results of one reduction group: input, axes, keepdims, output block,
+/// partial kind and fan-in.
+type PartialKey = (u64, Vec<usize>, bool, Vec<usize>, ReduceFunc, usize);
+
 struct Planner {
     tasks: Vec<Task>,
+    shared_partials: HashMap<PartialKey, TaskId>,
     memo: HashMap<(u64, usize), TaskId>,
     programs: HashMap<Program, Arc<Program>>,
     specs: HashMap<u64, Arc<ReduceSpec>>,
@@ -540,6 +548,45 @@ impl Planner {
         let groups = balanced_groups(blocks.len(), red.split_every);
         let mut level = Vec::with_capacity(groups.len());
         let mut it = blocks.iter();
+        // A reduction of data that can be read in parts (uncompressed files, memory) reads
+        // each group in cache-sized slabs and folds every slab at once: one task per group,
+        // no block ever materialised, the data passing through the cache once.
+        let direct = match input.op() {
+            Op::Source(src) if src.cheap_subregion() && !crate::exec::reduce::uses_moments(red.func) => Some(src.clone()),
+            _ => None,
+        };
+        if let Some(source) = &direct {
+            // Reductions with the same partial result over the same data (a sum and a mean of
+            // one array) share their reads: the partial tasks are planned once, and each
+            // reduction finishes them its own way.
+            let key = (input.id(), red.axes.clone(), red.keepdims, out_index.to_vec(), partial_class(red.func, input.dtype()), red.split_every);
+            let root = match self.shared_partials.get(&key) {
+                Some(&t) => t,
+                None => {
+                    for size in &groups {
+                        let regions: Vec<Region> = it.by_ref().take(*size).map(|idx| input.chunks().block_region(idx)).collect();
+                        let bytes: usize = regions.iter().map(|r| r.len() * input.dtype().size_bytes()).sum();
+                        level.push(self.add(Task {
+                            stage: Stage::Read,
+                            deps: vec![],
+                            work: Work::ReduceRead { source: source.clone(), regions, spec: spec.clone(), finalize: false, out_shape: out_shape.clone(), bytes },
+                            out_bytes: partial_bytes,
+                            output_block: None,
+                        }));
+                    }
+                    let root = self.combine_tree(level, &spec, &out_shape, red.split_every, partial_bytes);
+                    self.shared_partials.insert(key, root);
+                    root
+                }
+            };
+            return Ok(self.add(Task {
+                stage: Stage::Combine,
+                deps: vec![root],
+                work: Work::Combine { spec, finalize: true, out_shape },
+                out_bytes: out_len * node.dtype().size_bytes(),
+                output_block: None,
+            }));
+        }
         for size in groups {
             let mut prev: Option<TaskId> = None;
             for idx in it.by_ref().take(size) {
@@ -563,27 +610,32 @@ impl Planner {
             }
             level.push(prev.ok_or_else(|| PlanError("empty reduction group".into()))?);
         }
+        let last = self.combine_tree(level, &spec, &out_shape, red.split_every, partial_bytes);
+        let task = &mut self.tasks[last.index()];
+        match &mut task.work {
+            Work::Fold { finalize, .. } | Work::Combine { finalize, .. } | Work::ReduceRead { finalize, .. } => *finalize = true,
+            _ => return Err(PlanError("reduction tree ends in a non-reduction task".into())),
+        }
+        task.out_bytes = out_len * node.dtype().size_bytes();
+        Ok(last)
+    }
+
+    /// Merges partial results in a tree of fan-in `split_every`; returns the root task.
+    fn combine_tree(&mut self, mut level: Vec<TaskId>, spec: &Arc<ReduceSpec>, out_shape: &[usize], split_every: usize, partial_bytes: usize) -> TaskId {
         while level.len() > 1 {
             let mut next = Vec::new();
-            for group in level.chunks(red.split_every) {
+            for group in level.chunks(split_every) {
                 next.push(self.add(Task {
                     stage: Stage::Combine,
                     deps: group.to_vec(),
-                    work: Work::Combine { spec: spec.clone(), finalize: false, out_shape: out_shape.clone() },
+                    work: Work::Combine { spec: spec.clone(), finalize: false, out_shape: out_shape.to_vec() },
                     out_bytes: partial_bytes,
                     output_block: None,
                 }));
             }
             level = next;
         }
-        let last = level[0];
-        let task = &mut self.tasks[last.index()];
-        match &mut task.work {
-            Work::Fold { finalize, .. } | Work::Combine { finalize, .. } => *finalize = true,
-            _ => return Err(PlanError("reduction tree ends in a non-reduction task".into())),
-        }
-        task.out_bytes = out_len * node.dtype().size_bytes();
-        Ok(last)
+        level[0]
     }
 
     fn topk_block(&mut self, input: &Array, k: i64, axis: usize, out_index: &[usize]) -> Result<TaskId, PlanError> {
@@ -627,6 +679,15 @@ fn bool_needs_int(op: BinaryOp) -> bool {
     matches!(op, BinaryOp::Sub | BinaryOp::FloorDiv | BinaryOp::Mod | BinaryOp::Pow | BinaryOp::Div | BinaryOp::Arctan2)
 }
 
+/// Reductions whose partial results are the same (so one pass over the data can serve both):
+/// a float sum and mean both accumulate a float64 sum; otherwise only equal functions.
+fn partial_class(func: ReduceFunc, input: DType) -> ReduceFunc {
+    match func {
+        ReduceFunc::Mean if input.is_float() => ReduceFunc::Sum,
+        f => f,
+    }
+}
+
 /// Bytes per output element of a reduction's partial result.
 fn partial_width(func: ReduceFunc) -> usize {
     match func {
@@ -663,7 +724,7 @@ impl Plan {
     /// # Errors
     /// Only on internal inconsistencies; every user mistake is caught when the expression is built.
     pub fn build(array: &Array, write: bool) -> Result<Plan, PlanError> {
-        let mut p = Planner { tasks: Vec::new(), memo: HashMap::new(), programs: HashMap::new(), specs: HashMap::new() };
+        let mut p = Planner { tasks: Vec::new(), shared_partials: HashMap::new(), memo: HashMap::new(), programs: HashMap::new(), specs: HashMap::new() };
         let chunks = array.chunks().clone();
         let mut outputs = Vec::with_capacity(chunks.num_blocks());
         for k in 0..chunks.num_blocks() {
@@ -711,7 +772,14 @@ impl Plan {
 
     /// Bytes the read tasks bring in (decoded size; compressed storage reads fewer).
     pub fn read_bytes(&self) -> usize {
-        self.tasks.iter().filter(|t| t.stage == Stage::Read).map(|t| t.out_bytes).sum()
+        self.tasks
+            .iter()
+            .map(|t| match &t.work {
+                Work::ReduceRead { bytes, .. } => *bytes,
+                Work::Fetch { .. } => t.out_bytes,
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Bytes of the result.
@@ -727,6 +795,14 @@ impl Plan {
                 Work::Map { kernel } => (kernel, if kernel.program.is_copy() { "copy/slice".to_string() } else { "elementwise".to_string() }),
                 Work::Fold { kernel, spec, .. } => (kernel, format!("{} of each block", spec.func.name())),
                 Work::TopkChunk { kernel, k, .. } => (kernel, format!("topk({k}) of each block")),
+                Work::ReduceRead { spec, .. } => {
+                    let what = format!("{} while reading (slabs)", spec.func.name());
+                    match out.iter_mut().find(|(_, w, _)| *w == what) {
+                        Some((_, _, n)) => *n += 1,
+                        None => out.push((Arc::new(Program::default()), what, 1)),
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             match out.iter_mut().find(|(p, w, _)| Arc::ptr_eq(p, &k.program) && *w == what) {
@@ -738,14 +814,18 @@ impl Plan {
     }
 }
 
-/// Post-order depth-first numbering from `roots`, in root order (dask's `order` in spirit):
-/// the inputs of each output are scheduled next to it, so they are released early.
+/// The static priority of every task (dask's `order` in spirit): a single worker's schedule
+/// that runs any task whose inputs are ready before it reads anything new, and otherwise reads
+/// in depth-first order from the outputs. Inputs shared by several consumers (two reductions
+/// of one array) are thereby consumed by all of them right after they are read, and freed.
 fn depth_first_order(tasks: &[Task], roots: &[TaskId]) -> Vec<u32> {
-    let mut order = vec![u32::MAX; tasks.len()];
+    let n = tasks.len();
+    // depth-first post-order rank from the roots, in root order
+    let mut rank = vec![u32::MAX; n];
     let mut next = 0u32;
     let mut stack: Vec<(TaskId, usize)> = Vec::new();
     for &r in roots {
-        if order[r.index()] != u32::MAX {
+        if rank[r.index()] != u32::MAX {
             continue;
         }
         stack.push((r, 0));
@@ -754,19 +834,45 @@ fn depth_first_order(tasks: &[Task], roots: &[TaskId]) -> Vec<u32> {
             if i < deps.len() {
                 stack.push((t, i + 1));
                 let d = deps[i];
-                if order[d.index()] == u32::MAX {
+                if rank[d.index()] == u32::MAX {
                     stack.push((d, 0));
                 }
-            } else if order[t.index()] == u32::MAX {
-                order[t.index()] = next;
+            } else if rank[t.index()] == u32::MAX {
+                rank[t.index()] = next;
                 next += 1;
             }
         }
     }
-    // tasks not reachable from the roots (none in practice) go last
-    for o in order.iter_mut().filter(|o| **o == u32::MAX) {
-        *o = next;
+    for r in rank.iter_mut().filter(|r| **r == u32::MAX) {
+        *r = next;
         next += 1;
+    }
+    // simulate one worker: ready consumers first, then new reads, each by rank
+    let mut consumers: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut waiting: Vec<u32> = vec![0; n];
+    for (i, t) in tasks.iter().enumerate() {
+        waiting[i] = t.deps.len() as u32;
+        for d in &t.deps {
+            consumers[d.index()].push(i as u32);
+        }
+    }
+    let mut ready = std::collections::BinaryHeap::new();
+    for i in 0..n {
+        if waiting[i] == 0 {
+            ready.push(std::cmp::Reverse((true, rank[i], i as u32)));
+        }
+    }
+    let mut order = vec![0u32; n];
+    let mut k = 0u32;
+    while let Some(std::cmp::Reverse((_, _, t))) = ready.pop() {
+        order[t as usize] = k;
+        k += 1;
+        for &c in &consumers[t as usize] {
+            waiting[c as usize] -= 1;
+            if waiting[c as usize] == 0 {
+                ready.push(std::cmp::Reverse((false, rank[c as usize], c)));
+            }
+        }
     }
     order
 }

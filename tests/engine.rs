@@ -354,3 +354,31 @@ fn integer_arithmetic_wraps_like_numpy() {
     assert_eq!(mean.dtype(), DType::F64);
     assert_eq!(mean.data().get_f64(0), 0.0);
 }
+
+#[test]
+fn reductions_read_in_slabs_equal_eager_results() {
+    // Blocks of 2.2 MB are folded in several cache-sized slabs each; odd extents on purpose.
+    let shape = [3, 701, 399];
+    let a = values(&shape, 5, 11);
+    let x = source(&a, Chunks::regular(&shape, &[1, 701, 399]));
+    let eager_nanmean0 = {
+        let mut out = ArrayD::<f64>::zeros(IxDyn(&[701, 399]));
+        for r in 0..701 {
+            for c in 0..399 {
+                let v: Vec<f64> = (0..3).map(|d| a[[d, r, c]]).filter(|v| !v.is_nan()).collect();
+                out[[r, c]] = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+            }
+        }
+        out
+    };
+    let got = run(&x.reduce(ReduceFunc::NanMean, Some(&[0]), false, 0.0, None).unwrap());
+    close(&got, &eager_nanmean0, 1e-12).unwrap();
+    let max_rows = run(&x.reduce(ReduceFunc::NanMax, Some(&[0, 2]), true, 0.0, None).unwrap());
+    for r in [0, 350, 700] {
+        let want = (0..3).flat_map(|d| (0..399).map(move |c| (d, c))).map(|(d, c)| a[[d, r, c]]).filter(|v| !v.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(max_rows[[0, r, 0]], want, "row {r}");
+    }
+    let total = run(&x.reduce(ReduceFunc::NanSum, None, false, 0.0, None).unwrap())[IxDyn(&[])];
+    let want: f64 = a.iter().filter(|v| !v.is_nan()).sum();
+    assert!((total - want).abs() < 1e-9 * want.abs().max(1.0), "{total} vs {want}");
+}

@@ -45,23 +45,73 @@ impl Strip {
         }
     }
 
-    /// The first `len` values converted to f64.
-    pub fn to_f64(&self, len: usize, out: &mut [f64]) {
+    /// The first `len` values.
+    pub fn view(&self, len: usize) -> StripRef<'_> {
         match self {
-            Strip::Bool(v) => v[..len].iter().zip(out).for_each(|(a, o)| *o = *a as u8 as f64),
-            Strip::I64(v) => v[..len].iter().zip(out).for_each(|(a, o)| *o = *a as f64),
-            Strip::U64(v) => v[..len].iter().zip(out).for_each(|(a, o)| *o = *a as f64),
-            Strip::F32(v) => v[..len].iter().zip(out).for_each(|(a, o)| *o = *a as f64),
-            Strip::F64(v) => out[..len].copy_from_slice(&v[..len]),
-            Strip::Empty => {}
+            Strip::Bool(v) => StripRef::Bool(&v[..len]),
+            Strip::I64(v) => StripRef::I64(&v[..len]),
+            Strip::U64(v) => StripRef::U64(&v[..len]),
+            Strip::F32(v) => StripRef::F32(&v[..len]),
+            Strip::F64(v) => StripRef::F64(&v[..len]),
+            Strip::Empty => unreachable!("registers are allocated before use"),
         }
     }
 }
 
-/// Receives the result of each strip: `len` values whose first lands at element `offset`
-/// of the destination, the following ones `stride` apart (0: all on the same element).
+/// Borrowed values of one compute type: a register's strip, or a run of a block itself
+/// when a kernel only reads (then nothing is copied).
+#[derive(Clone, Copy, Debug)]
+pub enum StripRef<'a> {
+    Bool(&'a [bool]),
+    I64(&'a [i64]),
+    U64(&'a [u64]),
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl StripRef<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            StripRef::Bool(v) => v.len(),
+            StripRef::I64(v) => v.len(),
+            StripRef::U64(v) => v.len(),
+            StripRef::F32(v) => v.len(),
+            StripRef::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values converted to f64 into `out`.
+    pub fn to_f64(&self, out: &mut [f64]) {
+        match *self {
+            StripRef::Bool(v) => v.iter().zip(out).for_each(|(a, o)| *o = *a as u8 as f64),
+            StripRef::I64(v) => v.iter().zip(out).for_each(|(a, o)| *o = *a as f64),
+            StripRef::U64(v) => v.iter().zip(out).for_each(|(a, o)| *o = *a as f64),
+            StripRef::F32(v) => v.iter().zip(out).for_each(|(a, o)| *o = *a as f64),
+            StripRef::F64(v) => out[..v.len()].copy_from_slice(v),
+        }
+    }
+
+    /// A contiguous run of a block whose storage is already a compute type.
+    fn of_buffer(b: &Buffer, start: usize, len: usize) -> Option<StripRef<'_>> {
+        Some(match b {
+            Buffer::Bool(v) => StripRef::Bool(&v[start..start + len]),
+            Buffer::I64(v) => StripRef::I64(&v[start..start + len]),
+            Buffer::U64(v) => StripRef::U64(&v[start..start + len]),
+            Buffer::F32(v) => StripRef::F32(&v[start..start + len]),
+            Buffer::F64(v) => StripRef::F64(&v[start..start + len]),
+            _ => return None,
+        })
+    }
+}
+
+/// Receives the result of each strip: values whose first lands at element `offset` of the
+/// destination, the following ones `stride` apart (0: all on the same element).
 pub trait StripSink {
-    fn strip(&mut self, values: &Strip, len: usize, offset: isize, stride: isize);
+    fn strip(&mut self, values: StripRef<'_>, offset: isize, stride: isize);
 }
 
 /// Stores result strips into a C-ordered buffer of the node's dtype.
@@ -70,7 +120,8 @@ pub struct Store<'a> {
 }
 
 impl StripSink for Store<'_> {
-    fn strip(&mut self, values: &Strip, len: usize, offset: isize, stride: isize) {
+    fn strip(&mut self, values: StripRef<'_>, offset: isize, stride: isize) {
+        let len = values.len();
         macro_rules! put {
             ($dst:expr, $src:expr, $t:ty) => {{
                 let o = offset as usize;
@@ -86,17 +137,17 @@ impl StripSink for Store<'_> {
             }};
         }
         match (&mut *self.out, values) {
-            (Buffer::Bool(d), Strip::Bool(s)) => put!(d, s, bool),
-            (Buffer::I8(d), Strip::I64(s)) => put!(d, s, i8),
-            (Buffer::I16(d), Strip::I64(s)) => put!(d, s, i16),
-            (Buffer::I32(d), Strip::I64(s)) => put!(d, s, i32),
-            (Buffer::I64(d), Strip::I64(s)) => put!(d, s, i64),
-            (Buffer::U8(d), Strip::U64(s)) => put!(d, s, u8),
-            (Buffer::U16(d), Strip::U64(s)) => put!(d, s, u16),
-            (Buffer::U32(d), Strip::U64(s)) => put!(d, s, u32),
-            (Buffer::U64(d), Strip::U64(s)) => put!(d, s, u64),
-            (Buffer::F32(d), Strip::F32(s)) => put!(d, s, f32),
-            (Buffer::F64(d), Strip::F64(s)) => put!(d, s, f64),
+            (Buffer::Bool(d), StripRef::Bool(s)) => put!(d, s, bool),
+            (Buffer::I8(d), StripRef::I64(s)) => put!(d, s, i8),
+            (Buffer::I16(d), StripRef::I64(s)) => put!(d, s, i16),
+            (Buffer::I32(d), StripRef::I64(s)) => put!(d, s, i32),
+            (Buffer::I64(d), StripRef::I64(s)) => put!(d, s, i64),
+            (Buffer::U8(d), StripRef::U64(s)) => put!(d, s, u8),
+            (Buffer::U16(d), StripRef::U64(s)) => put!(d, s, u16),
+            (Buffer::U32(d), StripRef::U64(s)) => put!(d, s, u32),
+            (Buffer::U64(d), StripRef::U64(s)) => put!(d, s, u64),
+            (Buffer::F32(d), StripRef::F32(s)) => put!(d, s, f32),
+            (Buffer::F64(d), StripRef::F64(s)) => put!(d, s, f64),
             (d, s) => unreachable!("store of {s:?} into {:?}: the planner casts results to the node dtype", d.dtype()),
         }
     }
@@ -179,6 +230,10 @@ pub fn run(
     let nest = nest(&kernel.shape, &all_strides);
     let n_ops = all_strides.len();
     let mut regs: Vec<Strip> = program.regs.iter().map(|&t| Strip::new(t)).collect();
+    let copy_leaf = match program.instrs.as_slice() {
+        [Instr::Load { leaf, dst }] if *dst == program.result => Some(*leaf as usize),
+        _ => None,
+    };
     for ins in &program.instrs {
         if let Instr::Const { value, dst } = *ins {
             fill_const(&mut regs[dst as usize], value);
@@ -199,11 +254,21 @@ pub fn run(
         let mut s = 0;
         while s < nest.inner {
             let len = STRIP.min(nest.inner - s);
-            for ins in &program.instrs {
-                exec_instr(ins, program, &mut regs, leaves, kernel, &row, &nest.inner_stride, s, len)?;
-            }
             let out_off = row[n_ops - 1] + nest.inner_stride[n_ops - 1] * s as isize;
-            sink.strip(&regs[program.result as usize], len, out_off, nest.inner_stride[n_ops - 1]);
+            // a kernel that only reads a contiguous run hands the block's own memory on
+            let direct = match copy_leaf {
+                Some(l) if nest.inner_stride[l] == 1 => StripRef::of_buffer(leaves[l], (row[l] + s as isize) as usize, len),
+                _ => None,
+            };
+            match direct {
+                Some(values) => sink.strip(values, out_off, nest.inner_stride[n_ops - 1]),
+                None => {
+                    for ins in &program.instrs {
+                        exec_instr(ins, program, &mut regs, leaves, kernel, &row, &nest.inner_stride, s, len)?;
+                    }
+                    sink.strip(regs[program.result as usize].view(len), out_off, nest.inner_stride[n_ops - 1]);
+                }
+            }
             s += len;
             strips_done += 1;
         }

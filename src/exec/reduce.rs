@@ -5,7 +5,7 @@
 //! Horizontal sums use eight fixed lanes, and partials merge in plan order, so a
 //! result does not depend on the number of threads or on scheduling.
 
-use super::kernel::{STRIP, Strip, StripSink};
+use super::kernel::{STRIP, StripRef, StripSink};
 use crate::block::{Block, Buffer, Element, for_each_row};
 use crate::dtype::{DType, Kind};
 use crate::expr::ReduceFunc;
@@ -163,15 +163,16 @@ fn nanmax_f(a: f64, x: f64) -> f64 {
 }
 
 impl StripSink for Fold<'_> {
-    fn strip(&mut self, values: &Strip, len: usize, offset: isize, stride: isize) {
+    fn strip(&mut self, values: StripRef<'_>, offset: isize, stride: isize) {
         use ReduceFunc::*;
+        let len = values.len();
         let func = self.func;
         match self.partial {
             Partial::Values(Acc::F64(acc)) => {
                 let xs: &[f64] = match values {
-                    Strip::F64(v) => &v[..len],
+                    StripRef::F64(v) => v,
                     other => {
-                        other.to_f64(len, &mut self.scratch);
+                        other.to_f64(&mut self.scratch);
                         &self.scratch[..len]
                     }
                 };
@@ -189,16 +190,15 @@ impl StripSink for Fold<'_> {
                 }
             }
             Partial::Values(Acc::I64(acc)) => match (func, values) {
-                (Count, Strip::F64(v)) => fold_into(acc, &v[..len], offset, stride, |a, x| a + (!x.is_nan()) as i64),
-                (Count, Strip::F32(v)) => fold_into(acc, &v[..len], offset, stride, |a, x| a + (!x.is_nan()) as i64),
+                (Count, StripRef::F64(v)) => fold_into(acc, v, offset, stride, |a, x| a + (!x.is_nan()) as i64),
+                (Count, StripRef::F32(v)) => fold_into(acc, v, offset, stride, |a, x| a + (!x.is_nan()) as i64),
                 (Count, _) => fold_into(acc, &vec![(); len], offset, stride, |a, _| a + 1),
-                (_, Strip::Bool(v)) => fold_int(func, acc, &v[..len].iter().map(|&b| b as i64).collect::<Vec<_>>(), offset, stride),
-                (_, Strip::I64(v)) => fold_int(func, acc, &v[..len], offset, stride),
+                (_, StripRef::Bool(v)) => fold_int(func, acc, &v.iter().map(|&b| b as i64).collect::<Vec<_>>(), offset, stride),
+                (_, StripRef::I64(v)) => fold_int(func, acc, v, offset, stride),
                 (f, s) => unreachable!("{f:?} of {s:?} into an int64 accumulator"),
             },
             Partial::Values(Acc::U64(acc)) => match values {
-                Strip::U64(v) => {
-                    let xs = &v[..len];
+                StripRef::U64(xs) => {
                     match func {
                         Sum | NanSum => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_add(x)),
                         Prod => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_mul(x)),
@@ -211,9 +211,9 @@ impl StripSink for Fold<'_> {
             },
             Partial::Values(Acc::Bool(acc)) => {
                 let truth: Vec<bool> = match values {
-                    Strip::Bool(v) => v[..len].to_vec(),
+                    StripRef::Bool(v) => v.to_vec(),
                     other => {
-                        other.to_f64(len, &mut self.scratch);
+                        other.to_f64(&mut self.scratch);
                         self.scratch[..len].iter().map(|&x| x != 0.0).collect()
                     }
                 };
@@ -225,9 +225,9 @@ impl StripSink for Fold<'_> {
             }
             Partial::Counted { sum, count } => {
                 let xs: &[f64] = match values {
-                    Strip::F64(v) => &v[..len],
+                    StripRef::F64(v) => v,
                     other => {
-                        other.to_f64(len, &mut self.scratch);
+                        other.to_f64(&mut self.scratch);
                         &self.scratch[..len]
                     }
                 };

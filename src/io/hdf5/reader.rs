@@ -279,29 +279,67 @@ fn unchunked_blocks(shape: &[usize], item: usize, budget: usize) -> Chunks {
 }
 
 /// Converts stored bytes of `dtype` in `order` into a typed buffer.
-/// The bytes of a numeric buffer, to read stored values into it.
-fn bytes_of_mut(b: &mut Buffer) -> &mut [u8] {
-    fn view<T>(v: &mut [T]) -> &mut [u8] {
-        // SAFETY: only called on integer and float vectors, for which every bit pattern is a
-        // valid value, so any bytes written through this view leave valid elements.
-        unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, std::mem::size_of_val(v)) }
-    }
-    match b {
-        Buffer::Bool(_) => unreachable!("bools are read as bytes"),
-        Buffer::I8(v) => view(v),
-        Buffer::I16(v) => view(v),
-        Buffer::I32(v) => view(v),
-        Buffer::I64(v) => view(v),
-        Buffer::U8(v) => v,
-        Buffer::U16(v) => view(v),
-        Buffer::U32(v) => view(v),
-        Buffer::U64(v) => view(v),
-        Buffer::F32(v) => view(v),
-        Buffer::F64(v) => view(v),
+/// An empty numeric buffer with room for `n` elements, to be filled by reads: large blocks
+/// are not zeroed first (zeroing cost as much as the read itself).
+fn uninit_buffer(dtype: DType, n: usize) -> Buffer {
+    match dtype {
+        DType::Bool => unreachable!("bools are read as bytes"),
+        DType::I8 => Buffer::I8(Vec::with_capacity(n)),
+        DType::I16 => Buffer::I16(Vec::with_capacity(n)),
+        DType::I32 => Buffer::I32(Vec::with_capacity(n)),
+        DType::I64 => Buffer::I64(Vec::with_capacity(n)),
+        DType::U8 => Buffer::U8(Vec::with_capacity(n)),
+        DType::U16 => Buffer::U16(Vec::with_capacity(n)),
+        DType::U32 => Buffer::U32(Vec::with_capacity(n)),
+        DType::U64 => Buffer::U64(Vec::with_capacity(n)),
+        DType::F32 => Buffer::F32(Vec::with_capacity(n)),
+        DType::F64 => Buffer::F64(Vec::with_capacity(n)),
     }
 }
 
-/// Reverses the byte order of every element in place (stored in the other byte order).
+/// The start and size in bytes of a buffer's allocation (its spare capacity when empty).
+fn spare_capacity(b: &mut Buffer) -> (*mut u8, usize) {
+    fn raw<T>(v: &mut Vec<T>) -> (*mut u8, usize) {
+        (v.as_mut_ptr() as *mut u8, v.capacity() * std::mem::size_of::<T>())
+    }
+    crate::with_buffer!(b, v => raw(v))
+}
+
+/// Sets the length of a buffer filled through [`spare_capacity`].
+///
+/// # Safety
+/// The first `n` elements must have been written.
+unsafe fn set_len(b: &mut Buffer, n: usize) {
+    // SAFETY: forwarded to the caller.
+    crate::with_buffer!(b, v => unsafe { v.set_len(n) })
+}
+
+/// Reads exactly `len` bytes at file offset `at` into `dst` by position (no lock, no
+/// staging buffer). `dst` may point to uninitialised memory: only the kernel writes it.
+fn pread_exact(file: &std::fs::File, dst: *mut u8, len: usize, mut at: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut done = 0usize;
+    while done < len {
+        // SAFETY: `dst .. dst + len` lies inside one allocation owned by the caller, and
+        // pread writes at most `len - done` bytes from `dst + done`.
+        let n = unsafe { libc::pread(file.as_raw_fd(), dst.add(done) as *mut libc::c_void, len - done, at as libc::off_t) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        }
+        done += n as usize;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Reverses the byte order of every element in place (values stored in the other byte order).
 fn swap_bytes(b: &mut Buffer) {
     match b {
         Buffer::I16(v) => v.iter_mut().for_each(|x| *x = x.swap_bytes()),
@@ -708,14 +746,11 @@ impl Hdf5Source {
         let run = local.shape[k] * strides[k] * item;
         // Numbers are read straight into the block's memory (no staging copy); bools go
         // through bytes, since a stored byte may be neither 0 nor 1.
-        let mut data = if self.stored.dtype == DType::Bool {
-            Buffer::U8(vec![0; local.len()])
-        } else {
-            Buffer::zeros(self.stored.dtype, local.len())
-        };
+        let mut data = uninit_buffer(if self.stored.dtype == DType::Bool { DType::U8 } else { self.stored.dtype }, local.len());
         let mut failure = None;
         {
-            let bytes = bytes_of_mut(&mut data);
+            let (dst, capacity) = spare_capacity(&mut data);
+            debug_assert!(capacity >= local.len() * item);
             let mut filled = 0usize;
             for_each_row(&local.shape[..=k], |outer| {
                 if failure.is_some() {
@@ -727,7 +762,8 @@ impl Hdf5Source {
                     elem += (local.start[d] + i) * strides[d];
                 }
                 let at = base + (elem * item) as u64;
-                if let Err(e) = self.file.read_exact_at(&mut bytes[filled..filled + run], at) {
+                // SAFETY (of the pointer offset): the runs add up to `local.len() * item` bytes.
+                if let Err(e) = pread_exact(&self.file, unsafe { dst.add(filled) }, run, at) {
                     failure = Some((at, e));
                 }
                 filled += run;
@@ -736,6 +772,8 @@ impl Hdf5Source {
         if let Some((at, e)) = failure {
             return Err(self.read_error(at, run, &e, region));
         }
+        // SAFETY: every byte of the `local.len()` elements was written by the reads above.
+        unsafe { set_len(&mut data, local.len()) };
         let n = (local.len() * item) as u64;
         if self.stored.order != ByteOrder::NATIVE {
             swap_bytes(&mut data);
