@@ -372,6 +372,7 @@ impl Planner {
         }
         let out = node.dtype().compute();
         let r = match node.op() {
+            Op::Reduce { input, reduction } if fuses_as_expression(node) => self.unrolled_reduction(b, node, input, reduction, map, iter)?,
             Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. } => self.leaf(b, node, map, iter)?,
             Op::Map { func, args } => {
                 let t = operand_type(*func, args).compute();
@@ -487,6 +488,71 @@ impl Planner {
             }
         };
         b.cse.insert(key, r);
+        Ok(r)
+    }
+
+    /// Writes a small reduction out as an expression: its input at every reduced position,
+    /// combined with `+`, `*`, `minimum` or `maximum` (NaN propagates as in NumPy).
+    fn unrolled_reduction(
+        &mut self,
+        b: &mut KernelBuilder,
+        node: &Array,
+        input: &Array,
+        red: &Reduction,
+        map: &[Coord],
+        iter: &[usize],
+    ) -> Result<Reg, PlanError> {
+        let shape = input.shape();
+        let t = node.dtype().compute();
+        // coordinates of the input's kept axes come from the node's axes
+        let mut kept = Vec::with_capacity(shape.len());
+        let mut o = 0;
+        for d in 0..shape.len() {
+            if red.axes.contains(&d) {
+                kept.push(None);
+                if red.keepdims {
+                    o += 1;
+                }
+            } else {
+                kept.push(Some(map[o]));
+                o += 1;
+            }
+        }
+        let total: usize = red.axes.iter().map(|&a| shape[a]).product();
+        let mut acc: Option<Reg> = None;
+        for k in 0..total {
+            // the k-th combination of reduced positions, in C order
+            let mut rem = k;
+            let mut imap = kept.clone();
+            for &a in red.axes.iter().rev() {
+                imap[a] = Some(Coord::Fixed((rem % shape[a]) as i64));
+                rem /= shape[a];
+            }
+            let imap: Vec<Coord> = imap.into_iter().map(|c| c.expect("every axis placed")).collect();
+            let term = self.lower(b, input, &imap, iter)?;
+            let term = b.cast(term, t);
+            acc = Some(match acc {
+                None => term,
+                Some(a) => {
+                    let op = match red.func {
+                        ReduceFunc::Sum | ReduceFunc::Mean => BinaryOp::Add,
+                        ReduceFunc::Prod => BinaryOp::Mul,
+                        ReduceFunc::Min => BinaryOp::Minimum,
+                        _ => BinaryOp::Maximum,
+                    };
+                    let dst = b.reg(t);
+                    b.push(Instr::Binary { op, a, b: term, dst });
+                    dst
+                }
+            });
+        }
+        let mut r = acc.ok_or_else(|| PlanError("an unrolled reduction needs elements".into()))?;
+        if red.func == ReduceFunc::Mean {
+            let n = b.constant(Const::of(crate::Scalar::Float(total as f64), t));
+            let dst = b.reg(t);
+            b.push(Instr::Binary { op: BinaryOp::Div, a: r, b: n, dst });
+            r = dst;
+        }
         Ok(r)
     }
 
@@ -714,7 +780,28 @@ fn broadcast_map(map: &[Coord], shape: &[usize], arg: &[usize]) -> Vec<Coord> {
 }
 
 fn is_boundary(node: &Array) -> bool {
-    matches!(node.op(), Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. })
+    match node.op() {
+        Op::Source(_) | Op::Topk { .. } => true,
+        Op::Reduce { .. } => !fuses_as_expression(node),
+        _ => false,
+    }
+}
+
+/// Elements a reduction may span and still be written out as an expression inside a kernel.
+const UNROLL_LIMIT: usize = 16;
+
+/// A reduction over a few elements that each lie in one block (the `.sum(-1)` over x, y, z of
+/// a distance) is computed inside the consuming kernel, term by term, instead of being a
+/// boundary whose blocks are materialised.
+fn fuses_as_expression(node: &Array) -> bool {
+    let Op::Reduce { input, reduction } = node.op() else { return false };
+    let shape = input.shape();
+    let extent: usize = reduction.axes.iter().map(|&a| shape[a]).product();
+    let one_block = reduction.axes.iter().all(|&a| input.chunks().axis(a).len() == 1);
+    one_block
+        && extent > 0
+        && extent <= UNROLL_LIMIT
+        && matches!(reduction.func, ReduceFunc::Sum | ReduceFunc::Prod | ReduceFunc::Mean | ReduceFunc::Min | ReduceFunc::Max)
 }
 
 impl Plan {
