@@ -684,7 +684,7 @@ impl Scheduler<'_> {
         spec: &crate::plan::ReduceSpec,
         out_shape: &[usize],
     ) -> Result<Partial, ExecError> {
-        const SLAB_BYTES: usize = 256 << 10;
+        const SLAB_BYTES: usize = 512 << 10;
         let len: usize = out_shape.iter().product();
         let mut partial = reduce::init(spec, len);
         let first = &regions[0];

@@ -126,9 +126,12 @@ pub struct Hdf5Source {
     /// Opened once; positional reads need no lock.
     file: std::fs::File,
     file_len: u64,
-    /// Kept open for the library path (and so that the dataset stays valid).
-    _h5file: hdf5::File,
-    dataset: hdf5::Dataset,
+    /// The file and dataset as the library sees them, for the library path. Datasets read
+    /// lock-free let go of them after opening (each open file holds a metadata cache of its
+    /// own) and open them again only if a library read is ever needed.
+    library: std::sync::Mutex<Option<(hdf5::File, hdf5::Dataset)>>,
+    path: std::path::PathBuf,
+    dataset_path: String,
     native: NativeType,
     shape: Vec<usize>,
     stored: StoredType,
@@ -501,12 +504,15 @@ impl Hdf5Source {
             attrs: meta::public_attrs(&attrs, applied),
             coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf),
         };
+        let dataset_path = ds.name();
+        let library = if matches!(access, Access::Library { .. }) { Some((h5file, ds)) } else { None };
         Ok(Hdf5Source {
             label,
             file,
             file_len,
-            _h5file: h5file,
-            dataset: ds,
+            library: std::sync::Mutex::new(library),
+            path: path.to_path_buf(),
+            dataset_path,
             native,
             shape,
             stored,
@@ -547,11 +553,20 @@ impl Hdf5Source {
             return Ok(Block::zeros(self.stored.dtype, &region.shape));
         }
         let mut bytes = vec![0u8; n * self.stored.dtype.size_bytes()];
+        let mut library = self.library.lock().unwrap_or_else(|p| p.into_inner());
+        if library.is_none() {
+            let (_, h5, _) = open_file(&self.path)?;
+            let ds = h5
+                .dataset(&self.dataset_path)
+                .map_err(|e| SourceError::new(&self.label, format!("cannot open the dataset again: {e}")))?;
+            *library = Some((h5, ds));
+        }
+        let dataset = &library.as_ref().expect("opened above").1;
         let result = hdf5::sync::sync(|| -> Result<(), hdf5::Error> {
             if self.shape.is_empty() {
                 hdf5::h5check(unsafe {
                     hdf5_sys::h5d::H5Dread(
-                        self.dataset.id(),
+                        dataset.id(),
                         self.native.id(),
                         hdf5_sys::h5s::H5S_ALL,
                         hdf5_sys::h5s::H5S_ALL,
@@ -567,14 +582,13 @@ impl Hdf5Source {
                 .zip(&region.shape)
                 .map(|(&s, &n)| hdf5::SliceOrIndex::from(s..s + n))
                 .collect();
-            let fspace = self
-                .dataset
+            let fspace = dataset
                 .space()?
                 .select(hdf5::Hyperslab::from(slices))?;
             let mspace = hdf5::Dataspace::try_new(region.shape.as_slice())?;
             hdf5::h5check(unsafe {
                 hdf5_sys::h5d::H5Dread(
-                    self.dataset.id(),
+                    dataset.id(),
                     self.native.id(),
                     mspace.id(),
                     fspace.id(),

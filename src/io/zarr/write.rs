@@ -18,9 +18,14 @@ use zarrs::array::{
 };
 use zarrs::filesystem::FilesystemStore;
 
-/// The zstd level used when no compression level is given: zarr-python 3's default codec
-/// is zstd at level 0, which zstd itself maps to its default level 3.
+/// The zstd level zarr-python 3 uses by default (its level 0 is zstd's default, 3).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// The blosc level used when no compression level is given: zarr-python 2's default
+/// compressor, blosc with lz4 at level 5 and byte shuffle. Shuffling groups the bytes of
+/// floats by significance, and lz4 is several times faster than zstd or gzip, so writing
+/// costs little more than the disk; zarr-python 2 and 3 both read it.
+pub const DEFAULT_BLOSC_LEVEL: u8 = 5;
 
 /// Writes one array to a new Zarr store, from many threads; see the module docs of
 /// [`crate::io::zarr`].
@@ -133,7 +138,7 @@ impl ZarrSink {
                 return Err(err(format!("compression level {l} is outside gzip's 0–9")));
             }
             Some(l) => Compressor::Gzip(l),
-            None => Compressor::Zstd(DEFAULT_ZSTD_LEVEL),
+            None => Compressor::BloscLz4(DEFAULT_BLOSC_LEVEL),
         };
         let attributes = attrs_json(&spec.attrs, &spec.history);
         let metadata = match opts.zarr_version {
@@ -281,7 +286,10 @@ impl ZarrSink {
 #[derive(Copy, Clone, Debug)]
 enum Compressor {
     Gzip(u32),
+    #[allow(dead_code)] // kept for zarr-python 3's default, selectable once the CLI offers codecs
     Zstd(i32),
+    /// blosc with lz4 and byte shuffle.
+    BloscLz4(u8),
 }
 
 fn metadata_v3(
@@ -301,6 +309,9 @@ fn metadata_v3(
         Compressor::Zstd(level) => {
             json!({"name": "zstd", "configuration": {"level": level, "checksum": false}})
         }
+        Compressor::BloscLz4(level) => json!({"name": "blosc", "configuration": {
+            "cname": "lz4", "clevel": level, "shuffle": "shuffle", "typesize": dtype.size_bytes(), "blocksize": 0
+        }}),
     };
     let meta = json!({
         "zarr_format": 3,
@@ -328,6 +339,7 @@ fn metadata_v2(
     let compressor = match compressor {
         Compressor::Gzip(level) => json!({"id": "gzip", "level": level}),
         Compressor::Zstd(level) => json!({"id": "zstd", "level": level}),
+        Compressor::BloscLz4(level) => json!({"id": "blosc", "cname": "lz4", "clevel": level, "shuffle": 1, "blocksize": 0}),
     };
     let meta = json!({
         "zarr_format": 2,
