@@ -187,7 +187,10 @@ impl GridlensApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> GridlensApp {
         let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
         let ctx = cc.egui_ctx.clone();
-        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+        // Background threads ask for a frame within 80 ms rather than at once: a burst of
+        // tiles then costs one frame, and drawing (in software, on machines without a GPU)
+        // does not take the cores from the job. Input still repaints at once.
+        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint_after(Duration::from_millis(80)));
         let r = repaint.clone();
         let frame_log = options.frame_log.as_ref().and_then(|p| match frame_log::FrameLog::create(p) {
             Ok(l) => Some(l),
@@ -655,7 +658,7 @@ impl GridlensApp {
         let mut finished = None;
         let mut tiles = 0;
         // bounded work per frame: the rest waits for the next frame
-        while Instant::now() < deadline && tiles < 64 {
+        while Instant::now() < deadline && tiles < 1024 {
             let Ok(ev) = job.events.try_recv() else { break };
             match ev {
                 JobEvent::Planned { explain, chunks } => {
@@ -707,21 +710,25 @@ impl GridlensApp {
     }
 
     /// The color range and colormap tiles should be drawn with now.
-    fn wanted_colors(&self) -> Option<ColorKey> {
+    fn wanted_colors(&self, pixels_per_point: f32) -> Option<ColorKey> {
         let g = self.grid.as_ref()?;
         let range = g.auto_range(self.settings.range_mode, self.settings.manual_range)?;
-        Some(ColorKey { colormap: self.settings.colormap.clone(), reversed: self.settings.reversed, range })
+        let lod = tiles::lod_for(self.view.zoom * pixels_per_point as f64);
+        Some(ColorKey { colormap: self.settings.colormap.clone(), reversed: self.settings.reversed, range, lod })
     }
 
     fn poll_colors(&mut self, ctx: &egui::Context) {
-        if let Some(want) = self.wanted_colors() {
+        if let Some(want) = self.wanted_colors(ctx.pixels_per_point()) {
             // Ignore auto-range changes of under 1 % while tiles stream in: no recoloring storm.
             let settle = match &self.color_key {
-                Some(k) if k.colormap == want.colormap && k.reversed == want.reversed => {
+                Some(k) if k.colormap == want.colormap && k.reversed == want.reversed && k.lod == want.lod => {
+                    // Every change recolors every tile: while tiles stream in, follow the range
+                    // only when it moves a lot; settle on the final range once all are in.
                     let span = (k.range.1 - k.range.0).abs().max(f32::EPSILON);
                     let moved = (k.range.0 - want.range.0).abs().max((k.range.1 - want.range.1).abs());
                     let complete = self.grid.as_ref().is_some_and(|g| g.is_complete());
-                    moved / span < 0.01 || (!complete && moved / span < 0.05 && self.settings.range_mode != RangeMode::Manual)
+                    let streaming = !complete && self.settings.range_mode != RangeMode::Manual;
+                    moved / span < 0.01 || (streaming && moved / span < 0.25)
                 }
                 _ => false,
             };
@@ -754,7 +761,8 @@ impl GridlensApp {
             if s.requested.as_ref() != Some(&p.key) {
                 continue; // a newer coloring is on its way
             }
-            let opts = egui::TextureOptions { mipmap_mode: Some(egui::TextureFilter::Linear), ..egui::TextureOptions::LINEAR };
+            // zoomed-out views get box-filtered textures (the level of detail), so no mipmaps
+            let opts = egui::TextureOptions::LINEAR;
             match &mut s.texture {
                 Some(t) => t.set(p.image, opts),
                 None => s.texture = Some(ctx.load_texture(format!("tile-{}-{}", p.job, p.index), p.image, opts)),

@@ -184,7 +184,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         Some(s) => parse_size(s).ok_or_else(|| anyhow!("--memory-limit {s}: expected a size such as 2GiB or 500MB"))?,
         None => 0,
     };
-    let opts = ExecOptions { threads: args.threads, memory_limit };
+    let opts = ExecOptions { threads: args.threads, memory_limit, ..Default::default() };
     let plan = Plan::build(&array, args.output.is_some())?;
     let sink = match &args.output {
         None => None,

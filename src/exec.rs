@@ -50,11 +50,14 @@ pub struct ExecOptions {
     /// Bytes of intermediate results a job may hold before it stops starting reads;
     /// 0 means a quarter of the machine's memory.
     pub memory_limit: usize,
+    /// Run the workers at a lower scheduling priority, so that an interactive program
+    /// (the app's UI thread) stays responsive while a job uses every core.
+    pub background: bool,
 }
 
 impl Default for ExecOptions {
     fn default() -> ExecOptions {
-        ExecOptions { threads: 0, memory_limit: 0 }
+        ExecOptions { threads: 0, memory_limit: 0, background: false }
     }
 }
 
@@ -65,6 +68,15 @@ impl ExecOptions {
 
     pub fn memory_limit_bytes(&self) -> usize {
         if self.memory_limit > 0 { self.memory_limit } else { total_memory_bytes() / 4 }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (nice +4); best effort.
+fn lower_priority() {
+    // SAFETY: plain system calls on the calling thread's id; failure leaves the priority as is.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 4);
     }
 }
 
@@ -362,9 +374,15 @@ pub fn execute(
         p.set_state(JobState::Done);
         return Ok(());
     }
+    let background = opts.background;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("gridlens-worker-{i}"))
+        .start_handler(move |_| {
+            if background {
+                lower_priority();
+            }
+        })
         .build()
         .map_err(|e| ExecError::Panic { stage: "setup", message: format!("cannot start worker threads: {e}") })?;
     pool.scope(|s| {

@@ -13,7 +13,7 @@ fn source(a: &ArrayD<f64>, chunks: Chunks) -> Array {
 }
 
 fn run(a: &Array) -> ArrayD<f64> {
-    compute(a, &ExecOptions { threads: 2, memory_limit: 0 }).expect("compute").to_f64_ndarray()
+    compute(a, &ExecOptions { threads: 2, memory_limit: 0, ..Default::default() }).expect("compute").to_f64_ndarray()
 }
 
 fn close(a: &ArrayD<f64>, b: &ArrayD<f64>, rel: f64) -> Result<(), TestCaseError> {
@@ -331,8 +331,8 @@ fn results_do_not_depend_on_thread_count() {
         &names,
     )
     .unwrap();
-    let one = compute(&e, &ExecOptions { threads: 1, memory_limit: 0 }).unwrap();
-    let four = compute(&e, &ExecOptions { threads: 4, memory_limit: 0 }).unwrap();
+    let one = compute(&e, &ExecOptions { threads: 1, memory_limit: 0, ..Default::default() }).unwrap();
+    let four = compute(&e, &ExecOptions { threads: 4, memory_limit: 0, ..Default::default() }).unwrap();
     assert_eq!(one, four, "bit-identical with 1 and 4 threads");
     let v = one.to_f64_ndarray();
     assert!(v.iter().all(|m| (m - 10.0).abs() < 0.02), "column means near 10");

@@ -22,7 +22,7 @@ fn cancel_stops_a_running_job_and_reports_cancelled() {
     let control = JobControl::new();
     let arrived = AtomicUsize::new(0);
     let cancelled_at = Mutex::new(None);
-    let result = execute(&plan, None, &ExecOptions { threads: 2, memory_limit: 0 }, &control, &|_, _| {
+    let result = execute(&plan, None, &ExecOptions { threads: 2, memory_limit: 0, ..Default::default() }, &control, &|_, _| {
         if arrived.fetch_add(1, Ordering::SeqCst) == 3 {
             *cancelled_at.lock().unwrap() = Some(Instant::now());
             control.cancel.cancel();
@@ -44,7 +44,7 @@ fn memory_stays_bounded_by_blocks_in_flight() {
     let plan = Plan::build(&a, false).unwrap();
     let control = JobControl::new();
     let limit = 24 << 20;
-    execute(&plan, None, &ExecOptions { threads: 2, memory_limit: limit }, &control, &|_, _| {}).unwrap();
+    execute(&plan, None, &ExecOptions { threads: 2, memory_limit: limit, ..Default::default() }, &control, &|_, _| {}).unwrap();
     let snap = control.progress.snapshot();
     assert!(snap.peak_held_bytes <= limit + (4 << 20), "peak {} with limit {limit}", snap.peak_held_bytes);
     assert_eq!(snap.tasks_done(), plan.tasks.len());
@@ -60,7 +60,7 @@ fn output_blocks_stream_in_the_callers_priority_order() {
     // most urgent last block first, e.g. the tiles in view
     control.set_priorities((0..n as u32).rev().collect());
     let order = Mutex::new(Vec::new());
-    execute(&plan, None, &ExecOptions { threads: 1, memory_limit: 0 }, &control, &|k, _| order.lock().unwrap().push(k)).unwrap();
+    execute(&plan, None, &ExecOptions { threads: 1, memory_limit: 0, ..Default::default() }, &control, &|k, _| order.lock().unwrap().push(k)).unwrap();
     let got = order.into_inner().unwrap();
     assert_eq!(got, (0..n).rev().collect::<Vec<_>>());
 }
@@ -116,7 +116,7 @@ fn spans_record_every_task_with_its_thread() {
     let a = expr("random.random(size=(100, 100), chunks=(25, 25), seed=2).sum(axis=1)");
     let plan = Plan::build(&a, false).unwrap();
     let control = JobControl::new();
-    execute(&plan, None, &ExecOptions { threads: 2, memory_limit: 0 }, &control, &|_, _| {}).unwrap();
+    execute(&plan, None, &ExecOptions { threads: 2, memory_limit: 0, ..Default::default() }, &control, &|_, _| {}).unwrap();
     let spans = control.progress.spans_since(0);
     assert_eq!(spans.len(), plan.tasks.len());
     assert!(spans.iter().all(|s| s.end_us >= s.start_us && s.thread < 2));

@@ -36,7 +36,7 @@ fn a_chain_of_operators_allocates_no_array_per_operator() {
     let names = HashMap::from([("sr6".to_string(), x)]);
     let e = evaluate("nansum(4 * (sr6 * sr6 - sr6) + sqrt(sr6) / 2 - abs(sr6 - 3) * 0.5)", &names).unwrap();
     let before = ALLOCATED.load(Ordering::Relaxed);
-    let r = compute(&e, &ExecOptions { threads: 1, memory_limit: 0 }).unwrap();
+    let r = compute(&e, &ExecOptions { threads: 1, memory_limit: 0, ..Default::default() }).unwrap();
     let allocated = ALLOCATED.load(Ordering::Relaxed) - before;
     assert!(r.data().get_f64(0).is_finite());
     // Reading the block copies it once (16 MB). One array per operator would add 9 x 16 MB;

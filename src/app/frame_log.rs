@@ -1,7 +1,10 @@
 //! `--frame-log FILE`: every frame's duration and every tile's arrival, as CSV, so anyone can
 //! check responsiveness and time-to-first-tile on their own machine.
 //!
-//! Lines are `frame,<ms since start>,<frame duration ms>` and `tile,<ms since start>,<job>,<block>`.
+//! Lines are `frame,<ms since start>,<ui time ms>,<ms since the previous frame>` and
+//! `tile,<ms since start>,<job>,<block>`. The ui time is the app's own work per frame (what
+//! must stay under ~16 ms); the interval also includes drawing, which happens outside the app
+//! (on the GPU, or in software where there is none).
 //! Writes are buffered; the buffer is flushed every second and when the app exits.
 
 use std::io::{BufWriter, Write};
@@ -12,6 +15,7 @@ pub struct FrameLog {
     out: BufWriter<std::fs::File>,
     start: Instant,
     last_flush: Instant,
+    last_frame: Option<Instant>,
 }
 
 impl FrameLog {
@@ -23,7 +27,7 @@ impl FrameLog {
         let mut out = BufWriter::new(std::fs::File::create(path)?);
         writeln!(out, "kind,t_ms,a,b")?;
         let now = Instant::now();
-        Ok(FrameLog { out, start: now, last_flush: now })
+        Ok(FrameLog { out, start: now, last_flush: now, last_frame: None })
     }
 
     fn ms(&self) -> f64 {
@@ -32,7 +36,10 @@ impl FrameLog {
 
     pub fn frame(&mut self, duration: Duration) {
         let t = self.ms();
-        let _ = writeln!(self.out, "frame,{t:.3},{:.3},", duration.as_secs_f64() * 1e3);
+        let now = Instant::now();
+        let interval = self.last_frame.map_or(String::new(), |l| format!("{:.3}", (now - l).as_secs_f64() * 1e3));
+        self.last_frame = Some(now);
+        let _ = writeln!(self.out, "frame,{t:.3},{:.3},{interval}", duration.as_secs_f64() * 1e3);
         if self.last_flush.elapsed() > Duration::from_secs(1) {
             let _ = self.out.flush();
             self.last_flush = Instant::now();

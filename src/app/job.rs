@@ -71,7 +71,7 @@ impl Job {
 
     fn spawn(id: u64, label: String, body: impl FnOnce(&JobControl, &Sender<JobEvent>) + Send + 'static) -> Job {
         let control = Arc::new(JobControl::new());
-        let (tx, rx) = bounded::<JobEvent>(64);
+        let (tx, rx) = bounded::<JobEvent>(1024);
         let c = control.clone();
         std::thread::Builder::new()
             .name(format!("gridlens-job-{id}"))
@@ -97,7 +97,7 @@ fn display(id: u64, array: Array, keep: bool, control: &JobControl, tx: &Sender<
     let _ = tx.send(JobEvent::Planned { explain: Explain::of(&plan), chunks: plan.chunks.clone() });
     repaint();
     let whole = std::sync::Mutex::new(keep.then(|| Block::zeros(plan.dtype, &plan.chunks.shape())));
-    let result = execute(&plan, None, &ExecOptions::default(), control, &|k, block| {
+    let result = execute(&plan, None, &ExecOptions { background: true, ..ExecOptions::default() }, control, &|k, block| {
         if let Some(w) = whole.lock().expect("kept result lock").as_mut() {
             let r = plan.chunks.block_region(&plan.chunks.block_index(k));
             w.paste(&r.start, block);
@@ -119,7 +119,7 @@ fn display(id: u64, array: Array, keep: bool, control: &JobControl, tx: &Sender<
 fn export(array: &Array, sink: &SinkPlan, control: &JobControl) -> Result<(), ExecError> {
     let plan = Plan::build(array, true).map_err(|e| ExecError::Panic { stage: "plan", message: e.to_string() })?;
     let s = gridlens::io::create_sink(&sink.target, &sink.spec, &sink.options)?;
-    match execute(&plan, Some(s.as_ref()), &ExecOptions::default(), control, &|_, _| {}) {
+    match execute(&plan, Some(s.as_ref()), &ExecOptions { background: true, ..ExecOptions::default() }, control, &|_, _| {}) {
         Ok(()) => s.commit().map(|_| ()).map_err(ExecError::from),
         Err(e) => {
             s.abort();
@@ -162,7 +162,7 @@ impl Small {
         std::thread::spawn(move || {
             let r = Plan::build(&array, false).map_err(|e| e.to_string()).and_then(|plan| {
                 let out = std::sync::Mutex::new(Block::zeros(plan.dtype, &plan.chunks.shape()));
-                execute(&plan, None, &ExecOptions::default(), &c, &|k, b| {
+                execute(&plan, None, &ExecOptions { background: true, ..ExecOptions::default() }, &c, &|k, b| {
                     let r = plan.chunks.block_region(&plan.chunks.block_index(k));
                     out.lock().expect("series lock").paste(&r.start, b);
                 })

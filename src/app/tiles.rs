@@ -12,12 +12,46 @@ use gridlens::Chunks;
 use gridlens::colormap::Colormap;
 use std::sync::Arc;
 
-/// How tiles are currently colored: colormap (with reversal) and value range.
+/// How tiles are currently colored: colormap (with reversal), value range, and level of
+/// detail (textures are box-filtered down by `1 << lod` when the view is zoomed out).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColorKey {
     pub colormap: String,
     pub reversed: bool,
     pub range: (f32, f32),
+    pub lod: u8,
+}
+
+/// The level of detail for a zoom of `pixels_per_image_pixel` screen pixels per image pixel:
+/// each texture pixel covers about one screen pixel or more, never many fewer.
+pub fn lod_for(pixels_per_image_pixel: f64) -> u8 {
+    if pixels_per_image_pixel >= 1.0 || pixels_per_image_pixel <= 0.0 {
+        return 0;
+    }
+    ((1.0 / pixels_per_image_pixel).log2().floor() as i64).clamp(0, 8) as u8
+}
+
+/// Averages `factor` × `factor` boxes of a `width` × `height` image (NaN where a box holds
+/// no finite value): what the screen shows when zoomed out, without aliasing.
+pub fn downsample(values: &[f32], width: usize, height: usize, factor: usize) -> (Vec<f32>, usize, usize) {
+    if factor <= 1 {
+        return (values.to_vec(), width, height);
+    }
+    let (w, h) = (width.div_ceil(factor), height.div_ceil(factor));
+    let mut sum = vec![0f32; w * h];
+    let mut n = vec![0u32; w * h];
+    for y in 0..height {
+        let row = &values[y * width..(y + 1) * width];
+        let oy = (y / factor) * w;
+        for (x, &v) in row.iter().enumerate() {
+            if v.is_finite() {
+                sum[oy + x / factor] += v;
+                n[oy + x / factor] += 1;
+            }
+        }
+    }
+    let out = sum.iter().zip(&n).map(|(&s, &c)| if c > 0 { s / c as f32 } else { f32::NAN }).collect();
+    (out, w, h)
 }
 
 /// One tile's place in the grid and what is known of it.
@@ -174,6 +208,7 @@ pub struct Painter {
 impl Painter {
     pub fn start(repaint: impl Fn() + Send + 'static) -> Painter {
         let (tx, rx) = unbounded::<PaintRequest>();
+        // colormapping is for the screen: run it below the UI, like the engine's workers
         let (dtx, drx) = unbounded::<Painted>();
         std::thread::Builder::new()
             .name("gridlens-painter".into())
@@ -182,8 +217,9 @@ impl Painter {
                     let cm = Colormap::by_name(&req.key.colormap).unwrap_or_else(|_| Colormap::by_name("viridis").expect("viridis exists"));
                     let cm = if req.key.reversed { cm.reversed() } else { cm };
                     let range = (req.key.range.0 as f64, req.key.range.1 as f64);
-                    let rgba = gridlens::io::png::render_rgba(&req.values, req.size[0], req.size[1], &cm, range);
-                    let image = egui::ColorImage::from_rgba_unmultiplied(req.size, &rgba);
+                    let (values, w, h) = downsample(&req.values, req.size[0], req.size[1], 1 << req.key.lod);
+                    let rgba = gridlens::io::png::render_rgba(&values, w, h, &cm, range);
+                    let image = egui::ColorImage::from_rgba_unmultiplied([w, h], &rgba);
                     if dtx.send(Painted { job: req.job, index: req.index, image, key: req.key }).is_err() {
                         return;
                     }
@@ -192,5 +228,33 @@ impl Painter {
             })
             .expect("spawn painter thread");
         Painter { requests: tx, done: drx }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampling_averages_boxes_and_skips_nan() {
+        // 5 x 3 image, factor 2 -> 3 x 2
+        let v = vec![1.0, 3.0, 5.0, 7.0, 9.0, 1.0, 3.0, f32::NAN, 7.0, 9.0, 2.0, 2.0, f32::NAN, f32::NAN, 4.0];
+        let (d, w, h) = downsample(&v, 5, 3, 2);
+        assert_eq!((w, h), (3, 2));
+        assert_eq!(d[0], 2.0);
+        assert_eq!(d[1], (5.0 + 7.0 + 7.0) / 3.0);
+        assert_eq!(d[2], 9.0);
+        assert_eq!(d[3], 2.0);
+        assert!(d[4].is_nan(), "a box of NaN stays NaN");
+        assert_eq!(d[5], 4.0);
+    }
+
+    #[test]
+    fn level_of_detail_follows_the_zoom() {
+        assert_eq!(lod_for(2.0), 0);
+        assert_eq!(lod_for(1.0), 0);
+        assert_eq!(lod_for(0.5), 1);
+        assert_eq!(lod_for(0.3), 1);
+        assert_eq!(lod_for(0.06), 4);
     }
 }
