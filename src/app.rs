@@ -9,9 +9,9 @@ pub mod frame_log;
 pub mod job;
 pub mod operation;
 pub mod settings;
-pub mod tiles;
 #[cfg(test)]
 mod tests;
+pub mod tiles;
 
 use crate::ui;
 use browser::{BrowseMode, Browser};
@@ -234,7 +234,11 @@ impl GridlensApp {
         } else {
             vec![]
         };
-        if first.is_empty() { app.open_demo() } else { app.open(first) }
+        if first.is_empty() {
+            app.open_demo()
+        } else {
+            app.open(first)
+        }
         app
     }
 
@@ -508,7 +512,8 @@ impl GridlensApp {
         }
         if self.export.path.is_empty() {
             let dir = std::env::current_dir().unwrap_or_default();
-            self.export.path = dir.join(format!("gridlens-{}.{}", export::slug(&self.status.label), self.export.format.extension())).display().to_string();
+            self.export.path =
+                dir.join(format!("gridlens-{}.{}", export::slug(&self.status.label), self.export.format.extension())).display().to_string();
         }
     }
 
@@ -830,7 +835,8 @@ impl GridlensApp {
         if !picked.is_empty() {
             self.apply(Command::Open(picked));
         }
-        let dropped: Vec<String> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().display().to_string()).filter(|p| !p.is_empty()).collect());
+        let dropped: Vec<String> =
+            ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().display().to_string()).filter(|p| !p.is_empty()).collect());
         if !dropped.is_empty() {
             self.apply(Command::Open(dropped));
         }

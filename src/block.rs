@@ -289,12 +289,7 @@ impl Block {
     /// # Panics
     /// If the number of elements does not match the shape (a bug in the caller).
     pub fn new(shape: Vec<usize>, data: Buffer) -> Block {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            data.len(),
-            "block shape {shape:?} does not match {} elements",
-            data.len()
-        );
+        assert_eq!(shape.iter().product::<usize>(), data.len(), "block shape {shape:?} does not match {} elements", data.len());
         Block { shape, data }
     }
 
@@ -313,11 +308,7 @@ impl Block {
 
     pub fn from_ndarray<T: Element>(array: ArrayD<T>) -> Block {
         let shape = array.shape().to_vec();
-        let data = if array.is_standard_layout() {
-            array.into_raw_vec_and_offset().0
-        } else {
-            array.iter().copied().collect()
-        };
+        let data = if array.is_standard_layout() { array.into_raw_vec_and_offset().0 } else { array.iter().copied().collect() };
         Block::new(shape, T::wrap(data))
     }
 

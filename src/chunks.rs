@@ -345,12 +345,7 @@ pub fn format_bytes(bytes: usize) -> String {
 ///
 /// # Errors
 /// When the request's rank differs from the shape's, or explicit lengths do not add up.
-pub fn normalize_chunks(
-    spec: &ChunkSpec,
-    shape: &[usize],
-    dtype: DType,
-    previous: Option<&Chunks>,
-) -> Result<Chunks, ChunkError> {
+pub fn normalize_chunks(spec: &ChunkSpec, shape: &[usize], dtype: DType, previous: Option<&Chunks>) -> Result<Chunks, ChunkError> {
     let per_axis: Vec<AxisChunks> = match spec {
         ChunkSpec::Auto | ChunkSpec::Bytes(_) => vec![AxisChunks::Auto; shape.len()],
         ChunkSpec::Uniform(n) => vec![AxisChunks::Size(*n); shape.len()],
@@ -392,9 +387,11 @@ pub fn normalize_chunks(
     let auto_axes: Vec<usize> = (0..shape.len()).filter(|&d| out[d].is_none()).collect();
     if !auto_axes.is_empty() {
         let elems_left = (budget / dtype.size_bytes() / fixed_elems.max(1)).max(1);
-        let lens = auto_lengths(&auto_axes.iter().map(|&d| shape[d]).collect::<Vec<_>>(), elems_left, previous.map(|p| {
-            auto_axes.iter().map(|&d| p.axis(d).iter().copied().max().unwrap_or(1)).collect::<Vec<_>>()
-        }));
+        let lens = auto_lengths(
+            &auto_axes.iter().map(|&d| shape[d]).collect::<Vec<_>>(),
+            elems_left,
+            previous.map(|p| auto_axes.iter().map(|&d| p.axis(d).iter().copied().max().unwrap_or(1)).collect::<Vec<_>>()),
+        );
         for (k, &d) in auto_axes.iter().enumerate() {
             out[d] = Some(split_axis(shape[d], lens[k]));
         }
@@ -519,11 +516,7 @@ pub fn slice_1d(blocks: &[usize], s: NormalSlice) -> Vec<SlicePiece> {
         };
         let (lo, hi) = (offs[b], offs[b + 1]);
         // how many further elements stay inside [lo, hi)
-        let room = if s.step > 0 {
-            (hi - 1 - i) / s.step as usize + 1
-        } else {
-            (i - lo) / (-s.step) as usize + 1
-        };
+        let room = if s.step > 0 { (hi - 1 - i) / s.step as usize + 1 } else { (i - lo) / (-s.step) as usize + 1 };
         let len = room.min(s.len - taken);
         pieces.push(SlicePiece { block: b, local_start: i - lo, step: s.step, len });
         taken += len;
@@ -592,7 +585,13 @@ mod tests {
     #[test]
     fn normalize_explicit_and_auto() {
         let shape = [31, 5760, 11520];
-        let c = normalize_chunks(&ChunkSpec::PerAxis(vec![AxisChunks::Size(1), AxisChunks::Size(500), AxisChunks::Full]), &shape, DType::F64, None).unwrap();
+        let c = normalize_chunks(
+            &ChunkSpec::PerAxis(vec![AxisChunks::Size(1), AxisChunks::Size(500), AxisChunks::Full]),
+            &shape,
+            DType::F64,
+            None,
+        )
+        .unwrap();
         assert_eq!(c.axis(0).len(), 31);
         assert_eq!(c.axis(2), &[11520]);
         let auto = normalize_chunks(&ChunkSpec::Auto, &shape, DType::F64, None).unwrap();

@@ -158,9 +158,7 @@ pub fn open_inputs(input: &InputArgs) -> Result<(HashMap<String, Array>, Vec<(St
     let mut names = HashMap::new();
     let mut bound = Vec::new();
     for b in &input.inputs {
-        let (name, src) = b
-            .split_once('=')
-            .ok_or_else(|| anyhow!("-i {b}: expected NAME=SOURCE, e.g. -i x='data/*.hdf5:/t2m'"))?;
+        let (name, src) = b.split_once('=').ok_or_else(|| anyhow!("-i {b}: expected NAME=SOURCE, e.g. -i x='data/*.hdf5:/t2m'"))?;
         let name = name.trim();
         if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
             bail!("-i {b}: '{name}' is not a valid name (letters, digits and _)");
@@ -249,7 +247,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     }
     result?;
     if args.stats {
-        let per_block: Vec<BlockStats> = stats.into_inner().expect("stats lock").into_iter().map(|s| s.expect("every block finished")).collect();
+        let per_block: Vec<BlockStats> =
+            stats.into_inner().expect("stats lock").into_iter().map(|s| s.expect("every block finished")).collect();
         println!("{}", stats_json(&array, &per_block));
     } else if let Some(w) = whole.into_inner().expect("result lock") {
         println!("{}", format_block(&w));
@@ -320,7 +319,12 @@ pub fn info(args: &InfoArgs) -> Result<()> {
                         }));
                     } else {
                         println!("{}", src.describe());
-                        println!("  shape {} {} chunks {}", fmt_shape(&src.shape()), src.dtype(), fmt_shape(&src.chunks().max_block_shape()));
+                        println!(
+                            "  shape {} {} chunks {}",
+                            fmt_shape(&src.shape()),
+                            src.dtype(),
+                            fmt_shape(&src.chunks().max_block_shape())
+                        );
                         for (k, v) in &m.attrs {
                             println!("  @{k} = {v}");
                         }
@@ -386,7 +390,13 @@ pub fn carried_attrs(array: &Array) -> Vec<(String, AttrValue)> {
 /// The provenance attribute: when, which gridlens, what expression over which sources.
 pub fn history(expr: &str, bound: &[(String, String)]) -> String {
     let inputs: Vec<String> = bound.iter().map(|(n, s)| format!("{n}={s}")).collect();
-    format!("{} gridlens {}: {} with {}", utc_now(), env!("CARGO_PKG_VERSION"), expr, if inputs.is_empty() { "no inputs".into() } else { inputs.join(", ") })
+    format!(
+        "{} gridlens {}: {} with {}",
+        utc_now(),
+        env!("CARGO_PKG_VERSION"),
+        expr,
+        if inputs.is_empty() { "no inputs".into() } else { inputs.join(", ") }
+    )
 }
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -420,7 +430,15 @@ pub struct BlockStats {
 
 impl BlockStats {
     pub fn of(b: &Block) -> BlockStats {
-        let mut s = BlockStats { sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, nan_count: 0, first: f64::NAN, last: f64::NAN, len: b.len() };
+        let mut s = BlockStats {
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            nan_count: 0,
+            first: f64::NAN,
+            last: f64::NAN,
+            len: b.len(),
+        };
         if b.is_empty() {
             return s;
         }
@@ -445,11 +463,7 @@ impl BlockStats {
 }
 
 fn json_number(x: f64) -> serde_json::Value {
-    if x.is_finite() {
-        serde_json::json!(x)
-    } else {
-        serde_json::Value::Null
-    }
+    if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null }
 }
 
 /// The `--stats` line for the whole result.
@@ -479,7 +493,13 @@ pub fn format_block(b: &Block) -> String {
     let is_float = b.dtype().is_float();
     let texts: Vec<String> = (0..b.len())
         .map(|i| match b.data() {
-            Buffer::Bool(v) => if v[i] { "True".into() } else { "False".into() },
+            Buffer::Bool(v) => {
+                if v[i] {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
             Buffer::F32(v) => float_text(v[i] as f64, true),
             Buffer::F64(v) => float_text(v[i], false),
             other => with_buffer!(other, v => format!("{:?}", v[i])),
@@ -565,10 +585,10 @@ fn progress_bar(control: &Arc<JobControl>, total: usize) -> Option<BarHandle> {
 pub fn demo_data(args: &DemoArgs) -> Result<()> {
     let shape = crate::io::demo::parse_shape(&args.shape).map_err(|e| anyhow!("--shape: {e}"))?;
     let chunks = crate::io::demo::parse_chunks(&args.chunks).map_err(|e| anyhow!("--chunks: {e}"))?;
-    let dtype = crate::DType::parse(&args.dtype)
-        .filter(|d| d.is_float())
-        .ok_or_else(|| anyhow!("--dtype {}: expected f8 or f4", args.dtype))?;
-    let opts = crate::io::demo::DemoOptions { days: args.days, shape, dtype, chunks: Some(chunks), seed: args.seed, overwrite: args.overwrite };
+    let dtype =
+        crate::DType::parse(&args.dtype).filter(|d| d.is_float()).ok_or_else(|| anyhow!("--dtype {}: expected f8 or f4", args.dtype))?;
+    let opts =
+        crate::io::demo::DemoOptions { days: args.days, shape, dtype, chunks: Some(chunks), seed: args.seed, overwrite: args.overwrite };
     let [rows, cols] = shape;
     let files = crate::io::demo::write_demo(&args.dir, &opts, &|done, total| {
         if std::io::stderr().is_terminal() {

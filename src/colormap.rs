@@ -26,10 +26,7 @@ const TABLES: [(&str, &[u8; LUT_SIZE * 3]); 10] = [
     ("turbo", include_bytes!("../assets/colormaps/turbo.rgb")),
     ("gray", include_bytes!("../assets/colormaps/gray.rgb")),
     ("RdBu_r", include_bytes!("../assets/colormaps/RdBu_r.rgb")),
-    (
-        "coolwarm",
-        include_bytes!("../assets/colormaps/coolwarm.rgb"),
-    ),
+    ("coolwarm", include_bytes!("../assets/colormaps/coolwarm.rgb")),
     ("seismic", include_bytes!("../assets/colormaps/seismic.rgb")),
 ];
 
@@ -67,21 +64,14 @@ impl Colormap {
     pub fn by_name(name: &str) -> Result<Colormap, UnknownColormap> {
         let wanted = name.trim();
         let find = |n: &str| {
-            let n = if n.eq_ignore_ascii_case("grey") {
-                "gray"
-            } else {
-                n
-            };
+            let n = if n.eq_ignore_ascii_case("grey") { "gray" } else { n };
             TABLES.iter().find(|(t, _)| t.eq_ignore_ascii_case(n))
         };
         if let Some((base, bytes)) = find(wanted) {
             return Ok(Colormap::from_table(base, bytes));
         }
         // `x_r` is `x` reversed; and for maps stored reversed (`RdBu_r`), `RdBu` is the reverse.
-        let toggled = match wanted
-            .strip_suffix("_r")
-            .or_else(|| wanted.strip_suffix("_R"))
-        {
+        let toggled = match wanted.strip_suffix("_r").or_else(|| wanted.strip_suffix("_R")) {
             Some(stem) => stem.to_string(),
             None => format!("{wanted}_r"),
         };
@@ -90,10 +80,7 @@ impl Colormap {
             c.name = canonical_reverse_name(base);
             return Ok(c);
         }
-        Err(UnknownColormap {
-            name: name.to_string(),
-            known: names(),
-        })
+        Err(UnknownColormap { name: name.to_string(), known: names() })
     }
 
     fn from_table(name: &str, bytes: &[u8; LUT_SIZE * 3]) -> Colormap {
@@ -101,20 +88,12 @@ impl Colormap {
         for (i, rgb) in lut.iter_mut().enumerate() {
             rgb.copy_from_slice(&bytes[3 * i..3 * i + 3]);
         }
-        Colormap {
-            name: name.to_string(),
-            lut,
-            nan: NAN_COLOR,
-        }
+        Colormap { name: name.to_string(), lut, nan: NAN_COLOR }
     }
 
     /// A colormap from a table of 256 RGB colors, low end first.
     pub fn from_lut(name: impl Into<String>, lut: [[u8; 3]; LUT_SIZE]) -> Colormap {
-        Colormap {
-            name: name.into(),
-            lut,
-            nan: NAN_COLOR,
-        }
+        Colormap { name: name.into(), lut, nan: NAN_COLOR }
     }
 
     /// The name as matplotlib spells it (`viridis`, `viridis_r`, `RdBu`).
@@ -131,11 +110,7 @@ impl Colormap {
     pub fn reversed(&self) -> Colormap {
         let mut lut = self.lut;
         lut.reverse();
-        Colormap {
-            name: canonical_reverse_name(&self.name),
-            lut,
-            nan: self.nan,
-        }
+        Colormap { name: canonical_reverse_name(&self.name), lut, nan: self.nan }
     }
 
     /// The color drawn for NaN.
@@ -191,11 +166,7 @@ impl Colormap {
     pub fn ramp(&self, n: usize) -> Vec<[u8; 4]> {
         (0..n)
             .map(|k| {
-                let t = if n <= 1 {
-                    0.0
-                } else {
-                    k as f64 / (n - 1) as f64
-                };
+                let t = if n <= 1 { 0.0 } else { k as f64 / (n - 1) as f64 };
                 self.map_value(t, (0.0, 1.0))
             })
             .collect()
@@ -215,11 +186,7 @@ pub fn lut_index(value: f64, (vmin, vmax): (f64, f64)) -> Option<usize> {
     if value.is_nan() || vmin.is_nan() || vmax.is_nan() {
         return None;
     }
-    let t = if vmax == vmin {
-        0.0
-    } else {
-        (value - vmin) / (vmax - vmin)
-    };
+    let t = if vmax == vmin { 0.0 } else { (value - vmin) / (vmax - vmin) };
     let x = t * LUT_SIZE as f64;
     Some(if x.is_nan() || x < 0.0 {
         0
@@ -264,24 +231,14 @@ mod tests {
             ("gray", 77, [77, 77, 77, 255]),
         ];
         for (name, i, want) in cases {
-            assert_eq!(
-                Colormap::by_name(name).unwrap().entry(i),
-                want,
-                "{name}[{i}]"
-            );
+            assert_eq!(Colormap::by_name(name).unwrap().entry(i), want, "{name}[{i}]");
         }
     }
 
     #[test]
     fn reversed_maps_equal_matplotlib() {
-        assert_eq!(
-            Colormap::by_name("RdBu").unwrap().entry(10),
-            [132, 9, 35, 255]
-        );
-        assert_eq!(
-            Colormap::by_name("viridis_r").unwrap().entry(10),
-            [228, 227, 24, 255]
-        );
+        assert_eq!(Colormap::by_name("RdBu").unwrap().entry(10), [132, 9, 35, 255]);
+        assert_eq!(Colormap::by_name("viridis_r").unwrap().entry(10), [228, 227, 24, 255]);
         assert_eq!(Colormap::by_name("viridis_r").unwrap().name(), "viridis_r");
         assert_eq!(Colormap::by_name("RdBu").unwrap().name(), "RdBu");
         let v = Colormap::by_name("viridis").unwrap();
@@ -314,10 +271,7 @@ mod tests {
     fn unknown_names_list_the_known() {
         let err = Colormap::by_name("jet").unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("\"jet\"") && msg.contains("viridis") && msg.contains("coolwarm"),
-            "{msg}"
-        );
+        assert!(msg.contains("\"jet\"") && msg.contains("viridis") && msg.contains("coolwarm"), "{msg}");
         assert!(Colormap::by_name("Gray").is_ok());
         assert!(Colormap::by_name("grey").is_ok());
         assert_eq!(names().len(), TABLES.len());

@@ -43,19 +43,8 @@ pub enum Kind {
 }
 
 impl DType {
-    pub const ALL: [DType; 11] = [
-        DType::Bool,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::U8,
-        DType::U16,
-        DType::U32,
-        DType::U64,
-        DType::F32,
-        DType::F64,
-    ];
+    pub const ALL: [DType; 11] =
+        [DType::Bool, DType::I8, DType::I16, DType::I32, DType::I64, DType::U8, DType::U16, DType::U32, DType::U64, DType::F32, DType::F64];
 
     /// Bytes per element.
     pub fn size_bytes(self) -> usize {
@@ -216,11 +205,7 @@ impl DType {
 
 fn float_for_int(float: DType, int: DType) -> DType {
     // float32 holds int8/int16/uint8/uint16 exactly; wider ints need float64.
-    if float == DType::F32 && int.size_bytes() <= 2 {
-        DType::F32
-    } else {
-        DType::F64
-    }
+    if float == DType::F32 && int.size_bytes() <= 2 { DType::F32 } else { DType::F64 }
 }
 
 fn mixed_sign(signed: DType, unsigned: DType) -> DType {

@@ -85,9 +85,9 @@ pub fn total_memory_bytes() -> usize {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| {
-                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<usize>().ok()).map(|kb| kb * 1024)
-            })
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<usize>().ok()).map(|kb| kb * 1024))
         })
         .unwrap_or(8 << 30)
 }
@@ -628,25 +628,17 @@ impl Scheduler<'_> {
                     reduce::fold_moments(&mut partial, &buf, &kernel.shape, &acc_strides, spec.func.skips_nan());
                 } else {
                     let mut sink = reduce::Fold::new(spec.func, &mut partial);
-                    let done = kernel::run(kernel, &leaves, &acc_strides, &mut sink, &is_cancelled)
-                        .map_err(|e| self.compute_error(task, e))?;
+                    let done =
+                        kernel::run(kernel, &leaves, &acc_strides, &mut sink, &is_cancelled).map_err(|e| self.compute_error(task, e))?;
                     if !done {
                         return Err(ExecError::Cancelled);
                     }
                 }
-                if *finalize {
-                    Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape)))
-                } else {
-                    Value::Partial(partial)
-                }
+                if *finalize { Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape))) } else { Value::Partial(partial) }
             }
             Work::ReduceRead { source, regions, spec, finalize, out_shape, .. } => {
                 let partial = self.reduce_read(source.as_ref(), regions, spec, out_shape)?;
-                if *finalize {
-                    Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape)))
-                } else {
-                    Value::Partial(partial)
-                }
+                if *finalize { Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape))) } else { Value::Partial(partial) }
             }
             Work::Combine { spec, finalize, out_shape } => {
                 // the first partial is updated in place when this task is its last holder
@@ -664,11 +656,7 @@ impl Scheduler<'_> {
                         _ => unreachable!("combine inputs are partials"),
                     }
                 }
-                if *finalize {
-                    Value::Block(Arc::new(reduce::finalize(spec, acc, out_shape)))
-                } else {
-                    Value::Partial(acc)
-                }
+                if *finalize { Value::Block(Arc::new(reduce::finalize(spec, acc, out_shape))) } else { Value::Partial(acc) }
             }
             Work::TopkChunk { kernel, k, axis } => {
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
@@ -727,7 +715,11 @@ impl Scheduler<'_> {
             self.control.progress.bytes_read.fetch_add(block.size_bytes() as u64, Ordering::Relaxed);
             let kernel = crate::plan::kernel::Kernel {
                 program: program.clone(),
-                leaves: vec![crate::plan::kernel::Leaf { dep: 0, offset: 0, strides: c_strides(&sub.shape).iter().map(|&x| x as isize).collect() }],
+                leaves: vec![crate::plan::kernel::Leaf {
+                    dep: 0,
+                    offset: 0,
+                    strides: c_strides(&sub.shape).iter().map(|&x| x as isize).collect(),
+                }],
                 shape: sub.shape.clone(),
             };
             let acc_strides = fold_strides(&sub.shape, &spec.axes, out_shape, spec.keepdims);

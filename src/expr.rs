@@ -276,15 +276,37 @@ pub enum Op {
     /// Data from a file, memory or a generator.
     Source(Arc<dyn Source>),
     /// An elementwise function of arrays and scalars, with NumPy broadcasting.
-    Map { func: MapFunc, args: Vec<Operand> },
-    Reduce { input: Array, reduction: Reduction },
+    Map {
+        func: MapFunc,
+        args: Vec<Operand>,
+    },
+    Reduce {
+        input: Array,
+        reduction: Reduction,
+    },
     /// Basic indexing; one entry per output axis and dropped input axis, in order.
-    Index { input: Array, items: Vec<AxisIndex> },
-    Stack { inputs: Vec<Array>, axis: usize },
-    Concat { inputs: Vec<Array>, axis: usize },
-    Transpose { input: Array, perm: Vec<usize> },
+    Index {
+        input: Array,
+        items: Vec<AxisIndex>,
+    },
+    Stack {
+        inputs: Vec<Array>,
+        axis: usize,
+    },
+    Concat {
+        inputs: Vec<Array>,
+        axis: usize,
+    },
+    Transpose {
+        input: Array,
+        perm: Vec<usize>,
+    },
     /// The `k` largest (k > 0) or smallest (k < 0) elements along `axis`, sorted.
-    Topk { input: Array, k: i64, axis: usize },
+    Topk {
+        input: Array,
+        k: i64,
+        axis: usize,
+    },
 }
 
 /// An argument of an elementwise function: an array or a (weakly typed) scalar.
@@ -560,10 +582,7 @@ impl Array {
         }
         let shape = self.shape();
         if func.needs_elements() && ax.iter().any(|&a| shape[a] == 0) {
-            return Err(invalid(format!(
-                "zero-size array to reduction operation {} which has no identity",
-                func.name()
-            )));
+            return Err(invalid(format!("zero-size array to reduction operation {} which has no identity", func.name())));
         }
         if matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd) && ddof < 0.0 {
             return Err(invalid("ddof must not be negative"));
@@ -925,7 +944,13 @@ mod tests {
     #[test]
     fn index_shapes_follow_numpy() {
         let a = arr(&[31, 180, 360], &[1, 23, 90]);
-        let b = a.index(&[IndexItem::Slice { start: None, stop: None, step: None }, IndexItem::Slice { start: None, stop: None, step: Some(2) }, IndexItem::Slice { start: None, stop: None, step: Some(2) }]).unwrap();
+        let b = a
+            .index(&[
+                IndexItem::Slice { start: None, stop: None, step: None },
+                IndexItem::Slice { start: None, stop: None, step: Some(2) },
+                IndexItem::Slice { start: None, stop: None, step: Some(2) },
+            ])
+            .unwrap();
         assert_eq!(b.shape(), vec![31, 90, 180]);
         let c = a.index(&[IndexItem::Int(-1)]).unwrap();
         assert_eq!(c.shape(), vec![180, 360]);

@@ -157,8 +157,7 @@ pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, So
 /// Labels for a stack of files: the dates in their names when every name has one
 /// (`2014-01-01.hdf5`, `t2m_20140101.nc`), else the file names.
 pub fn stack_labels(files: &[PathBuf]) -> Coordinate {
-    let names: Vec<String> =
-        files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
     let dates: Vec<Option<String>> = names.iter().map(|n| find_date(n)).collect();
     if dates.iter().all(Option::is_some) {
         Coordinate { name: "time".into(), labels: dates.into_iter().flatten().collect(), ..Default::default() }
@@ -190,7 +189,11 @@ pub fn find_date(name: &str) -> Option<String> {
                 return Some(d);
             }
         }
-        if i + 8 <= b.len() && digits(&b[i..i + 8]) && (i == 0 || !b[i - 1].is_ascii_digit()) && (i + 8 == b.len() || !b[i + 8].is_ascii_digit()) {
+        if i + 8 <= b.len()
+            && digits(&b[i..i + 8])
+            && (i == 0 || !b[i - 1].is_ascii_digit())
+            && (i + 8 == b.len() || !b[i + 8].is_ascii_digit())
+        {
             if let Some(d) = valid(&b[i..i + 4], &b[i + 4..i + 6], &b[i + 6..i + 8]) {
                 return Some(d);
             }
@@ -243,10 +246,9 @@ pub fn create_sink(target: &str, spec: &SinkSpec, opts: &WriteOptions) -> Result
         Some(Format::Zarr) => zarr::create_sink(&path, spec, opts),
         Some(Format::Npy) => npy::create_sink(&path, spec, opts),
         Some(Format::Png) => png::create_sink(&path, spec, opts),
-        None => Err(SinkError::new(
-            target,
-            "unknown output format: use FILE.h5[:DATASET], FILE.hdf5[:DATASET], DIR.zarr, FILE.npy or FILE.png",
-        )),
+        None => {
+            Err(SinkError::new(target, "unknown output format: use FILE.h5[:DATASET], FILE.hdf5[:DATASET], DIR.zarr, FILE.npy or FILE.png"))
+        }
     }
 }
 

@@ -303,13 +303,9 @@ impl Planner {
     /// Compiles the fused computation of `node` over `region` into a kernel.
     fn kernel(&mut self, node: &Array, region: &Region) -> Result<(Kernel, Vec<TaskId>), PlanError> {
         let mut b = KernelBuilder::default();
-        let map: Vec<Coord> = region
-            .start
-            .iter()
-            .enumerate()
-            .map(|(axis, &s)| Coord::Iter { axis, offset: s as i64, step: 1 })
-            .collect();
-        let r = if is_boundary(node) { self.leaf(&mut b, node, &map, &region.shape)? } else { self.lower(&mut b, node, &map, &region.shape)? };
+        let map: Vec<Coord> = region.start.iter().enumerate().map(|(axis, &s)| Coord::Iter { axis, offset: s as i64, step: 1 }).collect();
+        let r =
+            if is_boundary(node) { self.leaf(&mut b, node, &map, &region.shape)? } else { self.lower(&mut b, node, &map, &region.shape)? };
         let r = b.cast(r, node.dtype().compute());
         b.program.result = r;
         b.program.result_dtype = node.dtype();
@@ -372,7 +368,9 @@ impl Planner {
         }
         let out = node.dtype().compute();
         let r = match node.op() {
-            Op::Reduce { input, reduction } if fuses_as_expression(node) => self.unrolled_reduction(b, node, input, reduction, map, iter)?,
+            Op::Reduce { input, reduction } if fuses_as_expression(node) => {
+                self.unrolled_reduction(b, node, input, reduction, map, iter)?
+            }
             Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. } => self.leaf(b, node, map, iter)?,
             Op::Map { func, args } => {
                 let t = operand_type(*func, args).compute();
@@ -438,11 +436,9 @@ impl Planner {
                         crate::expr::AxisIndex::Slice(s) => {
                             imap.push(match map[o] {
                                 Coord::Fixed(c) => Coord::Fixed(s.start as i64 + s.step as i64 * c),
-                                Coord::Iter { axis, offset, step } => Coord::Iter {
-                                    axis,
-                                    offset: s.start as i64 + s.step as i64 * offset,
-                                    step: s.step as i64 * step,
-                                },
+                                Coord::Iter { axis, offset, step } => {
+                                    Coord::Iter { axis, offset: s.start as i64 + s.step as i64 * offset, step: s.step as i64 * step }
+                                }
                             });
                             o += 1;
                         }
@@ -625,7 +621,8 @@ impl Planner {
             // Reductions with the same partial result over the same data (a sum and a mean of
             // one array) share their reads: the partial tasks are planned once, and each
             // reduction finishes them its own way.
-            let key = (input.id(), red.axes.clone(), red.keepdims, out_index.to_vec(), partial_class(red.func, input.dtype()), red.split_every);
+            let key =
+                (input.id(), red.axes.clone(), red.keepdims, out_index.to_vec(), partial_class(red.func, input.dtype()), red.split_every);
             let root = match self.shared_partials.get(&key) {
                 Some(&t) => t,
                 None => {
@@ -635,7 +632,14 @@ impl Planner {
                         level.push(self.add(Task {
                             stage: Stage::Read,
                             deps: vec![],
-                            work: Work::ReduceRead { source: source.clone(), regions, spec: spec.clone(), finalize: false, out_shape: out_shape.clone(), bytes },
+                            work: Work::ReduceRead {
+                                source: source.clone(),
+                                regions,
+                                spec: spec.clone(),
+                                finalize: false,
+                                out_shape: out_shape.clone(),
+                                bytes,
+                            },
                             out_bytes: partial_bytes,
                             output_block: None,
                         }));
@@ -687,7 +691,14 @@ impl Planner {
     }
 
     /// Merges partial results in a tree of fan-in `split_every`; returns the root task.
-    fn combine_tree(&mut self, mut level: Vec<TaskId>, spec: &Arc<ReduceSpec>, out_shape: &[usize], split_every: usize, partial_bytes: usize) -> TaskId {
+    fn combine_tree(
+        &mut self,
+        mut level: Vec<TaskId>,
+        spec: &Arc<ReduceSpec>,
+        out_shape: &[usize],
+        split_every: usize,
+        partial_bytes: usize,
+    ) -> TaskId {
         while level.len() > 1 {
             let mut next = Vec::new();
             for group in level.chunks(split_every) {
@@ -774,9 +785,7 @@ fn balanced_groups(n: usize, max: usize) -> Vec<usize> {
 /// The coordinates of a broadcast argument of shape `arg` inside a node of shape `shape`.
 fn broadcast_map(map: &[Coord], shape: &[usize], arg: &[usize]) -> Vec<Coord> {
     let off = shape.len() - arg.len();
-    (0..arg.len())
-        .map(|k| if arg[k] == 1 && shape[off + k] != 1 { Coord::Fixed(0) } else { map[off + k] })
-        .collect()
+    (0..arg.len()).map(|k| if arg[k] == 1 && shape[off + k] != 1 { Coord::Fixed(0) } else { map[off + k] }).collect()
 }
 
 fn is_boundary(node: &Array) -> bool {
@@ -811,7 +820,13 @@ impl Plan {
     /// # Errors
     /// Only on internal inconsistencies; every user mistake is caught when the expression is built.
     pub fn build(array: &Array, write: bool) -> Result<Plan, PlanError> {
-        let mut p = Planner { tasks: Vec::new(), shared_partials: HashMap::new(), memo: HashMap::new(), programs: HashMap::new(), specs: HashMap::new() };
+        let mut p = Planner {
+            tasks: Vec::new(),
+            shared_partials: HashMap::new(),
+            memo: HashMap::new(),
+            programs: HashMap::new(),
+            specs: HashMap::new(),
+        };
         let chunks = array.chunks().clone();
         let mut outputs = Vec::with_capacity(chunks.num_blocks());
         for k in 0..chunks.num_blocks() {
@@ -841,7 +856,8 @@ impl Plan {
         if write {
             for (k, &t) in outputs.iter().enumerate() {
                 let region = chunks.block_region(&chunks.block_index(k));
-                roots[k] = p.add(Task { stage: Stage::Write, deps: vec![t], work: Work::Write { region }, out_bytes: 0, output_block: None });
+                roots[k] =
+                    p.add(Task { stage: Stage::Write, deps: vec![t], work: Work::Write { region }, out_bytes: 0, output_block: None });
             }
         }
         let order = depth_first_order(&p.tasks, &roots);
@@ -879,7 +895,9 @@ impl Plan {
         let mut out: Vec<(Arc<Program>, String, usize)> = Vec::new();
         for t in &self.tasks {
             let (k, what) = match &t.work {
-                Work::Map { kernel } => (kernel, if kernel.program.is_copy() { "copy/slice".to_string() } else { "elementwise".to_string() }),
+                Work::Map { kernel } => {
+                    (kernel, if kernel.program.is_copy() { "copy/slice".to_string() } else { "elementwise".to_string() })
+                }
                 Work::Fold { kernel, spec, .. } => (kernel, format!("{} of each block", spec.func.name())),
                 Work::TopkChunk { kernel, k, .. } => (kernel, format!("topk({k}) of each block")),
                 Work::ReduceRead { spec, .. } => {

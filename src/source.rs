@@ -243,10 +243,7 @@ impl StackSource {
                 ));
             }
             if m.dtype() != dtype {
-                return Err(SourceError::new(
-                    m.describe(),
-                    format!("dtype {} differs from {} of {}", m.dtype(), dtype, first.describe()),
-                ));
+                return Err(SourceError::new(m.describe(), format!("dtype {} differs from {} of {}", m.dtype(), dtype, first.describe())));
             }
         }
         let mut full = vec![members.len()];
@@ -322,9 +319,8 @@ impl Source for StackSource {
         region.shape[0] == 1 && self.members[region.start[0]].needs_decode(&Self::member_region(region))
     }
     fn decode(&self, region: &Region, payload: Box<dyn Any + Send + Sync>) -> Result<Block, SourceError> {
-        let p = payload
-            .downcast::<StackPayload>()
-            .map_err(|_| SourceError::new(self.describe(), "payload from another source").at(region))?;
+        let p =
+            payload.downcast::<StackPayload>().map_err(|_| SourceError::new(self.describe(), "payload from another source").at(region))?;
         let inner = Self::member_region(region);
         Ok(self.members[region.start[0]].decode(&inner, p.0)?.reshape(region.shape.clone()))
     }
@@ -434,11 +430,7 @@ mod tests {
     fn stack_reads_members_along_a_new_axis() {
         let a = Array::from_shape_fn(IxDyn(&[3, 4]), |i| (i[0] * 4 + i[1]) as f64);
         let b = a.mapv(|x| -x);
-        let s = StackSource::new(
-            vec![from_ndarray_f64("a", a.clone(), &[2, 2]), from_ndarray_f64("b", b.clone(), &[2, 2])],
-            None,
-        )
-        .unwrap();
+        let s = StackSource::new(vec![from_ndarray_f64("a", a.clone(), &[2, 2]), from_ndarray_f64("b", b.clone(), &[2, 2])], None).unwrap();
         assert_eq!(s.shape(), vec![2, 3, 4]);
         assert_eq!(s.chunks().axis(0), &[1, 1]);
         let r = s.read(&Region { start: vec![0, 1, 1], shape: vec![2, 2, 3] }).unwrap();

@@ -28,20 +28,25 @@ fn close(a: &ArrayD<f64>, b: &ArrayD<f64>, rel: f64) -> Result<(), TestCaseError
 /// A shape of 1–3 axes and, per axis, block lengths that need not divide it.
 fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
     prop::collection::vec(1usize..9, 1..4).prop_flat_map(|shape| {
-        let chunks: Vec<_> = shape.iter().map(|&n| prop::collection::vec(1usize..5, n..=n).prop_map(move |cuts| {
-            // random block lengths adding up to n
-            let mut out = Vec::new();
-            let mut left = n;
-            for c in cuts {
-                if left == 0 {
-                    break;
-                }
-                let b = c.min(left);
-                out.push(b);
-                left -= b;
-            }
-            out
-        })).collect();
+        let chunks: Vec<_> = shape
+            .iter()
+            .map(|&n| {
+                prop::collection::vec(1usize..5, n..=n).prop_map(move |cuts| {
+                    // random block lengths adding up to n
+                    let mut out = Vec::new();
+                    let mut left = n;
+                    for c in cuts {
+                        if left == 0 {
+                            break;
+                        }
+                        let b = c.min(left);
+                        out.push(b);
+                        left -= b;
+                    }
+                    out
+                })
+            })
+            .collect();
         (Just(shape), chunks)
     })
 }
@@ -326,11 +331,9 @@ fn float32_sums_keep_float64_digits() {
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let names = std::collections::HashMap::new();
-    let e = gridlens::expr::parse::evaluate(
-        "random.normal(10, 0.1, size=(2000, 1500), chunks=(300, 250), seed=7).mean(axis=0)[::7]",
-        &names,
-    )
-    .unwrap();
+    let e =
+        gridlens::expr::parse::evaluate("random.normal(10, 0.1, size=(2000, 1500), chunks=(300, 250), seed=7).mean(axis=0)[::7]", &names)
+            .unwrap();
     let one = compute(&e, &ExecOptions { threads: 1, memory_limit: 0, ..Default::default() }).unwrap();
     let four = compute(&e, &ExecOptions { threads: 4, memory_limit: 0, ..Default::default() }).unwrap();
     assert_eq!(one, four, "bit-identical with 1 and 4 threads");
@@ -375,7 +378,11 @@ fn reductions_read_in_slabs_equal_eager_results() {
     close(&got, &eager_nanmean0, 1e-12).unwrap();
     let max_rows = run(&x.reduce(ReduceFunc::NanMax, Some(&[0, 2]), true, 0.0, None).unwrap());
     for r in [0, 350, 700] {
-        let want = (0..3).flat_map(|d| (0..399).map(move |c| (d, c))).map(|(d, c)| a[[d, r, c]]).filter(|v| !v.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+        let want = (0..3)
+            .flat_map(|d| (0..399).map(move |c| (d, c)))
+            .map(|(d, c)| a[[d, r, c]])
+            .filter(|v| !v.is_nan())
+            .fold(f64::NEG_INFINITY, f64::max);
         assert_eq!(max_rows[[0, r, 0]], want, "row {r}");
     }
     let total = run(&x.reduce(ReduceFunc::NanSum, None, false, 0.0, None).unwrap())[IxDyn(&[])];

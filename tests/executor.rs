@@ -60,7 +60,10 @@ fn output_blocks_stream_in_the_callers_priority_order() {
     // most urgent last block first, e.g. the tiles in view
     control.set_priorities((0..n as u32).rev().collect());
     let order = Mutex::new(Vec::new());
-    execute(&plan, None, &ExecOptions { threads: 1, memory_limit: 0, ..Default::default() }, &control, &|k, _| order.lock().unwrap().push(k)).unwrap();
+    execute(&plan, None, &ExecOptions { threads: 1, memory_limit: 0, ..Default::default() }, &control, &|k, _| {
+        order.lock().unwrap().push(k)
+    })
+    .unwrap();
     let got = order.into_inner().unwrap();
     assert_eq!(got, (0..n).rev().collect::<Vec<_>>());
 }

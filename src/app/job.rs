@@ -27,7 +27,10 @@ pub struct Tile {
 /// What a job reports to the UI.
 pub enum JobEvent {
     /// The plan is built: its summary and the result's blocks.
-    Planned { explain: Explain, chunks: Chunks },
+    Planned {
+        explain: Explain,
+        chunks: Chunks,
+    },
     Tile(Tile),
     /// The whole result at full precision, when the job was asked to keep it.
     Kept(Arc<Block>),
@@ -73,10 +76,7 @@ impl Job {
         let control = Arc::new(JobControl::new());
         let (tx, rx) = bounded::<JobEvent>(1024);
         let c = control.clone();
-        std::thread::Builder::new()
-            .name(format!("gridlens-job-{id}"))
-            .spawn(move || body(&c, &tx))
-            .expect("spawn job thread");
+        std::thread::Builder::new().name(format!("gridlens-job-{id}")).spawn(move || body(&c, &tx)).expect("spawn job thread");
         Job { id, control, events: rx, started: Instant::now(), label }
     }
 

@@ -36,9 +36,19 @@ fn wait(h: &mut Harness<'static, GridlensApp>, what: &str, done: impl Fn(&Gridle
         if start.elapsed() > Duration::from_secs(60) {
             let a = h.state();
             let g = a.grid.as_ref().map(|g| {
-                (g.arrived, g.slots.len(), g.slots.iter().filter(|s| s.texture.is_some()).count(), g.slots.iter().filter(|s| s.shown == a.color_key).count())
+                (
+                    g.arrived,
+                    g.slots.len(),
+                    g.slots.iter().filter(|s| s.texture.is_some()).count(),
+                    g.slots.iter().filter(|s| s.shown == a.color_key).count(),
+                )
             });
-            panic!("timed out waiting for {what}: job {}, outcome {:?}, grid (arrived, tiles, textures, current) {g:?}, key {:?}", a.job.is_some(), a.status.outcome, a.color_key);
+            panic!(
+                "timed out waiting for {what}: job {}, outcome {:?}, grid (arrived, tiles, textures, current) {g:?}, key {:?}",
+                a.job.is_some(),
+                a.status.outcome,
+                a.color_key
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -236,7 +246,11 @@ fn a_cancelled_export_leaves_no_file() {
     wait(&mut h, "the cancel", |a| a.export.outcome.is_some());
     assert!(matches!(&h.state().export.outcome, Some(Err(e)) if e == "cancelled"));
     assert!(!target.exists(), "nothing at the target after a cancel");
-    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().contains("gridlens-tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("gridlens-tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "no temporary left: {leftovers:?}");
 }
 
@@ -311,4 +325,3 @@ fn screenshots() {
     h.run_steps(3);
     save(&mut h, "export-dialog");
 }
-

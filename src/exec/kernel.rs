@@ -298,7 +298,12 @@ pub fn run(
 ///
 /// # Errors
 /// As [`run`].
-pub fn run_to_buffer(kernel: &Kernel, leaves: &[&Buffer], dtype: DType, cancelled: &dyn Fn() -> bool) -> Result<Option<Buffer>, KernelError> {
+pub fn run_to_buffer(
+    kernel: &Kernel,
+    leaves: &[&Buffer],
+    dtype: DType,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Buffer>, KernelError> {
     let n: usize = kernel.shape.iter().product();
     let mut out = Buffer::zeros(dtype, n);
     let strides: Vec<isize> = c_strides(&kernel.shape).iter().map(|&s| s as isize).collect();
@@ -678,12 +683,8 @@ macro_rules! float_binary {
             BinaryOp::Mul => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x * y),
             BinaryOp::Div => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x / y),
             BinaryOp::Pow => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = pow_f(*x, *y)),
-            BinaryOp::FloorDiv => {
-                o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = divmod_f64(*x as f64, *y as f64).0 as $t)
-            }
-            BinaryOp::Mod => {
-                o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = divmod_f64(*x as f64, *y as f64).1 as $t)
-            }
+            BinaryOp::FloorDiv => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = divmod_f64(*x as f64, *y as f64).0 as $t),
+            BinaryOp::Mod => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = divmod_f64(*x as f64, *y as f64).1 as $t),
             BinaryOp::Maximum => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = fmax(*x, *y)),
             BinaryOp::Minimum => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = fmin(*x, *y)),
             BinaryOp::Arctan2 => o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x.atan2(*y)),

@@ -198,15 +198,13 @@ impl StripSink for Fold<'_> {
                 (f, s) => unreachable!("{f:?} of {s:?} into an int64 accumulator"),
             },
             Partial::Values(Acc::U64(acc)) => match values {
-                StripRef::U64(xs) => {
-                    match func {
-                        Sum | NanSum => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_add(x)),
-                        Prod => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_mul(x)),
-                        Min | NanMin => fold_into(acc, xs, offset, stride, |a, x| a.min(x)),
-                        Max | NanMax => fold_into(acc, xs, offset, stride, |a, x| a.max(x)),
-                        other => unreachable!("{other:?} with a uint64 accumulator"),
-                    }
-                }
+                StripRef::U64(xs) => match func {
+                    Sum | NanSum => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_add(x)),
+                    Prod => fold_into(acc, xs, offset, stride, |a, x| a.wrapping_mul(x)),
+                    Min | NanMin => fold_into(acc, xs, offset, stride, |a, x| a.min(x)),
+                    Max | NanMax => fold_into(acc, xs, offset, stride, |a, x| a.max(x)),
+                    other => unreachable!("{other:?} with a uint64 accumulator"),
+                },
                 s => unreachable!("{s:?} into a uint64 accumulator"),
             },
             Partial::Values(Acc::Bool(acc)) => {

@@ -41,8 +41,8 @@ enum Tok {
 }
 
 const OPS: [&str; 29] = [
-    "**", "//", "==", "!=", "<=", ">=", "...", "+", "-", "*", "/", "%", "<", ">", "(", ")", "[", "]", ",", ":", ";", "=",
-    ".", "&", "|", "~", "^", "{", "}",
+    "**", "//", "==", "!=", "<=", ">=", "...", "+", "-", "*", "/", "%", "<", ">", "(", ")", "[", "]", ",", ":", ";", "=", ".", "&", "|",
+    "~", "^", "{", "}",
 ];
 
 fn tokenize(src: &str) -> Result<Vec<(Tok, Span)>, ParseError> {
@@ -196,11 +196,7 @@ impl Parser {
     }
 
     fn expect(&mut self, op: &str, what: &str) -> Result<Span, ParseError> {
-        if self.is_op(op) {
-            Ok(self.next().1)
-        } else {
-            Err(err(self.span(), format!("expected '{op}' {what}{}", describe(self.peek()))))
-        }
+        if self.is_op(op) { Ok(self.next().1) } else { Err(err(self.span(), format!("expected '{op}' {what}{}", describe(self.peek())))) }
     }
 
     fn expr(&mut self) -> Result<Node, ParseError> {
@@ -312,7 +308,9 @@ impl Parser {
         let mut args = Vec::new();
         let mut kwargs: Vec<(String, Node, Span)> = Vec::new();
         while !self.is_op(")") {
-            if let (Tok::Name(n), Tok::Op("=")) = (self.peek().clone(), self.toks.get(self.pos + 1).map(|t| t.0.clone()).unwrap_or(Tok::End)) {
+            if let (Tok::Name(n), Tok::Op("=")) =
+                (self.peek().clone(), self.toks.get(self.pos + 1).map(|t| t.0.clone()).unwrap_or(Tok::End))
+            {
                 let s = self.span();
                 self.next();
                 self.next();
@@ -344,12 +342,8 @@ impl Parser {
             let first = if self.is_op(":") { None } else { Some(self.expr()?) };
             if self.eat(":") {
                 let stop = if self.is_op(":") || self.is_op(",") || self.is_op("]") { None } else { Some(self.expr()?) };
-                let step = if self.eat(":") {
-                    if self.is_op(",") || self.is_op("]") { None } else { Some(self.expr()?) }
-                } else {
-                    None
-                };
-                let end = self.toks[self.pos.saturating_sub(1)].1 .1;
+                let step = if self.eat(":") { if self.is_op(",") || self.is_op("]") { None } else { Some(self.expr()?) } } else { None };
+                let end = self.toks[self.pos.saturating_sub(1)].1.1;
                 subs.push(Sub::Slice(first, stop, step, (start.0, end)));
             } else {
                 subs.push(Sub::Expr(first.expect("an expression when no ':'")));
@@ -548,9 +542,7 @@ pub fn evaluate(text: &str, names: &HashMap<String, Array>) -> Result<Array, Par
     }
     match last {
         Some((Value::Array(a), _)) => Ok(a),
-        Some((Value::Scalar(s), _)) => {
-            Ok(Array::from_source(crate::source::from_buffer(&s.to_string(), vec![], scalar_buffer(s))))
-        }
+        Some((Value::Scalar(s), _)) => Ok(Array::from_source(crate::source::from_buffer(&s.to_string(), vec![], scalar_buffer(s)))),
         Some((v, span)) => Err(err(span, format!("the result is {}, not an array", type_name(&v)))),
         None => Err(err((text.len(), text.len()), "there is no expression to compute (the last statement is an assignment)")),
     }
@@ -734,9 +726,7 @@ impl Evaluator<'_> {
                     (Value::Scalar(p), Value::Scalar(q)) => Value::Scalar(python_binary(op, p, q, span)?),
                     (x @ (Value::Array(_) | Value::Scalar(_)), y @ (Value::Array(_) | Value::Scalar(_))) => {
                         let bop = binary_op(op).ok_or_else(|| err(span, format!("the operator '{op}' is not supported on arrays")))?;
-                        Value::Array(
-                            Array::binary(operand(x), bop, operand(y)).map_err(|e| expr_err(span, e))?,
-                        )
+                        Value::Array(Array::binary(operand(x), bop, operand(y)).map_err(|e| expr_err(span, e))?)
                     }
                     (x, y) => {
                         return Err(err(span, format!("unsupported operand types for '{op}': {} and {}", type_name(&x), type_name(&y))));
@@ -758,7 +748,12 @@ impl Evaluator<'_> {
                             Value::Array(_) => {
                                 return Err(err(e.span, "indexing with arrays is not supported; use slices such as 0:10 or ::2"));
                             }
-                            v => return Err(err(e.span, format!("an index must be an integer, a slice, None or '...', not {}", type_name(&v)))),
+                            v => {
+                                return Err(err(
+                                    e.span,
+                                    format!("an index must be an integer, a slice, None or '...', not {}", type_name(&v)),
+                                ));
+                            }
                         },
                         Sub::Slice(a, b, c, sspan) => {
                             let mut bound = |n: &Option<Node>| -> Result<Option<i64>, ParseError> {
@@ -876,7 +871,11 @@ impl Evaluator<'_> {
                 None
             };
             let split_every = a.take(usize::MAX, "split_every")?;
-            a.finish(if ddof.is_some() || matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd) { 4 } else { 3 })?;
+            a.finish(if ddof.is_some() || matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd) {
+                4
+            } else {
+                3
+            })?;
             let x = to_array(x, xs)?;
             let axes = match axis {
                 None | Some((Value::NoneV, _)) => None,
@@ -897,9 +896,7 @@ impl Evaluator<'_> {
                 Some((Value::Scalar(Scalar::Int(n)), _)) if n >= 2 => Some(n as usize),
                 Some((_, s)) => return Err(err(s, "split_every must be an integer of at least 2")),
             };
-            return Ok(Value::Array(
-                x.reduce(func, axes.as_deref(), keepdims, ddof, split_every).map_err(|e| expr_err(span, e))?,
-            ));
+            return Ok(Value::Array(x.reduce(func, axes.as_deref(), keepdims, ddof, split_every).map_err(|e| expr_err(span, e))?));
         }
         if let Some((_, op)) = UNARY_FUNCS.iter().find(|(n, _)| *n == name) {
             let (x, xs) = a.required(0, "x")?;
@@ -914,7 +911,9 @@ impl Evaluator<'_> {
             let (y, _) = a.required(1, "x2")?;
             a.finish(2)?;
             return match (x, y) {
-                (Value::Scalar(p), Value::Scalar(q)) if *op != BinaryOp::Maximum && *op != BinaryOp::Minimum && *op != BinaryOp::Arctan2 => {
+                (Value::Scalar(p), Value::Scalar(q))
+                    if *op != BinaryOp::Maximum && *op != BinaryOp::Minimum && *op != BinaryOp::Arctan2 =>
+                {
                     let sym = op.symbol();
                     Ok(Value::Scalar(python_binary(if sym == "**" { "**" } else { sym }, p, q, span)?))
                 }
@@ -923,7 +922,9 @@ impl Evaluator<'_> {
                     BinaryOp::Minimum => p.as_f64().min(q.as_f64()),
                     _ => p.as_f64().atan2(q.as_f64()),
                 }))),
-                (x, y) => Ok(Value::Array(Array::binary(operand_checked(x, span)?, *op, operand_checked(y, span)?).map_err(|e| expr_err(span, e))?)),
+                (x, y) => Ok(Value::Array(
+                    Array::binary(operand_checked(x, span)?, *op, operand_checked(y, span)?).map_err(|e| expr_err(span, e))?,
+                )),
             };
         }
         match name {

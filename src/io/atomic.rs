@@ -79,9 +79,7 @@ impl From<AtomicError> for SinkError {
     fn from(e: AtomicError) -> SinkError {
         let target = e.target().display().to_string();
         let message = match &e {
-            AtomicError::Exists { .. } => {
-                "already exists; pass --overwrite to replace it".to_string()
-            }
+            AtomicError::Exists { .. } => "already exists; pass --overwrite to replace it".to_string(),
             AtomicError::Busy { .. } => "is already being written by this process".to_string(),
             _ => e.to_string(),
         };
@@ -129,40 +127,26 @@ impl AtomicTarget {
         let name = match target.file_name() {
             Some(n) if n != ".." => n.to_string_lossy().into_owned(),
             _ => {
-                return Err(AtomicError::BadName {
-                    target: target.to_path_buf(),
-                });
+                return Err(AtomicError::BadName { target: target.to_path_buf() });
             }
         };
         let dir = parent_dir(target);
         if !dir.is_dir() {
-            return Err(AtomicError::NoParent {
-                target: target.to_path_buf(),
-                dir,
-            });
+            return Err(AtomicError::NoParent { target: target.to_path_buf(), dir });
         }
         // symlink_metadata: a dangling symlink at the target still counts as "exists".
         if !overwrite && target.symlink_metadata().is_ok() {
-            return Err(AtomicError::Exists {
-                target: target.to_path_buf(),
-            });
+            return Err(AtomicError::Exists { target: target.to_path_buf() });
         }
         let temp = dir.join(format!(".{name}{TMP_MARKER}{}", std::process::id()));
         {
             let mut set = reserved().lock().unwrap_or_else(|p| p.into_inner());
             if !set.insert(temp.clone()) {
-                return Err(AtomicError::Busy {
-                    target: target.to_path_buf(),
-                });
+                return Err(AtomicError::Busy { target: target.to_path_buf() });
             }
         }
         // From here on `Drop` releases the reservation, also on the error paths below.
-        let this = AtomicTarget {
-            target: target.to_path_buf(),
-            temp,
-            overwrite,
-            state: Mutex::new(State::Open),
-        };
+        let this = AtomicTarget { target: target.to_path_buf(), temp, overwrite, state: Mutex::new(State::Open) };
         remove_stale_temporaries(&dir, &name);
         // A temporary with our own pid that nobody reserved is a leftover of this process
         // (a value that was leaked instead of dropped): it is as stale as a dead pid's.
@@ -200,8 +184,7 @@ impl AtomicTarget {
     /// # Errors
     /// [`AtomicError::Io`] when the directory cannot be created.
     pub fn create_dir(&self) -> Result<(), AtomicError> {
-        std::fs::create_dir(&self.temp)
-            .map_err(|e| self.io("create the temporary directory", &self.temp, e))
+        std::fs::create_dir(&self.temp).map_err(|e| self.io("create the temporary directory", &self.temp, e))
     }
 
     /// Whether [`AtomicTarget::commit`] has succeeded.
@@ -226,11 +209,7 @@ impl AtomicTarget {
         match *state {
             State::Committed => return Ok(self.target.clone()),
             State::Aborted => {
-                return Err(self.io(
-                    "commit the aborted",
-                    &self.temp,
-                    io::Error::other("the write was aborted before commit"),
-                ));
+                return Err(self.io("commit the aborted", &self.temp, io::Error::other("the write was aborted before commit")));
             }
             State::Open => {}
         }
@@ -247,11 +226,7 @@ impl AtomicTarget {
 
     fn rename_into_place(&self) -> Result<(), AtomicError> {
         if self.temp.symlink_metadata().is_err() {
-            return Err(self.io(
-                "find the temporary",
-                &self.temp,
-                io::Error::from(io::ErrorKind::NotFound),
-            ));
+            return Err(self.io("find the temporary", &self.temp, io::Error::from(io::ErrorKind::NotFound)));
         }
         let existing = self.target.symlink_metadata().ok();
         match existing {
@@ -259,8 +234,7 @@ impl AtomicTarget {
                 if self.temp.is_dir() {
                     // rename(2) of a directory never replaces a non-empty directory, and the
                     // check above makes an empty one unlikely: good enough for "no replace".
-                    std::fs::rename(&self.temp, &self.target)
-                        .map_err(|e| self.io("rename", &self.temp, e))
+                    std::fs::rename(&self.temp, &self.target).map_err(|e| self.io("rename", &self.temp, e))
                 } else {
                     // A hard link fails if the target appeared meanwhile, unlike rename.
                     match std::fs::hard_link(&self.temp, &self.target) {
@@ -268,30 +242,21 @@ impl AtomicTarget {
                             let _ = std::fs::remove_file(&self.temp);
                             Ok(())
                         }
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                            Err(AtomicError::Exists {
-                                target: self.target.clone(),
-                            })
-                        }
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(AtomicError::Exists { target: self.target.clone() }),
                         // File systems without hard links (FAT, some network mounts).
-                        Err(_) => std::fs::rename(&self.temp, &self.target)
-                            .map_err(|e| self.io("rename", &self.temp, e)),
+                        Err(_) => std::fs::rename(&self.temp, &self.target).map_err(|e| self.io("rename", &self.temp, e)),
                     }
                 }
             }
-            Some(_) if !self.overwrite => Err(AtomicError::Exists {
-                target: self.target.clone(),
-            }),
+            Some(_) if !self.overwrite => Err(AtomicError::Exists { target: self.target.clone() }),
             Some(meta) if !meta.is_dir() && !self.temp.is_dir() => {
                 // File over file: rename(2) replaces the target atomically.
-                std::fs::rename(&self.temp, &self.target)
-                    .map_err(|e| self.io("rename", &self.temp, e))
+                std::fs::rename(&self.temp, &self.target).map_err(|e| self.io("rename", &self.temp, e))
             }
             Some(_) => {
                 let aside = aside_path(&self.temp);
                 remove_any(&aside);
-                std::fs::rename(&self.target, &aside)
-                    .map_err(|e| self.io("move aside the old", &self.target, e))?;
+                std::fs::rename(&self.target, &aside).map_err(|e| self.io("move aside the old", &self.target, e))?;
                 if let Err(e) = std::fs::rename(&self.temp, &self.target) {
                     let _ = std::fs::rename(&aside, &self.target);
                     return Err(self.io("rename", &self.temp, e));
@@ -318,22 +283,14 @@ impl AtomicTarget {
     }
 
     fn io(&self, action: &'static str, path: &Path, source: io::Error) -> AtomicError {
-        AtomicError::Io {
-            target: self.target.clone(),
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        AtomicError::Io { target: self.target.clone(), action, path: path.to_path_buf(), source }
     }
 }
 
 impl Drop for AtomicTarget {
     fn drop(&mut self) {
         self.abort();
-        reserved()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.temp);
+        reserved().lock().unwrap_or_else(|p| p.into_inner()).remove(&self.temp);
     }
 }
 
@@ -368,13 +325,8 @@ fn remove_any(path: &Path) {
 
 /// The pid in a temporary's file name `.<name>.gridlens-tmp-<pid>[.old]`, for target `name`.
 fn temp_owner(file_name: &str, name: &str) -> Option<u32> {
-    let rest = file_name
-        .strip_prefix('.')?
-        .strip_prefix(name)?
-        .strip_prefix(TMP_MARKER)?;
-    let digits: &str = &rest[..rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len())];
+    let rest = file_name.strip_prefix('.')?.strip_prefix(name)?.strip_prefix(TMP_MARKER)?;
+    let digits: &str = &rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())];
     let tail = &rest[digits.len()..];
     if digits.is_empty() || !(tail.is_empty() || tail == ".old") {
         return None;
@@ -415,18 +367,12 @@ mod tests {
     use std::io::Write;
 
     fn write_file(path: &Path, text: &str) {
-        std::fs::File::create(path)
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+        std::fs::File::create(path).unwrap().write_all(text.as_bytes()).unwrap();
     }
 
     /// A pid that is certainly not running: above the kernel's pid_max.
     fn dead_pid() -> u32 {
-        let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(4_194_304);
+        let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(4_194_304);
         max + 1
     }
 
@@ -435,11 +381,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.npy");
         let t = AtomicTarget::new(&target, false).unwrap();
-        assert_eq!(
-            t.temp_path(),
-            dir.path()
-                .join(format!(".out.npy.gridlens-tmp-{}", std::process::id()))
-        );
+        assert_eq!(t.temp_path(), dir.path().join(format!(".out.npy.gridlens-tmp-{}", std::process::id())));
         let mut f = t.create_file().unwrap();
         f.write_all(b"hello").unwrap();
         drop(f);
@@ -518,36 +460,21 @@ mod tests {
         write_file(&t.temp_path().join("zarr.json"), "{}");
         t.commit().unwrap();
         assert!(store.join("zarr.json").exists());
-        assert!(
-            !store.join("stale-chunk").exists(),
-            "the old store is replaced, not merged"
-        );
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            names.len(),
-            2,
-            "no temporaries or old copies remain: {names:?}"
-        );
+        assert!(!store.join("stale-chunk").exists(), "the old store is replaced, not merged");
+        let names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 2, "no temporaries or old copies remain: {names:?}");
     }
 
     #[test]
     fn stale_temporaries_of_dead_processes_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("x.npy");
-        let dead = dir
-            .path()
-            .join(format!(".x.npy.gridlens-tmp-{}", dead_pid()));
-        let dead_dir = dir
-            .path()
-            .join(format!(".x.npy.gridlens-tmp-{}.old", dead_pid()));
+        let dead = dir.path().join(format!(".x.npy.gridlens-tmp-{}", dead_pid()));
+        let dead_dir = dir.path().join(format!(".x.npy.gridlens-tmp-{}.old", dead_pid()));
         // pid 1 always runs: its temporary must survive
         let alive = dir.path().join(".x.npy.gridlens-tmp-1");
-        let other = dir
-            .path()
-            .join(format!(".y.npy.gridlens-tmp-{}", dead_pid()));
+        let other = dir.path().join(format!(".y.npy.gridlens-tmp-{}", dead_pid()));
         write_file(&dead, "");
         std::fs::create_dir(&dead_dir).unwrap();
         write_file(&alive, "");
@@ -556,10 +483,7 @@ mod tests {
         assert!(!dead.exists());
         assert!(!dead_dir.exists());
         assert!(alive.exists());
-        assert!(
-            other.exists(),
-            "temporaries of other targets are not ours to remove"
-        );
+        assert!(other.exists(), "temporaries of other targets are not ours to remove");
         drop(t);
     }
 
@@ -568,10 +492,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("busy.npy");
         let t = AtomicTarget::new(&target, false).unwrap();
-        assert!(matches!(
-            AtomicTarget::new(&target, false),
-            Err(AtomicError::Busy { .. })
-        ));
+        assert!(matches!(AtomicTarget::new(&target, false), Err(AtomicError::Busy { .. })));
         drop(t);
         AtomicTarget::new(&target, false).unwrap();
     }
@@ -587,10 +508,7 @@ mod tests {
     #[test]
     fn temporary_names_parse() {
         assert_eq!(temp_owner(".a.npy.gridlens-tmp-123", "a.npy"), Some(123));
-        assert_eq!(
-            temp_owner(".a.npy.gridlens-tmp-123.old", "a.npy"),
-            Some(123)
-        );
+        assert_eq!(temp_owner(".a.npy.gridlens-tmp-123.old", "a.npy"), Some(123));
         assert_eq!(temp_owner(".a.npy.gridlens-tmp-", "a.npy"), None);
         assert_eq!(temp_owner(".a.npy.gridlens-tmp-12x", "a.npy"), None);
         assert_eq!(temp_owner(".b.npy.gridlens-tmp-123", "a.npy"), None);

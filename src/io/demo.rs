@@ -50,14 +50,7 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> DemoOptions {
-        DemoOptions {
-            days: 31,
-            shape: [1440, 2880],
-            dtype: DType::F64,
-            chunks: None,
-            seed: 2014,
-            overwrite: false,
-        }
+        DemoOptions { days: 31, shape: [1440, 2880], dtype: DType::F64, chunks: None, seed: 2014, overwrite: false }
     }
 }
 
@@ -85,11 +78,8 @@ pub enum DemoError {
 /// # Errors
 /// [`DemoError::Option`] quoting the text.
 pub fn parse_shape(text: &str) -> Result<[usize; 2], DemoError> {
-    parse_pair(text, &['x', 'X', ',', '×']).ok_or_else(|| {
-        DemoError::Option(format!(
-            "--shape {text:?} is not two positive lengths like 1440x2880"
-        ))
-    })
+    parse_pair(text, &['x', 'X', ',', '×'])
+        .ok_or_else(|| DemoError::Option(format!("--shape {text:?} is not two positive lengths like 1440x2880")))
 }
 
 /// Parses a chunk shape written as `500,500` (also `500x500`).
@@ -97,17 +87,12 @@ pub fn parse_shape(text: &str) -> Result<[usize; 2], DemoError> {
 /// # Errors
 /// [`DemoError::Option`] quoting the text.
 pub fn parse_chunks(text: &str) -> Result<[usize; 2], DemoError> {
-    parse_pair(text, &[',', 'x', 'X']).ok_or_else(|| {
-        DemoError::Option(format!(
-            "--chunks {text:?} is not two positive lengths like 500,500"
-        ))
-    })
+    parse_pair(text, &[',', 'x', 'X'])
+        .ok_or_else(|| DemoError::Option(format!("--chunks {text:?} is not two positive lengths like 500,500")))
 }
 
 fn parse_pair(text: &str, seps: &[char]) -> Option<[usize; 2]> {
-    let mut it = text
-        .split(seps)
-        .map(|p| p.trim().parse::<usize>().ok().filter(|&n| n > 0));
+    let mut it = text.split(seps).map(|p| p.trim().parse::<usize>().ok().filter(|&n| n > 0));
     let pair = [it.next()??, it.next()??];
     it.next().is_none().then_some(pair)
 }
@@ -129,16 +114,12 @@ pub fn date_of_day(day: usize) -> String {
 
 /// Cell-centre latitudes from north to south.
 pub fn latitudes(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| 90.0 - (i as f64 + 0.5) * 180.0 / n as f64)
-        .collect()
+    (0..n).map(|i| 90.0 - (i as f64 + 0.5) * 180.0 / n as f64).collect()
 }
 
 /// Cell-centre longitudes from west to east.
 pub fn longitudes(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|j| -180.0 + (j as f64 + 0.5) * 360.0 / n as f64)
-        .collect()
+    (0..n).map(|j| -180.0 + (j as f64 + 0.5) * 360.0 / n as f64).collect()
 }
 
 /// Writes `opts.days` daily files into `dir` (created if missing) and returns their paths.
@@ -149,41 +130,23 @@ pub fn longitudes(n: usize) -> Vec<f64> {
 /// [`DemoError::Option`] for a zero or non-float option; [`DemoError::Target`] when a file
 /// exists and `opts.overwrite` is off (nothing is written then); [`DemoError::Write`] when
 /// HDF5 fails. Files finished before an error stay; the one being written is removed.
-pub fn write_demo(
-    dir: &Path,
-    opts: &DemoOptions,
-    progress: &dyn Fn(usize, usize),
-) -> Result<Vec<PathBuf>, DemoError> {
+pub fn write_demo(dir: &Path, opts: &DemoOptions, progress: &dyn Fn(usize, usize)) -> Result<Vec<PathBuf>, DemoError> {
     let [h, w] = opts.shape;
     if opts.days == 0 || h == 0 || w == 0 {
-        return Err(DemoError::Option(format!(
-            "nothing to write: {} days of shape {}",
-            opts.days,
-            fmt_shape(&opts.shape)
-        )));
+        return Err(DemoError::Option(format!("nothing to write: {} days of shape {}", opts.days, fmt_shape(&opts.shape))));
     }
     if !opts.dtype.is_float() {
-        return Err(DemoError::Option(format!(
-            "--dtype {} is not float32 (f4) or float64 (f8)",
-            opts.dtype.code()
-        )));
+        return Err(DemoError::Option(format!("--dtype {} is not float32 (f4) or float64 (f8)", opts.dtype.code())));
     }
     let chunks = match opts.chunks {
         Some([a, b]) if a == 0 || b == 0 => {
-            return Err(DemoError::Option(format!(
-                "--chunks {a},{b} has a zero length"
-            )));
+            return Err(DemoError::Option(format!("--chunks {a},{b} has a zero length")));
         }
         Some([a, b]) => [a.min(h), b.min(w)],
         None => [DEFAULT_CHUNK.min(h), DEFAULT_CHUNK.min(w)],
     };
-    std::fs::create_dir_all(dir).map_err(|e| DemoError::Write {
-        path: dir.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let paths: Vec<PathBuf> = (0..opts.days)
-        .map(|d| dir.join(format!("{}.hdf5", date_of_day(d))))
-        .collect();
+    std::fs::create_dir_all(dir).map_err(|e| DemoError::Write { path: dir.to_path_buf(), message: e.to_string() })?;
+    let paths: Vec<PathBuf> = (0..opts.days).map(|d| dir.join(format!("{}.hdf5", date_of_day(d)))).collect();
     // Refuse before writing anything, rather than after half the month.
     if !opts.overwrite {
         if let Some(p) = paths.iter().find(|p| p.exists()) {
@@ -203,21 +166,8 @@ pub fn write_demo(
             done += 1;
             progress(done, total);
         };
-        write_day(
-            target.temp_path(),
-            &climate,
-            day,
-            opts.dtype,
-            chunks,
-            slab_rows,
-            &lat,
-            &lon,
-            tick,
-        )
-        .map_err(|message| DemoError::Write {
-            path: path.clone(),
-            message,
-        })?;
+        write_day(target.temp_path(), &climate, day, opts.dtype, chunks, slab_rows, &lat, &lon, tick)
+            .map_err(|message| DemoError::Write { path: path.clone(), message })?;
         target.commit()?;
     }
     Ok(paths)
@@ -241,10 +191,7 @@ fn write_day(
     // No HDF5 file lock: the file is our private temporary until renamed, and HDF5 opens
     // files without O_CLOEXEC, so a process spawned meanwhile by another thread inherits
     // the descriptor and keeps the lock, making readers fail with EAGAIN after the rename.
-    let file = hdf5::File::with_options()
-        .with_fapl(|p| p.file_locking(false))
-        .create(path)
-        .map_err(e("the file"))?;
+    let file = hdf5::File::with_options().with_fapl(|p| p.file_locking(false)).create(path).map_err(e("the file"))?;
     let text = |s: &str| s.parse::<VarLenUnicode>().map_err(|err| err.to_string());
     let put = |obj: &hdf5::Location, name: &str, value: &str| -> Result<(), String> {
         obj.new_attr::<VarLenUnicode>()
@@ -252,57 +199,23 @@ fn write_day(
             .and_then(|a| a.write_scalar(&text(value).expect("attribute text has no NUL")))
             .map_err(|err| format!("cannot write attribute {name}: {err}"))
     };
-    let lat_ds = file
-        .new_dataset_builder()
-        .with_data(lat)
-        .create("lat")
-        .map_err(e("/lat"))?;
-    for (k, v) in [
-        ("units", "degrees_north"),
-        ("long_name", "latitude"),
-        ("standard_name", "latitude"),
-        ("axis", "Y"),
-    ] {
+    let lat_ds = file.new_dataset_builder().with_data(lat).create("lat").map_err(e("/lat"))?;
+    for (k, v) in [("units", "degrees_north"), ("long_name", "latitude"), ("standard_name", "latitude"), ("axis", "Y")] {
         put(&lat_ds, k, v)?;
     }
-    let lon_ds = file
-        .new_dataset_builder()
-        .with_data(lon)
-        .create("lon")
-        .map_err(e("/lon"))?;
-    for (k, v) in [
-        ("units", "degrees_east"),
-        ("long_name", "longitude"),
-        ("standard_name", "longitude"),
-        ("axis", "X"),
-    ] {
+    let lon_ds = file.new_dataset_builder().with_data(lon).create("lon").map_err(e("/lon"))?;
+    for (k, v) in [("units", "degrees_east"), ("long_name", "longitude"), ("standard_name", "longitude"), ("axis", "X")] {
         put(&lon_ds, k, v)?;
     }
     let t2m = match dtype {
-        DType::F32 => file
-            .new_dataset::<f32>()
-            .chunk(chunks)
-            .shape([h, w])
-            .create("t2m"),
-        _ => file
-            .new_dataset::<f64>()
-            .chunk(chunks)
-            .shape([h, w])
-            .create("t2m"),
+        DType::F32 => file.new_dataset::<f32>().chunk(chunks).shape([h, w]).create("t2m"),
+        _ => file.new_dataset::<f64>().chunk(chunks).shape([h, w]).create("t2m"),
     }
     .map_err(e("/t2m"))?;
-    for (k, v) in [
-        ("units", "K"),
-        ("long_name", "2 metre temperature"),
-        ("standard_name", "air_temperature"),
-    ] {
+    for (k, v) in [("units", "K"), ("long_name", "2 metre temperature"), ("standard_name", "air_temperature")] {
         put(&t2m, k, v)?;
     }
-    scales::attach(
-        &t2m,
-        "/t2m",
-        &[(&lat_ds, "/lat", "lat"), (&lon_ds, "/lon", "lon")],
-    )?;
+    scales::attach(&t2m, "/t2m", &[(&lat_ds, "/lat", "lat"), (&lon_ds, "/lon", "lon")])?;
     drop((lat_ds, lon_ds));
 
     // Two slabs: while one is written (HDF5 is single-threaded), the next is computed on
@@ -310,24 +223,16 @@ fn write_day(
     let fill = |r0: usize, slab: &mut Vec<f64>| {
         let rows = slab_rows.min(h - r0);
         slab.resize(rows * w, 0.0);
-        slab.par_chunks_mut(w)
-            .enumerate()
-            .for_each(|(k, row)| climate.row(day, r0 + k, lat[r0 + k], lon, row));
+        slab.par_chunks_mut(w).enumerate().for_each(|(k, row)| climate.row(day, r0 + k, lat[r0 + k], lon, row));
     };
     let write = |r0: usize, slab: &[f64]| -> Result<(), String> {
         let rows = slab.len() / w;
         let selection = s![r0..r0 + rows, ..];
         if dtype == DType::F32 {
             let narrow: Vec<f32> = slab.iter().map(|&v| v as f32).collect();
-            t2m.write_slice(
-                ArrayView2::from_shape((rows, w), &narrow[..]).expect("slab shape"),
-                selection,
-            )
+            t2m.write_slice(ArrayView2::from_shape((rows, w), &narrow[..]).expect("slab shape"), selection)
         } else {
-            t2m.write_slice(
-                ArrayView2::from_shape((rows, w), slab).expect("slab shape"),
-                selection,
-            )
+            t2m.write_slice(ArrayView2::from_shape((rows, w), slab).expect("slab shape"), selection)
         }
         .map_err(e("/t2m"))
     };

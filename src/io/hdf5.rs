@@ -47,11 +47,7 @@ use std::sync::Arc;
 /// A [`SourceError`] naming the file: it is missing, unreadable, not HDF5, or truncated;
 /// the dataset is missing or ambiguous (the message lists the datasets there are); its
 /// type is not numeric; or it uses a filter this build cannot decode (named).
-pub fn open_dataset(
-    path: &Path,
-    dataset: Option<&str>,
-    opts: &OpenOptions,
-) -> Result<Arc<dyn Source>, SourceError> {
+pub fn open_dataset(path: &Path, dataset: Option<&str>, opts: &OpenOptions) -> Result<Arc<dyn Source>, SourceError> {
     Ok(Arc::new(Hdf5Source::open(path, dataset, opts)?))
 }
 
@@ -65,12 +61,7 @@ pub fn open_dataset(
 /// # Errors
 /// When the target (or the named dataset in it) exists and `opts.overwrite` is off, an
 /// existing file is not HDF5, the chunk shape does not fit, or the temporary cannot be created.
-pub fn create_sink(
-    path: &Path,
-    dataset: Option<&str>,
-    spec: &SinkSpec,
-    opts: &WriteOptions,
-) -> Result<Box<dyn Sink>, SinkError> {
+pub fn create_sink(path: &Path, dataset: Option<&str>, spec: &SinkSpec, opts: &WriteOptions) -> Result<Box<dyn Sink>, SinkError> {
     Ok(Box::new(Hdf5Sink::create(path, dataset, spec, opts)?))
 }
 
@@ -84,4 +75,3 @@ pub fn describe_file(path: &Path) -> Result<FileTree, SourceError> {
     let (_, h5, len) = reader::open_file(path)?;
     Ok(meta::file_tree(&h5, path.display().to_string(), len))
 }
-

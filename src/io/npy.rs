@@ -55,17 +55,12 @@ impl NpySource {
         let what = path.display().to_string();
         let err = |m: String| SourceError::new(what.clone(), m);
         let file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| err(format!("cannot stat: {e}")))?
-            .len();
+        let file_len = file.metadata().map_err(|e| err(format!("cannot stat: {e}")))?.len();
         let mut start = vec![0u8; 12.min(file_len as usize)];
-        file.read_exact_at(&mut start, 0)
-            .map_err(|e| err(format!("cannot read the header: {e}")))?;
+        file.read_exact_at(&mut start, 0).map_err(|e| err(format!("cannot read the header: {e}")))?;
         let total = header::header_len(&start).map_err(|e| err(e.to_string()))?;
         let mut bytes = vec![0u8; total.min(file_len as usize)];
-        file.read_exact_at(&mut bytes, 0)
-            .map_err(|e| err(format!("cannot read the header: {e}")))?;
+        file.read_exact_at(&mut bytes, 0).map_err(|e| err(format!("cannot read the header: {e}")))?;
         let header = header::parse(&bytes).map_err(|e| err(e.to_string()))?;
         let need = header.data_offset + header.data_bytes();
         if file_len < need {
@@ -77,18 +72,8 @@ impl NpySource {
                 need - file_len
             )));
         }
-        let chunks = slab_chunks(
-            &header.shape,
-            header.dtype.size_bytes(),
-            header.fortran_order,
-            AUTO_BLOCK_BYTES,
-        );
-        Ok(NpySource {
-            path: path.to_path_buf(),
-            file,
-            header,
-            chunks,
-        })
+        let chunks = slab_chunks(&header.shape, header.dtype.size_bytes(), header.fortran_order, AUTO_BLOCK_BYTES);
+        Ok(NpySource { path: path.to_path_buf(), file, header, chunks })
     }
 
     /// The parsed header.
@@ -100,19 +85,10 @@ impl NpySource {
 /// Blocks that are contiguous slabs of the file: the fastest-varying axes whole while a
 /// block stays within `budget_bytes`, then one axis split, and the slower axes in steps of 1.
 /// Reading such a block is one sequential read.
-pub fn slab_chunks(
-    shape: &[usize],
-    item_bytes: usize,
-    fortran_order: bool,
-    budget_bytes: usize,
-) -> Chunks {
+pub fn slab_chunks(shape: &[usize], item_bytes: usize, fortran_order: bool, budget_bytes: usize) -> Chunks {
     let nd = shape.len();
     // Axes from fastest to slowest varying in the file.
-    let order: Vec<usize> = if fortran_order {
-        (0..nd).collect()
-    } else {
-        (0..nd).rev().collect()
-    };
+    let order: Vec<usize> = if fortran_order { (0..nd).collect() } else { (0..nd).rev().collect() };
     let mut lens: Vec<usize> = vec![1; nd];
     let mut room = (budget_bytes / item_bytes.max(1)).max(1);
     for &d in &order {
@@ -125,22 +101,14 @@ pub fn slab_chunks(
             break;
         }
     }
-    Chunks::new(
-        (0..nd)
-            .map(|d| split_axis(shape[d], lens[d].max(1)))
-            .collect(),
-    )
+    Chunks::new((0..nd).map(|d| split_axis(shape[d], lens[d].max(1))).collect())
 }
 
 /// Calls `f(file_element, region_element, run_len)` for every run of elements of `region`
 /// that is contiguous in a C-ordered array of `shape`, in C order of the region.
 /// `file_element` counts from the array's first element, `region_element` from the
 /// region's. Runs merge all trailing axes that the region covers whole.
-pub(crate) fn for_each_run(
-    shape: &[usize],
-    region: &Region,
-    mut f: impl FnMut(u64, usize, usize) -> io::Result<()>,
-) -> io::Result<()> {
+pub(crate) fn for_each_run(shape: &[usize], region: &Region, mut f: impl FnMut(u64, usize, usize) -> io::Result<()>) -> io::Result<()> {
     let nd = shape.len();
     if region.shape.contains(&0) {
         return Ok(());
@@ -182,21 +150,8 @@ pub(crate) fn for_each_run(
 
 /// Checks that `region` lies inside `shape`, naming both when it does not.
 pub(crate) fn check_region(shape: &[usize], region: &Region) -> Result<(), String> {
-    let inside = region.ndim() == shape.len()
-        && region
-            .start
-            .iter()
-            .zip(&region.shape)
-            .zip(shape)
-            .all(|((s, n), len)| s + n <= *len);
-    if inside {
-        Ok(())
-    } else {
-        Err(format!(
-            "region {region} is outside the array's shape {}",
-            fmt_shape(shape)
-        ))
-    }
+    let inside = region.ndim() == shape.len() && region.start.iter().zip(&region.shape).zip(shape).all(|((s, n), len)| s + n <= *len);
+    if inside { Ok(()) } else { Err(format!("region {region} is outside the array's shape {}", fmt_shape(shape))) }
 }
 
 impl Source for NpySource {
@@ -218,28 +173,18 @@ impl Source for NpySource {
 
     fn read(&self, region: &Region) -> Result<Block, SourceError> {
         let h = &self.header;
-        check_region(&h.shape, region)
-            .map_err(|m| SourceError::new(self.describe(), m).at(region))?;
+        check_region(&h.shape, region).map_err(|m| SourceError::new(self.describe(), m).at(region))?;
         // A Fortran-ordered file is a C-ordered file of the reversed shape.
         let (shape, sub) = if h.fortran_order {
             let rev = |v: &[usize]| v.iter().rev().copied().collect::<Vec<_>>();
-            (
-                rev(&h.shape),
-                Region {
-                    start: rev(&region.start),
-                    shape: rev(&region.shape),
-                },
-            )
+            (rev(&h.shape), Region { start: rev(&region.start), shape: rev(&region.shape) })
         } else {
             (h.shape.clone(), region.clone())
         };
         let item = h.dtype.size_bytes();
         let mut bytes = vec![0u8; region.len() * item];
         for_each_run(&shape, &sub, |file_el, reg_el, n| {
-            self.file.read_exact_at(
-                &mut bytes[reg_el * item..(reg_el + n) * item],
-                h.data_offset + file_el * item as u64,
-            )
+            self.file.read_exact_at(&mut bytes[reg_el * item..(reg_el + n) * item], h.data_offset + file_el * item as u64)
         })
         .map_err(|e| SourceError::new(self.describe(), format!("read failed: {e}")).at(region))?;
         let data = elements::decode(h.dtype, &bytes, h.big_endian);
@@ -271,17 +216,8 @@ pub struct NpySink {
 ///
 /// # Errors
 /// When the target exists without `opts.overwrite`, or the temporary cannot be created.
-pub fn create_sink(
-    path: &Path,
-    spec: &SinkSpec,
-    opts: &WriteOptions,
-) -> Result<Box<dyn Sink>, SinkError> {
-    Ok(Box::new(NpySink::create(
-        path,
-        &spec.shape,
-        spec.dtype,
-        opts.overwrite,
-    )?))
+pub fn create_sink(path: &Path, spec: &SinkSpec, opts: &WriteOptions) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(Box::new(NpySink::create(path, &spec.shape, spec.dtype, opts.overwrite)?))
 }
 
 impl NpySink {
@@ -289,32 +225,17 @@ impl NpySink {
     ///
     /// # Errors
     /// As [`create_sink`].
-    pub fn create(
-        path: &Path,
-        shape: &[usize],
-        dtype: DType,
-        overwrite: bool,
-    ) -> Result<NpySink, SinkError> {
+    pub fn create(path: &Path, shape: &[usize], dtype: DType, overwrite: bool) -> Result<NpySink, SinkError> {
         let target = AtomicTarget::new(path, overwrite)?;
         let err = |m: String| SinkError::new(path.display().to_string(), m);
         let head = header::write_v1(shape, dtype).map_err(|e| err(e.to_string()))?;
         let file = target.create_file()?;
-        let data_bytes =
-            shape.iter().map(|&n| n as u64).product::<u64>() * dtype.size_bytes() as u64;
-        file.write_all_at(&head, 0)
-            .map_err(|e| err(format!("cannot write the header: {e}")))?;
+        let data_bytes = shape.iter().map(|&n| n as u64).product::<u64>() * dtype.size_bytes() as u64;
+        file.write_all_at(&head, 0).map_err(|e| err(format!("cannot write the header: {e}")))?;
         // The full length up front: blocks write at their offsets, and the file is sparse
         // until they do.
-        file.set_len(head.len() as u64 + data_bytes)
-            .map_err(|e| err(format!("cannot size the file: {e}")))?;
-        Ok(NpySink {
-            target,
-            file,
-            shape: shape.to_vec(),
-            dtype,
-            data_offset: head.len() as u64,
-            written: AtomicU64::new(0),
-        })
+        file.set_len(head.len() as u64 + data_bytes).map_err(|e| err(format!("cannot size the file: {e}")))?;
+        Ok(NpySink { target, file, shape: shape.to_vec(), dtype, data_offset: head.len() as u64, written: AtomicU64::new(0) })
     }
 
     fn err(&self, message: impl Into<String>) -> SinkError {
@@ -330,10 +251,7 @@ impl Sink for NpySink {
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
         check_region(&self.shape, region).map_err(|m| self.err(m))?;
         if block.shape() != region.shape.as_slice() {
-            return Err(self.err(format!(
-                "block of shape {} for region {region}",
-                fmt_shape(block.shape())
-            )));
+            return Err(self.err(format!("block of shape {} for region {region}", fmt_shape(block.shape()))));
         }
         let cast;
         let block = if block.dtype() == self.dtype {
@@ -345,14 +263,10 @@ impl Sink for NpySink {
         let bytes = elements::encode_le(block.data());
         let item = self.dtype.size_bytes();
         for_each_run(&self.shape, region, |file_el, reg_el, n| {
-            self.file.write_all_at(
-                &bytes[reg_el * item..(reg_el + n) * item],
-                self.data_offset + file_el * item as u64,
-            )
+            self.file.write_all_at(&bytes[reg_el * item..(reg_el + n) * item], self.data_offset + file_el * item as u64)
         })
         .map_err(|e| self.err(format!("write of block {region} failed: {e}")))?;
-        self.written
-            .fetch_add(region.len() as u64, Ordering::Relaxed);
+        self.written.fetch_add(region.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -364,9 +278,7 @@ impl Sink for NpySink {
         let written = self.written.load(Ordering::Relaxed);
         if written != total {
             self.target.abort();
-            return Err(self.err(format!(
-                "only {written} of {total} elements were written; nothing was saved"
-            )));
+            return Err(self.err(format!("only {written} of {total} elements were written; nothing was saved")));
         }
         if let Err(e) = self.file.sync_data() {
             self.target.abort();

@@ -33,19 +33,8 @@ const ROWS_PER_READ: usize = 64;
 ///
 /// # Panics
 /// When `values.len() != width * height` (a caller's bug, not a data problem).
-pub fn render_rgba(
-    values: &[f32],
-    width: usize,
-    height: usize,
-    colormap: &Colormap,
-    range: (f64, f64),
-) -> Vec<u8> {
-    assert_eq!(
-        values.len(),
-        width * height,
-        "render_rgba: {} values for a {width}×{height} image",
-        values.len()
-    );
+pub fn render_rgba(values: &[f32], width: usize, height: usize, colormap: &Colormap, range: (f64, f64)) -> Vec<u8> {
+    assert_eq!(values.len(), width * height, "render_rgba: {} values for a {width}×{height} image", values.len());
     let mut out = Vec::with_capacity(values.len() * 4);
     for &v in values {
         out.extend_from_slice(&colormap.map_value(v as f64, range));
@@ -58,24 +47,13 @@ pub fn render_rgba(
 ///
 /// # Errors
 /// When the block is not 2-D; the message names its shape.
-pub fn render_block(
-    block: &Block,
-    colormap: &Colormap,
-    range: Option<(f64, f64)>,
-) -> Result<(usize, usize, Vec<u8>), String> {
+pub fn render_block(block: &Block, colormap: &Colormap, range: Option<(f64, f64)>) -> Result<(usize, usize, Vec<u8>), String> {
     let [height, width] = block.shape() else {
-        return Err(format!(
-            "an image needs a 2-D array, got shape {}",
-            fmt_shape(block.shape())
-        ));
+        return Err(format!("an image needs a 2-D array, got shape {}", fmt_shape(block.shape())));
     };
     let values = to_f32(block);
     let range = range.unwrap_or_else(|| finite_range(&values).unwrap_or((0.0, 1.0)));
-    Ok((
-        *width,
-        *height,
-        render_rgba(&values, *width, *height, colormap, range),
-    ))
+    Ok((*width, *height, render_rgba(&values, *width, *height, colormap, range)))
 }
 
 /// The smallest and largest finite values, or `None` when there are none.
@@ -122,11 +100,7 @@ pub struct PngSink {
 /// When the result is not 2-D or is empty (the message names the shape), the colormap is
 /// unknown (the message lists the known ones), the target exists without `opts.overwrite`,
 /// or the scratch file cannot be created.
-pub fn create_sink(
-    path: &Path,
-    spec: &SinkSpec,
-    opts: &WriteOptions,
-) -> Result<Box<dyn Sink>, SinkError> {
+pub fn create_sink(path: &Path, spec: &SinkSpec, opts: &WriteOptions) -> Result<Box<dyn Sink>, SinkError> {
     Ok(Box::new(PngSink::create(path, spec, opts)?))
 }
 
@@ -139,21 +113,11 @@ impl PngSink {
         let err = |m: String| SinkError::new(path.display().to_string(), m);
         let lead = spec.shape.len().saturating_sub(2);
         if spec.shape.len() < 2 || spec.shape[..lead].iter().any(|&n| n != 1) {
-            return Err(err(format!(
-                "PNG output needs a 2-D result, got shape {}",
-                fmt_shape(&spec.shape)
-            )));
+            return Err(err(format!("PNG output needs a 2-D result, got shape {}", fmt_shape(&spec.shape))));
         }
         let (height, width) = (spec.shape[lead], spec.shape[lead + 1]);
-        if height == 0
-            || width == 0
-            || u32::try_from(height).is_err()
-            || u32::try_from(width).is_err()
-        {
-            return Err(err(format!(
-                "cannot draw an image of shape {}",
-                fmt_shape(&spec.shape)
-            )));
+        if height == 0 || width == 0 || u32::try_from(height).is_err() || u32::try_from(width).is_err() {
+            return Err(err(format!("cannot draw an image of shape {}", fmt_shape(&spec.shape))));
         }
         let colormap = Colormap::by_name(&opts.colormap).map_err(|e| err(e.to_string()))?;
         if let Some((lo, hi)) = opts.value_range {
@@ -171,17 +135,10 @@ impl PngSink {
             .create(true)
             .truncate(true)
             .open(&scratch_path)
-            .map_err(|e| {
-                err(format!(
-                    "cannot create the scratch file {}: {e}",
-                    scratch_path.display()
-                ))
-            })?;
+            .map_err(|e| err(format!("cannot create the scratch file {}: {e}", scratch_path.display())))?;
         // Unlinked at once: the open handle keeps the data, and nothing can be left behind.
         let _ = std::fs::remove_file(&scratch_path);
-        scratch
-            .set_len((height * width * 4) as u64)
-            .map_err(|e| err(format!("cannot size the scratch file: {e}")))?;
+        scratch.set_len((height * width * 4) as u64).map_err(|e| err(format!("cannot size the scratch file: {e}")))?;
         Ok(PngSink {
             target,
             scratch,
@@ -192,11 +149,7 @@ impl PngSink {
             value_range: opts.value_range,
             seen: Mutex::new(None),
             written: AtomicU64::new(0),
-            units: spec
-                .attrs
-                .iter()
-                .find(|(k, _)| k == "units")
-                .map(|(_, v)| v.to_string()),
+            units: spec.attrs.iter().find(|(k, _)| k == "units").map(|(_, v)| v.to_string()),
             history: spec.history.clone(),
         })
     }
@@ -216,30 +169,12 @@ impl PngSink {
         let mut encoder = png::Encoder::new(file, self.width as u32, self.height as u32);
         encoder.set_color(png::ColorType::Rgba);
         encoder.set_depth(png::BitDepth::Eight);
-        encoder
-            .add_itxt_chunk(
-                "Software".into(),
-                format!("gridlens {}", env!("CARGO_PKG_VERSION")),
-            )
-            .map_err(png_err)?;
-        let units = self
-            .units
-            .as_deref()
-            .map(|u| format!(" {u}"))
-            .unwrap_or_default();
-        let comment = format!(
-            "colormap {}, value range {} to {}{units}, NaN transparent",
-            self.colormap.name(),
-            range.0,
-            range.1
-        );
-        encoder
-            .add_itxt_chunk("Comment".into(), comment)
-            .map_err(png_err)?;
+        encoder.add_itxt_chunk("Software".into(), format!("gridlens {}", env!("CARGO_PKG_VERSION"))).map_err(png_err)?;
+        let units = self.units.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+        let comment = format!("colormap {}, value range {} to {}{units}, NaN transparent", self.colormap.name(), range.0, range.1);
+        encoder.add_itxt_chunk("Comment".into(), comment).map_err(png_err)?;
         if !self.history.is_empty() {
-            encoder
-                .add_itxt_chunk("Source".into(), self.history.clone())
-                .map_err(png_err)?;
+            encoder.add_itxt_chunk("Source".into(), self.history.clone()).map_err(png_err)?;
         }
         let mut writer = encoder.write_header().map_err(png_err)?;
         let mut stream = writer.stream_writer().map_err(png_err)?;
@@ -249,9 +184,7 @@ impl PngSink {
         while row0 < self.height {
             let rows = ROWS_PER_READ.min(self.height - row0);
             let n = rows * self.width;
-            self.scratch
-                .read_exact_at(&mut raw[..n * 4], (row0 * self.width * 4) as u64)
-                .map_err(io)?;
+            self.scratch.read_exact_at(&mut raw[..n * 4], (row0 * self.width * 4) as u64).map_err(io)?;
             for (v, b) in values[..n].iter_mut().zip(raw[..n * 4].chunks_exact(4)) {
                 *v = f32::from_ne_bytes(b.try_into().expect("4 bytes"));
             }
@@ -273,10 +206,7 @@ impl Sink for PngSink {
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
         check_region(&self.shape, region).map_err(|m| self.err(m))?;
         if block.shape() != region.shape.as_slice() {
-            return Err(self.err(format!(
-                "block of shape {} for region {region}",
-                fmt_shape(block.shape())
-            )));
+            return Err(self.err(format!("block of shape {} for region {region}", fmt_shape(block.shape()))));
         }
         let values = to_f32(block);
         if let Some((lo, hi)) = finite_range(&values) {
@@ -288,17 +218,12 @@ impl Sink for PngSink {
         }
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
         let lead = self.shape.len() - 2;
-        let plane = Region {
-            start: region.start[lead..].to_vec(),
-            shape: region.shape[lead..].to_vec(),
-        };
+        let plane = Region { start: region.start[lead..].to_vec(), shape: region.shape[lead..].to_vec() };
         for_each_run(&[self.height, self.width], &plane, |file_el, reg_el, n| {
-            self.scratch
-                .write_all_at(&bytes[reg_el * 4..(reg_el + n) * 4], file_el * 4)
+            self.scratch.write_all_at(&bytes[reg_el * 4..(reg_el + n) * 4], file_el * 4)
         })
         .map_err(|e| self.err(format!("cannot spill block {region}: {e}")))?;
-        self.written
-            .fetch_add(region.len() as u64, Ordering::Relaxed);
+        self.written.fetch_add(region.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -310,15 +235,10 @@ impl Sink for PngSink {
         let written = self.written.load(Ordering::Relaxed);
         if written != total {
             self.target.abort();
-            return Err(self.err(format!(
-                "only {written} of {total} pixels were written; nothing was saved"
-            )));
+            return Err(self.err(format!("only {written} of {total} pixels were written; nothing was saved")));
         }
         // Without any finite value (all NaN) every pixel is NaN-colored; any range will do.
-        let range = self
-            .value_range
-            .or(*self.seen.lock().unwrap_or_else(|p| p.into_inner()))
-            .unwrap_or((0.0, 1.0));
+        let range = self.value_range.or(*self.seen.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or((0.0, 1.0));
         if let Err(e) = self.encode(range) {
             self.target.abort();
             return Err(e);

@@ -48,11 +48,7 @@ pub fn open_array(path: &Path, array: Option<&str>) -> Result<Arc<dyn Source>, S
 /// # Errors
 /// When the options are invalid (the message names the offending value), the target exists
 /// without `opts.overwrite`, or the temporary store cannot be created.
-pub fn create_sink(
-    path: &Path,
-    spec: &SinkSpec,
-    opts: &WriteOptions,
-) -> Result<Box<dyn Sink>, SinkError> {
+pub fn create_sink(path: &Path, spec: &SinkSpec, opts: &WriteOptions) -> Result<Box<dyn Sink>, SinkError> {
     Ok(Box::new(ZarrSink::create(path, spec, opts)?))
 }
 
@@ -128,9 +124,7 @@ fn zarr_data_type(dtype: DType) -> DataType {
 
 /// The dtype of a Zarr data type, when gridlens has one.
 fn dtype_of(data_type: &DataType) -> Option<DType> {
-    DType::ALL
-        .into_iter()
-        .find(|&d| zarr_data_type(d) == *data_type)
+    DType::ALL.into_iter().find(|&d| zarr_data_type(d) == *data_type)
 }
 
 #[cfg(test)]

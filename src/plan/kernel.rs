@@ -69,20 +69,52 @@ impl Const {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Instr {
     /// Loads leaf `leaf` (converting its stored dtype to the register's compute type).
-    Load { leaf: u16, dst: Reg },
+    Load {
+        leaf: u16,
+        dst: Reg,
+    },
     /// A constant, filled once per task.
-    Const { value: Const, dst: Reg },
+    Const {
+        value: Const,
+        dst: Reg,
+    },
     /// Converts between compute types (`astype` semantics).
-    Cast { src: Reg, dst: Reg },
+    Cast {
+        src: Reg,
+        dst: Reg,
+    },
     /// Wraps integers to a narrower stored width (int8/int16/int32/uint8/uint16/uint32),
     /// so chained integer arithmetic overflows exactly as NumPy's does.
-    Narrow { src: Reg, dst: Reg, dtype: DType },
-    Unary { op: UnaryOp, src: Reg, dst: Reg },
-    Binary { op: BinaryOp, a: Reg, b: Reg, dst: Reg },
+    Narrow {
+        src: Reg,
+        dst: Reg,
+        dtype: DType,
+    },
+    Unary {
+        op: UnaryOp,
+        src: Reg,
+        dst: Reg,
+    },
+    Binary {
+        op: BinaryOp,
+        a: Reg,
+        b: Reg,
+        dst: Reg,
+    },
     /// `where(c, a, b)`; `c` is a bool register.
-    Where { c: Reg, a: Reg, b: Reg, dst: Reg },
+    Where {
+        c: Reg,
+        a: Reg,
+        b: Reg,
+        dst: Reg,
+    },
     /// `clip(x, lo, hi)` = `minimum(maximum(x, lo), hi)`.
-    Clip { x: Reg, lo: Reg, hi: Reg, dst: Reg },
+    Clip {
+        x: Reg,
+        lo: Reg,
+        hi: Reg,
+        dst: Reg,
+    },
 }
 
 /// A fused elementwise computation: registers, instructions, and the register holding the result.

@@ -85,9 +85,7 @@ impl Source for RandomSource {
         self.chunks.clone()
     }
     fn read(&self, region: &Region) -> Result<Block, SourceError> {
-        super::assemble(&self.chunks, DType::F64, region, |index, local| {
-            Ok(self.generate(index).subblock(&local.start, &local.shape))
-        })
+        super::assemble(&self.chunks, DType::F64, region, |index, local| Ok(self.generate(index).subblock(&local.start, &local.shape)))
     }
     fn cheap_subregion(&self) -> bool {
         false

@@ -37,7 +37,11 @@ pub fn data_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>
             for (k, v) in &d.metadata.attrs {
                 ui.label(k);
                 let text = v.to_string();
-                ui.label(if text.len() > 80 { format!("{}…", &text[..text.char_indices().nth(80).map_or(text.len(), |c| c.0)]) } else { text });
+                ui.label(if text.len() > 80 {
+                    format!("{}…", &text[..text.char_indices().nth(80).map_or(text.len(), |c| c.0)])
+                } else {
+                    text
+                });
                 ui.end_row();
             }
         });

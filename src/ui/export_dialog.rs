@@ -18,82 +18,82 @@ pub fn export_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec<
         .pivot(egui::Align2::CENTER_CENTER)
         .default_pos(ctx.content_rect().center())
         .show(ctx, |ui| {
-        let f = &mut app.export;
-        ui.horizontal(|ui| {
-            ui.label("Format");
-            for fmt in ExportFormat::ALL {
-                if ui.selectable_label(f.format == fmt, fmt.label()).clicked() {
-                    f.format = fmt;
-                    // keep the path's stem, change its extension
-                    let p = std::path::PathBuf::from(&f.path).with_extension(fmt.extension());
-                    f.path = p.display().to_string();
-                }
-            }
-        });
-        ui.horizontal(|ui| {
-            ui.label("File");
-            ui.add(egui::TextEdit::singleline(&mut f.path).desired_width(300.0));
-            if ui.button("Browse…").clicked() {
-                cmds.push(Command::ShowBrowser(BrowseMode::Save));
-            }
-        });
-        if f.format != ExportFormat::Png {
+            let f = &mut app.export;
             ui.horizontal(|ui| {
-                ui.label("Subsample");
-                for (i, k) in f.factors.iter_mut().enumerate() {
-                    ui.add(egui::DragValue::new(k).range(1..=64).prefix(format!("axis {i} ×")));
-                }
-                if f.factors.len() >= 2 && ui.button("½ resolution").on_hover_text("x[..., ::2, ::2]").clicked() {
-                    let n = f.factors.len();
-                    f.factors[n - 1] = 2;
-                    f.factors[n - 2] = 2;
+                ui.label("Format");
+                for fmt in ExportFormat::ALL {
+                    if ui.selectable_label(f.format == fmt, fmt.label()).clicked() {
+                        f.format = fmt;
+                        // keep the path's stem, change its extension
+                        let p = std::path::PathBuf::from(&f.path).with_extension(fmt.extension());
+                        f.path = p.display().to_string();
+                    }
                 }
             });
             ui.horizontal(|ui| {
-                ui.label("Chunks");
-                ui.add(egui::TextEdit::singleline(&mut f.chunks).hint_text("as computed, e.g. 1,500,500").desired_width(160.0));
-                ui.label("gzip");
-                let mut level = f.compression.unwrap_or(0);
-                let mut on = f.compression.is_some();
-                ui.checkbox(&mut on, "");
-                ui.add_enabled(on, egui::DragValue::new(&mut level).range(1..=9));
-                f.compression = on.then_some(level.max(1));
-            });
-        }
-        ui.checkbox(&mut f.overwrite, "Replace an existing file");
-        ui.label(format!(
-            "Target: {}    estimated size: {}",
-            target(f),
-            estimate.map(format_bytes).unwrap_or_else(|| "unknown".into())
-        ));
-        ui.horizontal(|ui| {
-            if ui.add_enabled(!running, egui::Button::new("Start export")).clicked() {
-                cmds.push(Command::StartExport);
-            }
-            if running {
-                ui.spinner();
-                ui.label("exporting…");
-                if ui.button("Cancel export").clicked() {
-                    cmds.push(Command::Cancel);
+                ui.label("File");
+                ui.add(egui::TextEdit::singleline(&mut f.path).desired_width(300.0));
+                if ui.button("Browse…").clicked() {
+                    cmds.push(Command::ShowBrowser(BrowseMode::Save));
                 }
-            }
-        });
-        match &f.outcome {
-            Some(Ok(p)) => {
+            });
+            if f.format != ExportFormat::Png {
                 ui.horizontal(|ui| {
-                    ui.label(RichText::new(format!("Wrote {}", p.display())).color(Color32::from_rgb(60, 170, 90)));
-                    if ui.button("Open folder").clicked() {
-                        cmds.push(Command::OpenFolder(p.clone()));
+                    ui.label("Subsample");
+                    for (i, k) in f.factors.iter_mut().enumerate() {
+                        ui.add(egui::DragValue::new(k).range(1..=64).prefix(format!("axis {i} ×")));
+                    }
+                    if f.factors.len() >= 2 && ui.button("½ resolution").on_hover_text("x[..., ::2, ::2]").clicked() {
+                        let n = f.factors.len();
+                        f.factors[n - 1] = 2;
+                        f.factors[n - 2] = 2;
                     }
                 });
+                ui.horizontal(|ui| {
+                    ui.label("Chunks");
+                    ui.add(egui::TextEdit::singleline(&mut f.chunks).hint_text("as computed, e.g. 1,500,500").desired_width(160.0));
+                    ui.label("gzip");
+                    let mut level = f.compression.unwrap_or(0);
+                    let mut on = f.compression.is_some();
+                    ui.checkbox(&mut on, "");
+                    ui.add_enabled(on, egui::DragValue::new(&mut level).range(1..=9));
+                    f.compression = on.then_some(level.max(1));
+                });
             }
-            Some(Err(e)) => {
-                ui.label(RichText::new(format!("Export failed: {e}")).color(Color32::from_rgb(220, 80, 60)));
-                ui.weak("Nothing was written at the target.");
+            ui.checkbox(&mut f.overwrite, "Replace an existing file");
+            ui.label(format!(
+                "Target: {}    estimated size: {}",
+                target(f),
+                estimate.map(format_bytes).unwrap_or_else(|| "unknown".into())
+            ));
+            ui.horizontal(|ui| {
+                if ui.add_enabled(!running, egui::Button::new("Start export")).clicked() {
+                    cmds.push(Command::StartExport);
+                }
+                if running {
+                    ui.spinner();
+                    ui.label("exporting…");
+                    if ui.button("Cancel export").clicked() {
+                        cmds.push(Command::Cancel);
+                    }
+                }
+            });
+            match &f.outcome {
+                Some(Ok(p)) => {
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(format!("Wrote {}", p.display())).color(Color32::from_rgb(60, 170, 90)));
+                        if ui.button("Open folder").clicked() {
+                            cmds.push(Command::OpenFolder(p.clone()));
+                        }
+                    });
+                }
+                Some(Err(e)) => {
+                    ui.label(RichText::new(format!("Export failed: {e}")).color(Color32::from_rgb(220, 80, 60)));
+                    ui.weak("Nothing was written at the target.");
+                }
+                None => {}
             }
-            None => {}
-        }
-    });
+        });
     if !open {
         cmds.push(Command::ShowExport(false));
     }

@@ -37,7 +37,13 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     if grid.chunks.ndim() == 0 {
         let v = grid.value_at(0, 0).map(|v| crate::ui::format_value(v as f64)).unwrap_or_else(|| "…".into());
         let units = app.data.as_ref().and_then(|d| d.units()).unwrap_or("");
-        painter.text(img_rect.center(), egui::Align2::CENTER_CENTER, format!("{v} {units}"), egui::FontId::proportional(28.0), Color32::WHITE);
+        painter.text(
+            img_rect.center(),
+            egui::Align2::CENTER_CENTER,
+            format!("{v} {units}"),
+            egui::FontId::proportional(28.0),
+            Color32::WHITE,
+        );
         return;
     }
     // fit, pan, zoom
@@ -69,18 +75,12 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     }
     let view = app.view.clone();
     let to_screen = |x: f64, y: f64| -> Pos2 {
-        pos2(
-            img_rect.center().x + ((x - view.center.0) * view.zoom) as f32,
-            img_rect.center().y + ((y - view.center.1) * view.zoom) as f32,
-        )
+        pos2(img_rect.center().x + ((x - view.center.0) * view.zoom) as f32, img_rect.center().y + ((y - view.center.1) * view.zoom) as f32)
     };
     let mut visible: Vec<(f32, usize)> = Vec::new();
     let c = img_rect.center();
     for (i, s) in grid.slots.iter().enumerate() {
-        let r = Rect::from_min_max(
-            to_screen(s.col0 as f64, s.row0 as f64),
-            to_screen((s.col0 + s.cols) as f64, (s.row0 + s.rows) as f64),
-        );
+        let r = Rect::from_min_max(to_screen(s.col0 as f64, s.row0 as f64), to_screen((s.col0 + s.cols) as f64, (s.row0 + s.rows) as f64));
         if !r.intersects(img_rect) {
             continue;
         }
@@ -100,7 +100,8 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     let outline = Rect::from_min_max(to_screen(0.0, 0.0), to_screen(cols, rows));
     painter.rect_stroke(outline, 0.0, Stroke::new(1.0, Color32::from_gray(90)), egui::StrokeKind::Outside);
     // buttons over the image
-    let mut child = ui.new_child(egui::UiBuilder::new().max_rect(img_rect.shrink(6.0)).layout(egui::Layout::left_to_right(egui::Align::Min)));
+    let mut child =
+        ui.new_child(egui::UiBuilder::new().max_rect(img_rect.shrink(6.0)).layout(egui::Layout::left_to_right(egui::Align::Min)));
     if child.small_button("Fit").on_hover_text("Fit to window (F)").clicked() {
         cmds.push(Command::Fit);
     }
@@ -124,7 +125,13 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
         let g = app.grid.as_ref().expect("checked above");
         readout = format!("{} × {} pixels, {} of {} tiles", g.rows, g.cols, g.arrived, g.slots.len());
     }
-    ui.painter().text(readout_rect.left_center() + vec2(6.0, 0.0), egui::Align2::LEFT_CENTER, readout, egui::FontId::monospace(13.0), ui.visuals().text_color());
+    ui.painter().text(
+        readout_rect.left_center() + vec2(6.0, 0.0),
+        egui::Align2::LEFT_CENTER,
+        readout,
+        egui::FontId::monospace(13.0),
+        ui.visuals().text_color(),
+    );
     colorbar(ui, app, bar_rect);
     app.prioritize(order);
 }

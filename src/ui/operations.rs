@@ -143,7 +143,11 @@ fn cost_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
             ui.weak(format!("done in {:.2} s{first}", (b - a).as_secs_f64()));
         }
         (Some(Err(e)), _, _) => {
-            ui.label(RichText::new(e).color(if e == "cancelled" { ui.visuals().weak_text_color() } else { Color32::from_rgb(220, 80, 60) }));
+            ui.label(RichText::new(e).color(if e == "cancelled" {
+                ui.visuals().weak_text_color()
+            } else {
+                Color32::from_rgb(220, 80, 60)
+            }));
         }
         _ => {}
     }

@@ -76,5 +76,11 @@ pub fn plots_ui(ui: &mut egui::Ui, app: &GridlensApp) {
     Plot::new("histogram").height(120.0).allow_scroll(false).show_y(false).y_axis_label("count (sampled)").show(ui, |plot| {
         plot.bar_chart(BarChart::new("values", bars));
     });
-    ui.weak(format!("{} of {} tiles; color range {} … {}", g.arrived, g.slots.len(), crate::ui::format_value(key.range.0 as f64), crate::ui::format_value(key.range.1 as f64)));
+    ui.weak(format!(
+        "{} of {} tiles; color range {} … {}",
+        g.arrived,
+        g.slots.len(),
+        crate::ui::format_value(key.range.0 as f64),
+        crate::ui::format_value(key.range.1 as f64)
+    ));
 }

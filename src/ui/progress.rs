@@ -63,7 +63,11 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
         stage_bars(&mut cols[0], &snap);
         numbers(&mut cols[1], &snap);
     });
-    let spans = if app.export.job.is_some() { control.progress.spans_since(control.progress.span_count().saturating_sub(20_000)) } else { app.spans.clone() };
+    let spans = if app.export.job.is_some() {
+        control.progress.spans_since(control.progress.span_count().saturating_sub(20_000))
+    } else {
+        app.spans.clone()
+    };
     task_stream(ui, &spans, Some(snap.threads));
 }
 
@@ -99,8 +103,12 @@ fn numbers(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
         ui.end_row();
         ui.label("memory");
         let frac = snap.held_bytes as f32 / snap.memory_limit.max(1) as f32;
-        ui.add(egui::ProgressBar::new(frac).desired_width(220.0).text(format!("{} of {}", format_bytes(snap.held_bytes), format_bytes(snap.memory_limit))))
-            .on_hover_text(format!("peak {}", format_bytes(snap.peak_held_bytes)));
+        ui.add(egui::ProgressBar::new(frac).desired_width(220.0).text(format!(
+            "{} of {}",
+            format_bytes(snap.held_bytes),
+            format_bytes(snap.memory_limit)
+        )))
+        .on_hover_text(format!("peak {}", format_bytes(snap.peak_held_bytes)));
         ui.end_row();
         ui.label("threads");
         ui.label(snap.threads.to_string());

@@ -61,15 +61,8 @@ impl LatticeNoise {
     fn new(seed: u64, salt: u64, cell_deg: f64) -> LatticeNoise {
         let nx = (360.0 / cell_deg).round().max(1.0) as usize;
         let ny = (180.0 / cell_deg).round().max(1.0) as usize + 1;
-        let values = (0..nx * ny)
-            .map(|k| unit(seed, salt, (k % nx) as u64, (k / nx) as u64))
-            .collect();
-        LatticeNoise {
-            nx,
-            ny,
-            cell_deg,
-            values,
-        }
+        let values = (0..nx * ny).map(|k| unit(seed, salt, (k % nx) as u64, (k / nx) as u64)).collect();
+        LatticeNoise { nx, ny, cell_deg, values }
     }
 
     /// The part of the interpolation that depends on latitude only, shared along a row.
@@ -77,11 +70,7 @@ impl LatticeNoise {
         let y = ((90.0 - lat) / self.cell_deg).clamp(0.0, (self.ny - 1) as f64);
         let j0 = (y.floor() as usize).min(self.ny - 1);
         let fy = y - y.floor();
-        LatticeRow {
-            j0,
-            j1: (j0 + 1).min(self.ny - 1),
-            sy: fy * fy * (3.0 - 2.0 * fy),
-        }
+        LatticeRow { j0, j1: (j0 + 1).min(self.ny - 1), sy: fy * fy * (3.0 - 2.0 * fy) }
     }
 
     fn sample_in_row(&self, r: &LatticeRow, lon: f64) -> f64 {
@@ -102,11 +91,7 @@ impl LatticeNoise {
 /// drifting for more than ten years) fall back to it.
 fn cell_of(lon: f64, cell_deg: f64) -> (usize, f64) {
     let shifted = lon + 180.0 + 36_000.0;
-    let x = if shifted >= 0.0 {
-        shifted
-    } else {
-        (lon + 180.0).rem_euclid(360.0)
-    } / cell_deg;
+    let x = if shifted >= 0.0 { shifted } else { (lon + 180.0).rem_euclid(360.0) } / cell_deg;
     let i = x as usize;
     (i, x - i as f64)
 }
@@ -143,13 +128,7 @@ fn value_noise3(key: u64, p: [f64; 3]) -> f64 {
         (h >> 11) as f64 / (1u64 << 52) as f64 - 1.0
     };
     let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
-    let face = |dz: i64| {
-        lerp(
-            lerp(corner(0, 0, dz), corner(1, 0, dz), t[0]),
-            lerp(corner(0, 1, dz), corner(1, 1, dz), t[0]),
-            t[1],
-        )
-    };
+    let face = |dz: i64| lerp(lerp(corner(0, 0, dz), corner(1, 0, dz), t[0]), lerp(corner(0, 1, dz), corner(1, 1, dz), t[0]), t[1]);
     lerp(face(0), face(1), t[2])
 }
 
@@ -191,11 +170,7 @@ impl WeatherSystem {
     /// Strength (0..1) on `day`: grows and decays as a half sine over the lifetime.
     fn envelope(&self, day: f64) -> f64 {
         let t = (day - self.born_day) / self.life_days;
-        if (0.0..=1.0).contains(&t) {
-            (PI * t).sin()
-        } else {
-            0.0
-        }
+        if (0.0..=1.0).contains(&t) { (PI * t).sin() } else { 0.0 }
     }
 
     /// Centre on `day`.
@@ -227,14 +202,10 @@ impl Climate {
         // no stretching at the poles, no grid-aligned shapes), thresholded to the land fraction.
         let grid_lat = |j: usize| 90.0 - j as f64 * 180.0 / (LAND_NY - 1) as f64;
         let grid_lon = |i: usize| -180.0 + i as f64 * 360.0 / LAND_NX as f64;
-        let raw: Vec<f64> = (0..LAND_NY * LAND_NX)
-            .into_par_iter()
-            .map(|k| continent_noise(seed, grid_lat(k / LAND_NX), grid_lon(k % LAND_NX)))
-            .collect();
-        let mut sample: Vec<f64> = (0..LAND_NY * LAND_NX)
-            .filter(|k| (-60.0..=75.0).contains(&grid_lat(k / LAND_NX)))
-            .map(|k| raw[k])
-            .collect();
+        let raw: Vec<f64> =
+            (0..LAND_NY * LAND_NX).into_par_iter().map(|k| continent_noise(seed, grid_lat(k / LAND_NX), grid_lon(k % LAND_NX))).collect();
+        let mut sample: Vec<f64> =
+            (0..LAND_NY * LAND_NX).filter(|k| (-60.0..=75.0).contains(&grid_lat(k / LAND_NX))).map(|k| raw[k]).collect();
         sample.sort_by(f64::total_cmp);
         let threshold = sample[((1.0 - LAND_FRACTION) * sample.len() as f64) as usize];
         let top = sample[sample.len() - 1];
@@ -257,44 +228,20 @@ impl Climate {
                 let d = |s: u64| draw(seed, 1000 + s, id);
                 let hemisphere = if d(0) < 0.55 { 1.0 } else { -1.0 };
                 let tropical = d(1) < 0.15;
-                let lat0 = hemisphere
-                    * if tropical {
-                        5.0 + 15.0 * d(2)
-                    } else {
-                        28.0 + 42.0 * d(2)
-                    };
+                let lat0 = hemisphere * if tropical { 5.0 + 15.0 * d(2) } else { 28.0 + 42.0 * d(2) };
                 WeatherSystem {
                     lat0,
                     lon0: -180.0 + 360.0 * d(4),
-                    speed_deg_per_day: if tropical {
-                        -3.0 + 4.0 * d(5)
-                    } else {
-                        6.0 + 10.0 * d(5)
-                    },
-                    amplitude_k: (if d(6) < 0.5 { -1.0 } else { 1.0 })
-                        * if tropical {
-                            1.0 + 2.0 * d(7)
-                        } else {
-                            4.0 + 8.0 * d(7)
-                        },
-                    radius_deg: if tropical {
-                        4.0 + 4.0 * d(8)
-                    } else {
-                        6.0 + 8.0 * d(8)
-                    },
+                    speed_deg_per_day: if tropical { -3.0 + 4.0 * d(5) } else { 6.0 + 10.0 * d(5) },
+                    amplitude_k: (if d(6) < 0.5 { -1.0 } else { 1.0 }) * if tropical { 1.0 + 2.0 * d(7) } else { 4.0 + 8.0 * d(7) },
+                    radius_deg: if tropical { 4.0 + 4.0 * d(8) } else { 6.0 + 8.0 * d(8) },
                     born_day: birth as f64 + d(9),
                     life_days: 4.0 + 6.0 * d(3),
                     wobble_deg: 4.0 * d(10),
                 }
             })
             .collect();
-        Climate {
-            seed,
-            surface,
-            systems,
-            eddies: LatticeNoise::new(seed, 7, 3.0),
-            small_eddies: LatticeNoise::new(seed, 8, 1.0),
-        }
+        Climate { seed, surface, systems, eddies: LatticeNoise::new(seed, 7, 3.0), small_eddies: LatticeNoise::new(seed, 8, 1.0) }
     }
 
     /// What a row of the surface needs: the grid rows around `lat`, and the Antarctic ice
@@ -325,11 +272,7 @@ impl Climate {
         // A steep but smooth coast, a few kilometres wide whatever the grid.
         // (Far from the coast the sigmoid is 0 or 1 to 1e-9: skip its exp.)
         let above = mix(0);
-        let land = if above.abs() > 0.25 {
-            (above > 0.0) as u8 as f64
-        } else {
-            1.0 / (1.0 + (-above / 0.012).exp())
-        };
+        let land = if above.abs() > 0.25 { (above > 0.0) as u8 as f64 } else { 1.0 / (1.0 + (-above / 0.012).exp()) };
         (land.max(r.ice), mix(1).max(r.ice_height_km))
     }
 
@@ -351,10 +294,8 @@ impl Climate {
         let sea = 300.5 - 32.0 * s * s - 4.0 * s * season;
         let abs_lat = lat.abs();
         let winter_land = 35.0 * smoothstep(15.0, 65.0, abs_lat);
-        let summer_land =
-            8.0 * smoothstep(5.0, 30.0, abs_lat) * (1.0 - 0.5 * smoothstep(50.0, 70.0, abs_lat));
-        let land_effect =
-            -winter_land * local_winter.max(0.0) + summer_land * (-local_winter).max(0.0);
+        let summer_land = 8.0 * smoothstep(5.0, 30.0, abs_lat) * (1.0 - 0.5 * smoothstep(50.0, 70.0, abs_lat));
+        let land_effect = -winter_land * local_winter.max(0.0) + summer_land * (-local_winter).max(0.0);
         // Arctic sea ice behaves like land in winter; the Antarctic plateau is always cold.
         let sea_ice = 0.8 * smoothstep(66.0, 78.0, lat) * season.max(0.0);
         let cap = smoothstep(-65.0, -85.0, lat);
@@ -368,16 +309,9 @@ impl Climate {
             let (land, height) = self.surface_at(&surface_row, lon);
             let land = land.max(sea_ice);
             let eddies = 1.2 * self.eddies.sample_in_row(&eddy_row, lon - eddy_shift)
-                + 0.5
-                    * self
-                        .small_eddies
-                        .sample_in_row(&small_row, lon - 1.3 * eddy_shift);
-            let pixel =
-                0.25 * ((hash64(row_key ^ k as u64) >> 11) as f64 / (1u64 << 52) as f64 - 1.0);
-            *t = sea + land * land_effect - 6.5 * height
-                + polar_cap * land
-                + eddies * (1.0 + 0.5 * land)
-                + pixel;
+                + 0.5 * self.small_eddies.sample_in_row(&small_row, lon - 1.3 * eddy_shift);
+            let pixel = 0.25 * ((hash64(row_key ^ k as u64) >> 11) as f64 / (1u64 << 52) as f64 - 1.0);
+            *t = sea + land * land_effect - 6.5 * height + polar_cap * land + eddies * (1.0 + 0.5 * land) + pixel;
         }
         self.add_weather(day_f, lat, lons, out);
     }
@@ -401,9 +335,7 @@ impl Climate {
             if dlat.abs() > reach {
                 continue;
             }
-            let amp = sys.amplitude_k
-                * env
-                * (-(dlat * dlat) / (2.0 * sys.radius_deg * sys.radius_deg)).exp();
+            let amp = sys.amplitude_k * env * (-(dlat * dlat) / (2.0 * sys.radius_deg * sys.radius_deg)).exp();
             // Longitudes within reach: the window widens towards the poles.
             let half_width = reach / coslat;
             let inv = 1.0 / (2.0 * sys.radius_deg * sys.radius_deg);
@@ -441,9 +373,7 @@ mod tests {
     use super::*;
 
     fn lons(n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|j| -180.0 + (j as f64 + 0.5) * 360.0 / n as f64)
-            .collect()
+        (0..n).map(|j| -180.0 + (j as f64 + 0.5) * 360.0 / n as f64).collect()
     }
 
     #[test]
@@ -453,25 +383,13 @@ mod tests {
         let mut row = vec![0.0; 360];
         let mut zonal = |lat: f64| {
             c.row(0, 0, lat, &l, &mut row);
-            assert!(
-                row.iter().all(|&t| (185.0..330.0).contains(&t)),
-                "{lat}: {row:?}"
-            );
+            assert!(row.iter().all(|&t| (185.0..330.0).contains(&t)), "{lat}: {row:?}");
             row.iter().sum::<f64>() / 360.0
         };
-        let (n_pole, n_mid, eq, s_mid, s_pole) = (
-            zonal(85.0),
-            zonal(50.0),
-            zonal(0.0),
-            zonal(-45.0),
-            zonal(-85.0),
-        );
+        let (n_pole, n_mid, eq, s_mid, s_pole) = (zonal(85.0), zonal(50.0), zonal(0.0), zonal(-45.0), zonal(-85.0));
         assert!(eq > n_mid && n_mid > n_pole, "{eq} {n_mid} {n_pole}");
         assert!(eq > s_mid && s_mid > s_pole, "{eq} {s_mid} {s_pole}");
-        assert!(
-            s_mid > n_mid + 5.0,
-            "January: the southern mid-latitudes are warmer ({s_mid} vs {n_mid})"
-        );
+        assert!(s_mid > n_mid + 5.0, "January: the southern mid-latitudes are warmer ({s_mid} vs {n_mid})");
         assert!((290.0..305.0).contains(&eq), "{eq}");
     }
 
@@ -507,12 +425,7 @@ mod tests {
             }
         }
         assert!(nl > 10 && ns > 10, "both land and sea at 55N: {nl} {ns}");
-        assert!(
-            tl / (nl as f64) < ts / (ns as f64) - 10.0,
-            "land {} sea {}",
-            tl / nl as f64,
-            ts / ns as f64
-        );
+        assert!(tl / (nl as f64) < ts / (ns as f64) - 10.0, "land {} sea {}", tl / nl as f64, ts / ns as f64);
     }
 
     #[test]
@@ -533,12 +446,6 @@ mod tests {
             let moved = (lon1 - lon0 + 180.0).rem_euclid(360.0) - 180.0;
             assert!((moved - s.speed_deg_per_day).abs() < 1e-9);
         }
-        assert!(
-            a.systems
-                .iter()
-                .filter(|s| s.speed_deg_per_day > 0.0)
-                .count()
-                > a.systems.len() / 2
-        );
+        assert!(a.systems.iter().filter(|s| s.speed_deg_per_day > 0.0).count() > a.systems.len() / 2);
     }
 }

@@ -36,9 +36,7 @@ fn write_nullterm_attr(obj: &Dataset, name: &str, value: &str) -> Result<(), Str
                 return Err(format!("cannot create the string type for {name}"));
             }
             let sid = H5Screate(H5S_class_t::H5S_SCALAR);
-            let mut ok = sid >= 0
-                && H5Tset_size(tid, value.len() + 1) >= 0
-                && H5Tset_strpad(tid, H5T_str_t::H5T_STR_NULLTERM) >= 0;
+            let mut ok = sid >= 0 && H5Tset_size(tid, value.len() + 1) >= 0 && H5Tset_strpad(tid, H5T_str_t::H5T_STR_NULLTERM) >= 0;
             if ok {
                 let aid = H5Acreate2(obj.id(), cname.as_ptr(), tid, sid, H5P_DEFAULT, H5P_DEFAULT);
                 ok = aid >= 0 && H5Awrite(aid, tid, cvalue.as_ptr().cast::<c_void>()) >= 0;
@@ -50,11 +48,7 @@ fn write_nullterm_attr(obj: &Dataset, name: &str, value: &str) -> Result<(), Str
                 H5Sclose(sid);
             }
             H5Tclose(tid);
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("cannot write the {name} attribute"))
-            }
+            if ok { Ok(()) } else { Err(format!("cannot write the {name} attribute")) }
         }
     })
 }
@@ -65,31 +59,22 @@ fn write_nullterm_attr(obj: &Dataset, name: &str, value: &str) -> Result<(), Str
 ///
 /// # Errors
 /// A message naming the attribute that could not be written.
-pub fn attach(
-    data: &Dataset,
-    data_path: &str,
-    scales: &[(&Dataset, &str, &str)],
-) -> Result<(), String> {
+pub fn attach(data: &Dataset, data_path: &str, scales: &[(&Dataset, &str, &str)]) -> Result<(), String> {
     let e = |what: &str, err: hdf5::Error| format!("cannot write {what}: {err}");
     let file = data.file().map_err(|err| e("dimension scales", err))?;
-    let data_ref =
-        ObjectReference1::create(&file, data_path).map_err(|err| e("a reference", err))?;
+    let data_ref = ObjectReference1::create(&file, data_path).map_err(|err| e("a reference", err))?;
     let mut list = Vec::with_capacity(scales.len());
     for (dim, (scale, path, name)) in scales.iter().enumerate() {
         write_nullterm_attr(scale, "CLASS", "DIMENSION_SCALE")?;
         write_nullterm_attr(scale, "NAME", name)?;
-        let back = [DimensionReference {
-            dataset: data_ref,
-            dimension: dim as i32,
-        }];
+        let back = [DimensionReference { dataset: data_ref, dimension: dim as i32 }];
         scale
             .new_attr::<DimensionReference>()
             .shape([1])
             .create("REFERENCE_LIST")
             .and_then(|a| a.write(&back))
             .map_err(|err| e("REFERENCE_LIST", err))?;
-        let scale_ref =
-            ObjectReference1::create(&file, path).map_err(|err| e("a reference", err))?;
+        let scale_ref = ObjectReference1::create(&file, path).map_err(|err| e("a reference", err))?;
         list.push(VarLenArray::from_slice(&[scale_ref]));
     }
     data.new_attr::<VarLenArray<ObjectReference1>>()

@@ -28,15 +28,7 @@ pub struct CfDecoding {
 }
 
 /// The attributes that CF decoding consumes.
-const CF_ATTRS: [&str; 7] = [
-    "scale_factor",
-    "add_offset",
-    "_FillValue",
-    "missing_value",
-    "valid_min",
-    "valid_max",
-    "valid_range",
-];
+const CF_ATTRS: [&str; 7] = ["scale_factor", "add_offset", "_FillValue", "missing_value", "valid_min", "valid_max", "valid_range"];
 
 /// xarray's `_choose_float_dtype`: the float type packed or masked data decodes to.
 pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType>) -> DType {
@@ -60,17 +52,9 @@ pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType
         };
     }
     if raw.is_float() {
-        return if raw.size_bytes() <= 4 {
-            DType::F32
-        } else {
-            DType::F64
-        };
+        return if raw.size_bytes() <= 4 { DType::F32 } else { DType::F64 };
     }
-    if raw.size_bytes() <= 2 && raw.is_integer() {
-        DType::F32
-    } else {
-        DType::F64
-    }
+    if raw.size_bytes() <= 2 && raw.is_integer() { DType::F32 } else { DType::F64 }
 }
 
 impl CfDecoding {
@@ -80,12 +64,7 @@ impl CfDecoding {
         if raw == DType::Bool {
             return None;
         }
-        let find = |name: &str| {
-            attrs
-                .iter()
-                .find(|a| a.name == name)
-                .and_then(|a| a.numbers().map(|v| (v, a.dtype)))
-        };
+        let find = |name: &str| attrs.iter().find(|a| a.name == name).and_then(|a| a.numbers().map(|v| (v, a.dtype)));
         let first = |name: &str| find(name).and_then(|(v, t)| v.first().map(|&x| (x, t)));
         let scale = first("scale_factor");
         let offset = first("add_offset");
@@ -112,34 +91,16 @@ impl CfDecoding {
             choose_float_dtype(raw, scale.and_then(|s| s.1), offset.and_then(|o| o.1))
         } else if masked {
             // xarray's maybe_promote: floats keep their type, integers become floats.
-            if raw.is_float() {
-                raw
-            } else {
-                choose_float_dtype(raw, None, None)
-            }
+            if raw.is_float() { raw } else { choose_float_dtype(raw, None, None) }
         } else {
             return None;
         };
-        let applied = CF_ATTRS
-            .iter()
-            .copied()
-            .filter(|n| attrs.iter().any(|a| a.name == *n))
-            .collect();
-        Some(CfDecoding {
-            dtype,
-            scale: scale.map(|s| s.0),
-            offset: offset.map(|o| o.0),
-            fills,
-            valid_min,
-            valid_max,
-            applied,
-        })
+        let applied = CF_ATTRS.iter().copied().filter(|n| attrs.iter().any(|a| a.name == *n)).collect();
+        Some(CfDecoding { dtype, scale: scale.map(|s| s.0), offset: offset.map(|o| o.0), fills, valid_min, valid_max, applied })
     }
 
     fn is_missing(&self, x: f64) -> bool {
-        self.fills.contains(&x)
-            || self.valid_min.is_some_and(|lo| x < lo)
-            || self.valid_max.is_some_and(|hi| x > hi)
+        self.fills.contains(&x) || self.valid_min.is_some_and(|lo| x < lo) || self.valid_max.is_some_and(|hi| x > hi)
     }
 
     /// Decodes a block of stored values into a block of [`CfDecoding::dtype`].
@@ -180,17 +141,8 @@ mod tests {
     use crate::source::AttrValue;
 
     fn attr(name: &str, v: f64, t: DType) -> StoredAttr {
-        let value = if t.is_float() {
-            AttrValue::Float(vec![v])
-        } else {
-            AttrValue::Int(vec![v as i64])
-        };
-        StoredAttr {
-            name: name.into(),
-            value: Some(value),
-            dtype: Some(t),
-            type_description: t.name().into(),
-        }
+        let value = if t.is_float() { AttrValue::Float(vec![v]) } else { AttrValue::Int(vec![v as i64]) };
+        StoredAttr { name: name.into(), value: Some(value), dtype: Some(t), type_description: t.name().into() }
     }
 
     #[test]
@@ -209,11 +161,7 @@ mod tests {
 
     #[test]
     fn masks_then_unpacks() {
-        let attrs = vec![
-            attr("scale_factor", 0.5, DType::F32),
-            attr("add_offset", 10.0, DType::F32),
-            attr("_FillValue", -1.0, DType::I16),
-        ];
+        let attrs = vec![attr("scale_factor", 0.5, DType::F32), attr("add_offset", 10.0, DType::F32), attr("_FillValue", -1.0, DType::I16)];
         let cf = CfDecoding::from_attrs(DType::I16, &attrs).unwrap();
         assert_eq!(cf.dtype, DType::F32);
         let out = cf.apply(&Block::from_vec(&[3], vec![-1i16, 0, 4]));
@@ -225,17 +173,13 @@ mod tests {
 
     #[test]
     fn integers_with_only_a_fill_become_floats_and_unmarked_data_is_left_alone() {
-        let cf =
-            CfDecoding::from_attrs(DType::I32, &[attr("_FillValue", -999.0, DType::I32)]).unwrap();
+        let cf = CfDecoding::from_attrs(DType::I32, &[attr("_FillValue", -999.0, DType::I32)]).unwrap();
         assert_eq!(cf.dtype, DType::F64);
         assert!(CfDecoding::from_attrs(DType::F64, &[]).is_none());
         let mut r = attr("valid_range", 0.0, DType::F32);
         r.value = Some(AttrValue::Float(vec![-2.0, 35.0]));
         let cf = CfDecoding::from_attrs(DType::F32, &[r]).unwrap();
-        let out = cf
-            .apply(&Block::from_vec(&[3], vec![-3.0f32, 1.0, 36.0]))
-            .to_ndarray::<f32>()
-            .unwrap();
+        let out = cf.apply(&Block::from_vec(&[3], vec![-3.0f32, 1.0, 36.0])).to_ndarray::<f32>().unwrap();
         assert!(out[0].is_nan() && out[2].is_nan() && out[1] == 1.0);
     }
 }

@@ -36,9 +36,7 @@ pub enum DecodeError {
         limit: usize,
     },
     /// The stored checksum differs from the data's.
-    #[error(
-        "fletcher32 checksum mismatch: stored {stored:#010x}, computed {computed:#010x} (the chunk is corrupt)"
-    )]
+    #[error("fletcher32 checksum mismatch: stored {stored:#010x}, computed {computed:#010x} (the chunk is corrupt)")]
     Checksum {
         /// As written in the chunk's last four bytes.
         stored: u32,
@@ -73,10 +71,7 @@ impl Pipeline {
     /// # Errors
     /// The unsupported filter (szip, lzf, blosc, nbit, scaleoffset …): such datasets are
     /// read through the library instead.
-    pub fn from_filters(
-        filters: &[FilterInfo],
-        element_size: usize,
-    ) -> Result<Pipeline, FilterInfo> {
+    pub fn from_filters(filters: &[FilterInfo], element_size: usize) -> Result<Pipeline, FilterInfo> {
         let mut stages = Vec::with_capacity(filters.len());
         for f in filters {
             stages.push(match f.id {
@@ -106,12 +101,7 @@ impl Pipeline {
     ///
     /// # Errors
     /// When the data is corrupt: a checksum mismatch, a failed inflate, or a wrong size.
-    pub fn decode(
-        &self,
-        mut bytes: Vec<u8>,
-        filter_mask: u32,
-        expected_len: usize,
-    ) -> Result<Vec<u8>, DecodeError> {
+    pub fn decode(&self, mut bytes: Vec<u8>, filter_mask: u32, expected_len: usize) -> Result<Vec<u8>, DecodeError> {
         for (i, stage) in self.stages.iter().enumerate().rev() {
             if skipped(filter_mask, i) {
                 continue;
@@ -127,10 +117,7 @@ impl Pipeline {
             };
         }
         if bytes.len() != expected_len {
-            return Err(DecodeError::Size {
-                got: bytes.len(),
-                want: expected_len,
-            });
+            return Err(DecodeError::Size { got: bytes.len(), want: expected_len });
         }
         Ok(bytes)
     }
@@ -146,9 +133,7 @@ fn skipped(filter_mask: u32, i: usize) -> bool {
 pub fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::with_capacity(limit);
     let mut decoder = flate2::read::ZlibDecoder::new(data).take(limit as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Inflate(e.to_string()))?;
+    decoder.read_to_end(&mut out).map_err(|e| DecodeError::Inflate(e.to_string()))?;
     if out.len() > limit {
         return Err(DecodeError::TooLarge { limit });
     }
@@ -158,11 +143,7 @@ pub fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
 /// Undoes HDF5's byte shuffle: byte `j` of element `i` was stored at `j * n + i`. Trailing
 /// bytes that do not fill an element were left in place.
 pub fn unshuffle(data: &[u8], element_size: usize) -> Vec<u8> {
-    let n = if element_size == 0 {
-        0
-    } else {
-        data.len() / element_size
-    };
+    let n = if element_size == 0 { 0 } else { data.len() / element_size };
     if element_size <= 1 || n <= 1 {
         return data.to_vec();
     }
@@ -213,11 +194,7 @@ fn verify_fletcher32(data: &[u8]) -> Result<(), DecodeError> {
     let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
     let computed = fletcher32(body);
     let reversed = ((computed & 0x00ff_00ff) << 8) | ((computed >> 8) & 0x00ff_00ff);
-    if stored == computed || stored == reversed {
-        Ok(())
-    } else {
-        Err(DecodeError::Checksum { stored, computed })
-    }
+    if stored == computed || stored == reversed { Ok(()) } else { Err(DecodeError::Checksum { stored, computed }) }
 }
 
 #[cfg(test)]
@@ -267,21 +244,12 @@ mod tests {
         let mut stored = z.finish().unwrap();
         let sum = fletcher32(&stored);
         stored.extend_from_slice(&sum.to_le_bytes());
-        let p = Pipeline {
-            stages: vec![
-                Stage::Shuffle { element_size: 4 },
-                Stage::Deflate,
-                Stage::Fletcher32,
-            ],
-        };
+        let p = Pipeline { stages: vec![Stage::Shuffle { element_size: 4 }, Stage::Deflate, Stage::Fletcher32] };
         assert_eq!(p.decode(stored.clone(), 0, 64).unwrap(), data);
         // a damaged byte fails the checksum
         let mut bad = stored.clone();
         bad[3] ^= 0x40;
-        assert!(matches!(
-            p.decode(bad, 0, 64),
-            Err(DecodeError::Checksum { .. })
-        ));
+        assert!(matches!(p.decode(bad, 0, 64), Err(DecodeError::Checksum { .. })));
         // mask bit 1 = deflate skipped for this chunk
         let mut raw = shuffled.clone();
         raw.extend_from_slice(&fletcher32(&shuffled).to_le_bytes());
@@ -292,16 +260,10 @@ mod tests {
 
     #[test]
     fn inflate_refuses_garbage_and_bombs() {
-        assert!(matches!(
-            inflate(b"not zlib at all", 100),
-            Err(DecodeError::Inflate(_))
-        ));
+        assert!(matches!(inflate(b"not zlib at all", 100), Err(DecodeError::Inflate(_))));
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(9));
         z.write_all(&vec![0u8; 10_000]).unwrap();
         let bomb = z.finish().unwrap();
-        assert_eq!(
-            inflate(&bomb, 100),
-            Err(DecodeError::TooLarge { limit: 100 })
-        );
+        assert_eq!(inflate(&bomb, 100), Err(DecodeError::TooLarge { limit: 100 }));
     }
 }

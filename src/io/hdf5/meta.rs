@@ -68,39 +68,23 @@ const PHONY_DIMENSION: &str = "This is a netCDF dimension but not a netCDF varia
 /// Reads every attribute of an object, in creation order when the file tracks it.
 pub fn read_attrs(loc: &Location) -> Vec<StoredAttr> {
     let names = loc
-        .attr_names_by(
-            hdf5::IndexType::CreationOrder,
-            hdf5::IterationOrder::Increasing,
-        )
+        .attr_names_by(hdf5::IndexType::CreationOrder, hdf5::IterationOrder::Increasing)
         .or_else(|_| loc.attr_names())
         .unwrap_or_default();
-    names
-        .into_iter()
-        .filter_map(|name| loc.attr(&name).ok().map(|a| read_attr(name, &a)))
-        .collect()
+    names.into_iter().filter_map(|name| loc.attr(&name).ok().map(|a| read_attr(name, &a))).collect()
 }
 
 fn read_attr(name: String, attr: &hdf5::Attribute) -> StoredAttr {
     let Ok(ty) = attr.dtype() else {
-        return StoredAttr {
-            name,
-            value: None,
-            dtype: None,
-            type_description: "unknown type".into(),
-        };
+        return StoredAttr { name, value: None, dtype: None, type_description: "unknown type".into() };
     };
     let type_description = storage::describe_type(ty.id());
     let class = hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_class(ty.id()) });
     let (value, dtype) = match class {
-        hdf5_sys::h5t::H5T_class_t::H5T_STRING => {
-            (read_text_attr(attr, &ty).map(AttrValue::Text), None)
-        }
+        hdf5_sys::h5t::H5T_class_t::H5T_STRING => (read_text_attr(attr, &ty).map(AttrValue::Text), None),
         hdf5_sys::h5t::H5T_class_t::H5T_INTEGER | hdf5_sys::h5t::H5T_class_t::H5T_FLOAT => {
             match storage::classify(&ty) {
-                Ok(st) if st.dtype.is_float() => (
-                    attr.read_raw::<f64>().ok().map(AttrValue::Float),
-                    Some(st.dtype),
-                ),
+                Ok(st) if st.dtype.is_float() => (attr.read_raw::<f64>().ok().map(AttrValue::Float), Some(st.dtype)),
                 Ok(st) if st.dtype == DType::U64 => (
                     // u64 above i64::MAX does not fit an Int; keep it exact as far as f64 goes.
                     attr.read_raw::<u64>().ok().map(|v| {
@@ -112,21 +96,13 @@ fn read_attr(name: String, attr: &hdf5::Attribute) -> StoredAttr {
                     }),
                     Some(st.dtype),
                 ),
-                Ok(st) => (
-                    attr.read_raw::<i64>().ok().map(AttrValue::Int),
-                    Some(st.dtype),
-                ),
+                Ok(st) => (attr.read_raw::<i64>().ok().map(AttrValue::Int), Some(st.dtype)),
                 Err(_) => (None, None),
             }
         }
         _ => (None, None),
     };
-    StoredAttr {
-        name,
-        value,
-        dtype,
-        type_description,
-    }
+    StoredAttr { name, value, dtype, type_description }
 }
 
 /// A text attribute: fixed-length (NetCDF's NC_CHAR) or variable-length strings, several
@@ -134,26 +110,14 @@ fn read_attr(name: String, attr: &hdf5::Attribute) -> StoredAttr {
 fn read_text_attr(attr: &hdf5::Attribute, ty: &hdf5::Datatype) -> Option<String> {
     use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
     let parts: Vec<String> = match ty.to_descriptor().ok()? {
-        TypeDescriptor::VarLenUnicode => attr
-            .read_raw::<VarLenUnicode>()
-            .ok()?
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
-        TypeDescriptor::VarLenAscii => attr
-            .read_raw::<VarLenAscii>()
-            .ok()?
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
+        TypeDescriptor::VarLenUnicode => attr.read_raw::<VarLenUnicode>().ok()?.iter().map(|s| s.as_str().to_owned()).collect(),
+        TypeDescriptor::VarLenAscii => attr.read_raw::<VarLenAscii>().ok()?.iter().map(|s| s.as_str().to_owned()).collect(),
         TypeDescriptor::FixedAscii(size) | TypeDescriptor::FixedUnicode(size) => {
             let n = attr.size();
             let mut buf = vec![0u8; size * n];
             if size * n > 0 {
                 // Read the bytes as stored (the file type as memory type: no conversion).
-                let rc = hdf5::sync::sync(|| unsafe {
-                    hdf5_sys::h5a::H5Aread(attr.id(), ty.id(), buf.as_mut_ptr().cast())
-                });
+                let rc = hdf5::sync::sync(|| unsafe { hdf5_sys::h5a::H5Aread(attr.id(), ty.id(), buf.as_mut_ptr().cast()) });
                 if rc < 0 {
                     return None;
                 }
@@ -163,11 +127,7 @@ fn read_text_attr(attr: &hdf5::Attribute, ty: &hdf5::Datatype) -> Option<String>
                 .map(|s| {
                     let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
                     let text = String::from_utf8_lossy(&s[..end]).into_owned();
-                    if space_padded {
-                        text.trim_end_matches(' ').to_owned()
-                    } else {
-                        text
-                    }
+                    if space_padded { text.trim_end_matches(' ').to_owned() } else { text }
                 })
                 .collect()
         }
@@ -210,34 +170,13 @@ pub struct DatasetSummary {
 
 impl fmt::Display for DatasetSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {}",
-            self.path,
-            crate::source::fmt_shape(&self.shape),
-            self.type_description
-        )
+        write!(f, "{} {} {}", self.path, crate::source::fmt_shape(&self.shape), self.type_description)
     }
 }
 
 /// Names that mark a 1-D dataset as a coordinate variable in files without dimension scales.
-const COORDINATE_NAMES: &[&str] = &[
-    "lat",
-    "latitude",
-    "lon",
-    "longitude",
-    "time",
-    "x",
-    "y",
-    "z",
-    "lev",
-    "level",
-    "depth",
-    "height",
-    "plev",
-    "rlat",
-    "rlon",
-];
+const COORDINATE_NAMES: &[&str] =
+    &["lat", "latitude", "lon", "longitude", "time", "x", "y", "z", "lev", "level", "depth", "height", "plev", "rlat", "rlon"];
 
 /// Whether a dataset is a NetCDF4 dimension without coordinate variable (not data).
 fn is_phony_dimension(ds: &Dataset) -> bool {
@@ -257,14 +196,10 @@ fn leaf_name(path: &str) -> &str {
 /// point into other files.
 fn walk_groups(group: &Group, path: &str, f: &mut dyn FnMut(&Group, &str, &[(String, LinkKind)])) {
     let mut members = Vec::new();
-    let _ = group.iter_visit(
-        hdf5::IndexType::Name,
-        hdf5::IterationOrder::Increasing,
-        |name, info| {
-            members.push((name.to_owned(), info.link_type));
-            Ok(())
-        },
-    );
+    let _ = group.iter_visit(hdf5::IndexType::Name, hdf5::IterationOrder::Increasing, |name, info| {
+        members.push((name.to_owned(), info.link_type));
+        Ok(())
+    });
     let kinds: Vec<(String, LinkKind)> = members
         .iter()
         .map(|(name, lt)| {
@@ -298,11 +233,7 @@ enum LinkKind {
 }
 
 fn join(parent: &str, name: &str) -> String {
-    if parent.ends_with('/') {
-        format!("{parent}{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
+    if parent.ends_with('/') { format!("{parent}{name}") } else { format!("{parent}/{name}") }
 }
 
 /// Lists the datasets of a file (hiding NetCDF4's dimensions without coordinate variables).
@@ -334,16 +265,9 @@ fn summarize(ds: &Dataset, path: String) -> DatasetSummary {
         },
         Err(e) => (format!("unreadable type ({e})"), false),
     };
-    let coordinate = is_dimension_scale(ds)
-        || (shape.len() == 1
-            && COORDINATE_NAMES.contains(&leaf_name(&path).to_ascii_lowercase().as_str()));
-    DatasetSummary {
-        path,
-        shape,
-        type_description,
-        numeric,
-        coordinate,
-    }
+    let coordinate =
+        is_dimension_scale(ds) || (shape.len() == 1 && COORDINATE_NAMES.contains(&leaf_name(&path).to_ascii_lowercase().as_str()));
+    DatasetSummary { path, shape, type_description, numeric, coordinate }
 }
 
 /// Lists datasets for a message: `/t2m (180, 360) float64, /lat (180,) float64`.
@@ -351,44 +275,26 @@ pub fn listing(datasets: &[DatasetSummary]) -> String {
     if datasets.is_empty() {
         return "the file holds no datasets".into();
     }
-    datasets
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    datasets.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// The coordinate of every axis of `ds` (of `shape`): from NetCDF4/HDF5 dimension scales
 /// first, else from 1-D datasets named like coordinates (`lat`/`latitude`, `lon`/`longitude`,
 /// `time`) next to the dataset or at the root whose length matches the axis.
-pub fn coordinates(
-    file: &hdf5::File,
-    ds: &Dataset,
-    shape: &[usize],
-    decode_cf: bool,
-) -> Vec<Option<Coordinate>> {
-    let mut coords =
-        dimension_scale_coords(ds, shape, decode_cf).unwrap_or_else(|| vec![None; shape.len()]);
+pub fn coordinates(file: &hdf5::File, ds: &Dataset, shape: &[usize], decode_cf: bool) -> Vec<Option<Coordinate>> {
+    let mut coords = dimension_scale_coords(ds, shape, decode_cf).unwrap_or_else(|| vec![None; shape.len()]);
     if coords.iter().all(Option::is_some) {
         return coords;
     }
     // Candidates by conventional name, in the dataset's group and the root group.
     let parent = ds.name();
-    let parent = parent
-        .rsplit_once('/')
-        .map(|(p, _)| if p.is_empty() { "/" } else { p })
-        .unwrap_or("/")
-        .to_owned();
+    let parent = parent.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/" } else { p }).unwrap_or("/").to_owned();
     let mut candidates: Vec<(&'static str, Dataset)> = Vec::new();
     for group_path in [parent.as_str(), "/"] {
         let Ok(group) = file.group(group_path) else {
             continue;
         };
-        let kinds: [(&'static str, &[&str]); 3] = [
-            ("lat", &["lat", "latitude"]),
-            ("lon", &["lon", "longitude"]),
-            ("time", &["time"]),
-        ];
+        let kinds: [(&'static str, &[&str]); 3] = [("lat", &["lat", "latitude"]), ("lon", &["lon", "longitude"]), ("time", &["time"])];
         for (kind, names) in kinds {
             if candidates.iter().any(|(k, _)| *k == kind) {
                 continue;
@@ -431,10 +337,7 @@ pub fn coordinates(
             if used.contains(&kind) {
                 continue;
             }
-            let Some((_, c)) = candidates
-                .iter()
-                .find(|(k, c)| *k == kind && c.shape() == [shape[d]])
-            else {
+            let Some((_, c)) = candidates.iter().find(|(k, c)| *k == kind && c.shape() == [shape[d]]) else {
                 continue;
             };
             if let Some(coord) = read_coordinate(c, decode_cf) {
@@ -457,11 +360,7 @@ fn kind_of(name: &str) -> &'static str {
 }
 
 /// Coordinates from the `DIMENSION_LIST` attribute (one object reference per axis).
-fn dimension_scale_coords(
-    ds: &Dataset,
-    shape: &[usize],
-    decode_cf: bool,
-) -> Option<Vec<Option<Coordinate>>> {
+fn dimension_scale_coords(ds: &Dataset, shape: &[usize], decode_cf: bool) -> Option<Vec<Option<Coordinate>>> {
     use hdf5::types::VarLenArray;
     use hdf5::{ObjectReference1, ReferencedObject};
     let attr = ds.attr("DIMENSION_LIST").ok()?;
@@ -472,9 +371,7 @@ fn dimension_scale_coords(
     let mut out = Vec::with_capacity(shape.len());
     for (d, refs) in lists.iter().enumerate() {
         let coord = refs.first().and_then(|r| match ds.dereference(r) {
-            Ok(ReferencedObject::Dataset(scale))
-                if scale.shape() == [shape[d]] && !is_phony_dimension(&scale) =>
-            {
+            Ok(ReferencedObject::Dataset(scale)) if scale.shape() == [shape[d]] && !is_phony_dimension(&scale) => {
                 read_coordinate(&scale, decode_cf)
             }
             _ => None,
@@ -490,13 +387,7 @@ fn read_coordinate(ds: &Dataset, decode_cf: bool) -> Option<Coordinate> {
     storage::classify(&ty).ok()?;
     let mut values = ds.read_raw::<f64>().ok()?;
     let attrs = read_attrs(ds);
-    let find = |n: &str| {
-        attrs
-            .iter()
-            .find(|a| a.name == n)
-            .and_then(|a| a.numbers())
-            .and_then(|v| v.first().copied())
-    };
+    let find = |n: &str| attrs.iter().find(|a| a.name == n).and_then(|a| a.numbers()).and_then(|v| v.first().copied());
     if decode_cf {
         let (scale, offset) = (find("scale_factor"), find("add_offset"));
         if scale.is_some() || offset.is_some() {
@@ -505,16 +396,8 @@ fn read_coordinate(ds: &Dataset, decode_cf: bool) -> Option<Coordinate> {
             }
         }
     }
-    let units = attrs
-        .iter()
-        .find(|a| a.name == "units")
-        .and_then(|a| a.text().map(str::to_owned));
-    Some(Coordinate {
-        name: leaf_name(&ds.name()).to_owned(),
-        values,
-        labels: Vec::new(),
-        units,
-    })
+    let units = attrs.iter().find(|a| a.name == "units").and_then(|a| a.text().map(str::to_owned));
+    Some(Coordinate { name: leaf_name(&ds.name()).to_owned(), values, labels: Vec::new(), units })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -615,22 +498,13 @@ fn attr_nodes(loc: &Location) -> Vec<AttrNode> {
 /// Describes the tree of an open file.
 pub fn file_tree(file: &hdf5::File, label: String, size_bytes: u64) -> FileTree {
     fn group_node(group: &Group, path: &str) -> GroupNode {
-        let mut node = GroupNode {
-            path: path.to_owned(),
-            attrs: attr_nodes(group),
-            groups: Vec::new(),
-            datasets: Vec::new(),
-            links: Vec::new(),
-        };
+        let mut node =
+            GroupNode { path: path.to_owned(), attrs: attr_nodes(group), groups: Vec::new(), datasets: Vec::new(), links: Vec::new() };
         let mut members = Vec::new();
-        let _ = group.iter_visit(
-            hdf5::IndexType::Name,
-            hdf5::IterationOrder::Increasing,
-            |name, info| {
-                members.push((name.to_owned(), info.link_type));
-                Ok(())
-            },
-        );
+        let _ = group.iter_visit(hdf5::IndexType::Name, hdf5::IterationOrder::Increasing, |name, info| {
+            members.push((name.to_owned(), info.link_type));
+            Ok(())
+        });
         for (name, link) in members {
             let child = join(path, &name);
             if link != LinkType::Hard {
@@ -655,11 +529,7 @@ pub fn file_tree(file: &hdf5::File, label: String, size_bytes: u64) -> FileTree 
         }
         node
     }
-    FileTree {
-        file: label,
-        size_bytes,
-        root: group_node(file, "/"),
-    }
+    FileTree { file: label, size_bytes, root: group_node(file, "/") }
 }
 
 fn dataset_node(ds: &Dataset, path: String) -> DatasetNode {
@@ -688,28 +558,16 @@ impl AttrNode {
     pub fn value_text(&self) -> String {
         let single = self.dtype == "float32" || self.dtype.ends_with("f4");
         let list = |items: Vec<String>| {
-            if items.len() == 1 {
-                items[0].clone()
-            } else {
-                format!("[{}]", items.join(", "))
-            }
+            if items.len() == 1 { items[0].clone() } else { format!("[{}]", items.join(", ")) }
         };
         match &self.value {
             None => format!("({})", self.dtype),
             Some(AttrJson::Text(s)) => format!("{s:?}"),
             Some(AttrJson::Ints(v)) => list(v.iter().map(|x| x.to_string()).collect()),
             // `{:?}` is the shortest text that reads back as the same number.
-            Some(AttrJson::Floats(v)) => list(
-                v.iter()
-                    .map(|&x| {
-                        if single {
-                            format!("{:?}", x as f32)
-                        } else {
-                            format!("{x:?}")
-                        }
-                    })
-                    .collect(),
-            ),
+            Some(AttrJson::Floats(v)) => {
+                list(v.iter().map(|&x| if single { format!("{:?}", x as f32) } else { format!("{x:?}") }).collect())
+            }
         }
     }
 }
@@ -725,24 +583,10 @@ impl fmt::Display for FileTree {
         }
         fn group(f: &mut fmt::Formatter<'_>, g: &GroupNode, depth: usize) -> fmt::Result {
             let indent = depth * 2;
-            writeln!(
-                f,
-                "{:indent$}{}",
-                "",
-                if g.path == "/" {
-                    "/".to_string()
-                } else {
-                    format!("{}/", g.path)
-                }
-            )?;
+            writeln!(f, "{:indent$}{}", "", if g.path == "/" { "/".to_string() } else { format!("{}/", g.path) })?;
             attrs(f, &g.attrs, indent + 4)?;
             for d in &g.datasets {
-                let mut line = format!(
-                    "{} {} {}",
-                    d.path,
-                    crate::source::fmt_shape(&d.shape),
-                    d.dtype
-                );
+                let mut line = format!("{} {} {}", d.path, crate::source::fmt_shape(&d.shape), d.dtype);
                 match &d.chunks {
                     Some(c) => line += &format!("  chunks {}", crate::source::fmt_shape(c)),
                     None => line += &format!("  {}", d.layout),
@@ -767,12 +611,7 @@ impl fmt::Display for FileTree {
             }
             Ok(())
         }
-        writeln!(
-            f,
-            "{} ({})",
-            self.file,
-            crate::chunks::format_bytes(self.size_bytes as usize)
-        )?;
+        writeln!(f, "{} ({})", self.file, crate::chunks::format_bytes(self.size_bytes as usize))?;
         group(f, &self.root, 0)
     }
 }

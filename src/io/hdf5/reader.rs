@@ -46,15 +46,8 @@ struct ChunkIndex {
 impl ChunkIndex {
     /// Reads the index with `H5Dchunk_iter` (one library call for the whole dataset).
     fn read(ds: &hdf5::Dataset, shape: &[usize], chunk: &[usize]) -> Result<ChunkIndex, String> {
-        let grid: Vec<usize> = shape
-            .iter()
-            .zip(chunk)
-            .map(|(&n, &c)| n.div_ceil(c.max(1)))
-            .collect();
-        let total = grid
-            .iter()
-            .try_fold(1usize, |acc, &g| acc.checked_mul(g))
-            .ok_or("too many chunks")?;
+        let grid: Vec<usize> = shape.iter().zip(chunk).map(|(&n, &c)| n.div_ceil(c.max(1))).collect();
+        let total = grid.iter().try_fold(1usize, |acc, &g| acc.checked_mul(g)).ok_or("too many chunks")?;
         let mut entries = vec![None; total];
         let mut bad: Option<String> = None;
         ds.chunks_visit(|info| {
@@ -62,10 +55,7 @@ impl ChunkIndex {
             for d in 0..grid.len() {
                 let off = info.offset.get(d).copied().unwrap_or(u64::MAX) as usize;
                 if chunk[d] == 0 || off % chunk[d] != 0 {
-                    bad = Some(format!(
-                        "chunk at offset {:?} is not on the chunk grid",
-                        info.offset
-                    ));
+                    bad = Some(format!("chunk at offset {:?} is not on the chunk grid", info.offset));
                     return -1;
                 }
                 if off / chunk[d] >= grid[d] {
@@ -74,17 +64,10 @@ impl ChunkIndex {
                 }
                 linear = linear * grid[d] + off / chunk[d];
             }
-            entries[linear] = Some(StoredChunk {
-                address: info.addr,
-                size: info.size,
-                filter_mask: info.filter_mask,
-            });
+            entries[linear] = Some(StoredChunk { address: info.addr, size: info.size, filter_mask: info.filter_mask });
             0
         })
-        .map_err(|e| {
-            bad.clone()
-                .unwrap_or_else(|| format!("cannot read the chunk index: {e}"))
-        })?;
+        .map_err(|e| bad.clone().unwrap_or_else(|| format!("cannot read the chunk index: {e}")))?;
         Ok(ChunkIndex { grid, entries })
     }
 
@@ -101,11 +84,7 @@ impl ChunkIndex {
 #[derive(Debug)]
 enum Access {
     /// Chunks read by position and decoded here.
-    Chunked {
-        chunk: Vec<usize>,
-        index: ChunkIndex,
-        pipeline: Pipeline,
-    },
+    Chunked { chunk: Vec<usize>, index: ChunkIndex, pipeline: Pipeline },
     /// One byte range read by position (`None`: never written, all fill value).
     Contiguous { address: Option<u64> },
     /// Through the library, for the reason given.
@@ -152,14 +131,7 @@ impl fmt::Debug for Hdf5Source {
             .field("shape", &self.shape)
             .field("stored", &self.stored.description)
             .field("layout", &self.layout.name())
-            .field(
-                "filters",
-                &self
-                    .filters
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>(),
-            )
+            .field("filters", &self.filters.iter().map(|f| f.to_string()).collect::<Vec<_>>())
             .field("path", &self.path_kind())
             .field("cf", &self.cf.as_ref().map(|c| c.dtype))
             .finish()
@@ -180,17 +152,14 @@ pub(crate) fn open_file(path: &Path) -> Result<(std::fs::File, hdf5::File, u64),
     check_signature(&file, len).map_err(err)?;
     // Lock like the library does by default, but read on file systems without locks
     // (network and read-only mounts) instead of failing.
-    let h5 = hdf5::File::with_options()
-        .with_fapl(|p| p.file_locking(true))
-        .open(path)
-        .map_err(|e| {
-            let m = e.to_string();
-            if m.contains("truncated") {
-                err(format!("the file is truncated ({len} bytes): {m}"))
-            } else {
-                err(format!("the HDF5 library cannot open it: {m}"))
-            }
-        })?;
+    let h5 = hdf5::File::with_options().with_fapl(|p| p.file_locking(true)).open(path).map_err(|e| {
+        let m = e.to_string();
+        if m.contains("truncated") {
+            err(format!("the file is truncated ({len} bytes): {m}"))
+        } else {
+            err(format!("the HDF5 library cannot open it: {m}"))
+        }
+    })?;
     Ok((file, h5, len))
 }
 
@@ -213,9 +182,7 @@ fn check_signature(file: &std::fs::File, len: u64) -> Result<(), String> {
     if n >= 4 && &head[..3] == b"CDF" && matches!(head[3], 1 | 2 | 5) {
         return Err("a NetCDF3 (classic) file; gridlens reads NetCDF4 (HDF5-based) files only: convert with `nccopy -k nc4`".into());
     }
-    Err(format!(
-        "not an HDF5 or NetCDF4 file (no HDF5 signature in its {len} bytes)"
-    ))
+    Err(format!("not an HDF5 or NetCDF4 file (no HDF5 signature in its {len} bytes)"))
 }
 
 /// `t2m` → `/t2m`; `/a//b/` → `/a/b`.
@@ -228,30 +195,17 @@ fn normalize_name(name: &str) -> String {
 /// not a coordinate variable.
 fn default_dataset(h5: &hdf5::File, label: &str) -> Result<String, SourceError> {
     let all = meta::list_datasets(h5);
-    let numeric: Vec<&meta::DatasetSummary> = all
-        .iter()
-        .filter(|d| d.numeric && !d.shape.is_empty())
-        .collect();
-    let data: Vec<&meta::DatasetSummary> =
-        numeric.iter().copied().filter(|d| !d.coordinate).collect();
+    let numeric: Vec<&meta::DatasetSummary> = all.iter().filter(|d| d.numeric && !d.shape.is_empty()).collect();
+    let data: Vec<&meta::DatasetSummary> = numeric.iter().copied().filter(|d| !d.coordinate).collect();
     match (data.len(), numeric.len()) {
         (1, _) => Ok(data[0].path.clone()),
         (0, 1) => Ok(numeric[0].path.clone()),
-        (0, _) => Err(SourceError::new(
-            label,
-            format!(
-                "no numeric dataset of rank ≥ 1 to read; datasets: {}",
-                meta::listing(&all)
-            ),
-        )),
+        (0, _) => Err(SourceError::new(label, format!("no numeric dataset of rank ≥ 1 to read; datasets: {}", meta::listing(&all)))),
         (n, _) => Err(SourceError::new(
             label,
             format!(
                 "{n} datasets, name one as FILE:DATASET; datasets: {}",
-                data.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                data.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
             ),
         )),
     }
@@ -272,13 +226,7 @@ fn unchunked_blocks(shape: &[usize], item: usize, budget: usize) -> Chunks {
         }
         block[d] = 1;
     }
-    Chunks::new(
-        shape
-            .iter()
-            .zip(&block)
-            .map(|(&n, &b)| split_axis(n, b))
-            .collect(),
-    )
+    Chunks::new(shape.iter().zip(&block).map(|(&n, &b)| split_axis(n, b)).collect())
 }
 
 /// Converts stored bytes of `dtype` in `order` into a typed buffer.
@@ -395,11 +343,7 @@ impl Hdf5Source {
     /// A [`SourceError`] naming the file (and dataset): the file cannot be read or is not
     /// HDF5, the dataset is missing (the message lists those there are), its type is not
     /// numeric, or its filters are not available.
-    pub fn open(
-        path: &Path,
-        dataset: Option<&str>,
-        opts: &OpenOptions,
-    ) -> Result<Hdf5Source, SourceError> {
+    pub fn open(path: &Path, dataset: Option<&str>, opts: &OpenOptions) -> Result<Hdf5Source, SourceError> {
         let (file, h5file, file_len) = open_file(path)?;
         let file_label = path.display().to_string();
         let name = match dataset {
@@ -415,24 +359,14 @@ impl Hdf5Source {
                     _ => format!("no dataset '{name}'"),
                 };
                 let all = meta::list_datasets(&h5file);
-                return Err(SourceError::new(
-                    &file_label,
-                    format!("{what}; datasets: {}", meta::listing(&all)),
-                ));
+                return Err(SourceError::new(&file_label, format!("{what}; datasets: {}", meta::listing(&all))));
             }
         };
         let err = |m: String| SourceError::new(&label, m);
-        let ty = ds
-            .dtype()
-            .map_err(|e| err(format!("cannot read the datatype: {e}")))?;
-        let stored = storage::classify(&ty).map_err(|t| {
-            err(format!(
-                "the dataset holds {t} values; gridlens reads numeric and boolean datasets only"
-            ))
-        })?;
-        let space = ds
-            .space()
-            .map_err(|e| err(format!("cannot read the dataspace: {e}")))?;
+        let ty = ds.dtype().map_err(|e| err(format!("cannot read the datatype: {e}")))?;
+        let stored = storage::classify(&ty)
+            .map_err(|t| err(format!("the dataset holds {t} values; gridlens reads numeric and boolean datasets only")))?;
+        let space = ds.space().map_err(|e| err(format!("cannot read the dataspace: {e}")))?;
         if space.is_null() {
             return Err(err("the dataset has a null dataspace (no values)".into()));
         }
@@ -449,61 +383,34 @@ impl Hdf5Source {
         }
         let item = stored.dtype.size_bytes();
         let access = if shape.is_empty() {
-            Access::Library {
-                reason: "a scalar dataset".into(),
-            }
+            Access::Library { reason: "a scalar dataset".into() }
         } else if !stored.plain {
-            Access::Library {
-                reason: format!(
-                    "{} values need the library's conversion",
-                    stored.description
-                ),
-            }
+            Access::Library { reason: format!("{} values need the library's conversion", stored.description) }
         } else {
             match &layout {
-                Layout::Chunked { chunk } if chunk.len() != shape.len() => Access::Library {
-                    reason: format!(
-                        "chunk shape {} does not match the rank of {}",
-                        fmt_shape(chunk),
-                        fmt_shape(&shape)
-                    ),
-                },
+                Layout::Chunked { chunk } if chunk.len() != shape.len() => {
+                    Access::Library { reason: format!("chunk shape {} does not match the rank of {}", fmt_shape(chunk), fmt_shape(&shape)) }
+                }
                 Layout::Chunked { chunk } => match Pipeline::from_filters(&filters, item) {
-                    Err(f) => Access::Library {
-                        reason: format!("the '{}' filter", f.name),
-                    },
+                    Err(f) => Access::Library { reason: format!("the '{}' filter", f.name) },
                     Ok(pipeline) => match ChunkIndex::read(&ds, &shape, chunk) {
-                        Ok(index) => Access::Chunked {
-                            chunk: chunk.clone(),
-                            index,
-                            pipeline,
-                        },
+                        Ok(index) => Access::Chunked { chunk: chunk.clone(), index, pipeline },
                         Err(e) => Access::Library { reason: e },
                     },
                 },
                 Layout::Contiguous { address } => Access::Contiguous { address: *address },
-                other => Access::Library {
-                    reason: format!("{} layout", other.name()),
-                },
+                other => Access::Library { reason: format!("{} layout", other.name()) },
             }
         };
         let chunks = match &layout {
-            Layout::Chunked { chunk } if chunk.len() == shape.len() => {
-                Chunks::regular(&shape, chunk)
-            }
+            Layout::Chunked { chunk } if chunk.len() == shape.len() => Chunks::regular(&shape, chunk),
             _ => unchunked_blocks(&shape, item, UNCHUNKED_BLOCK_BYTES),
         };
         let attrs = meta::read_attrs(&ds);
-        let cf = if opts.decode_cf {
-            CfDecoding::from_attrs(stored.dtype, &attrs)
-        } else {
-            None
-        };
+        let cf = if opts.decode_cf { CfDecoding::from_attrs(stored.dtype, &attrs) } else { None };
         let applied: &[&str] = cf.as_ref().map_or(&[], |c| &c.applied);
-        let metadata = Metadata {
-            attrs: meta::public_attrs(&attrs, applied),
-            coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf),
-        };
+        let metadata =
+            Metadata { attrs: meta::public_attrs(&attrs, applied), coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf) };
         let dataset_path = ds.name();
         let library = if matches!(access, Access::Library { .. }) { Some((h5file, ds)) } else { None };
         Ok(Hdf5Source {
@@ -556,9 +463,8 @@ impl Hdf5Source {
         let mut library = self.library.lock().unwrap_or_else(|p| p.into_inner());
         if library.is_none() {
             let (_, h5, _) = open_file(&self.path)?;
-            let ds = h5
-                .dataset(&self.dataset_path)
-                .map_err(|e| SourceError::new(&self.label, format!("cannot open the dataset again: {e}")))?;
+            let ds =
+                h5.dataset(&self.dataset_path).map_err(|e| SourceError::new(&self.label, format!("cannot open the dataset again: {e}")))?;
             *library = Some((h5, ds));
         }
         let dataset = &library.as_ref().expect("opened above").1;
@@ -576,15 +482,9 @@ impl Hdf5Source {
                 })?;
                 return Ok(());
             }
-            let slices: Vec<hdf5::SliceOrIndex> = region
-                .start
-                .iter()
-                .zip(&region.shape)
-                .map(|(&s, &n)| hdf5::SliceOrIndex::from(s..s + n))
-                .collect();
-            let fspace = dataset
-                .space()?
-                .select(hdf5::Hyperslab::from(slices))?;
+            let slices: Vec<hdf5::SliceOrIndex> =
+                region.start.iter().zip(&region.shape).map(|(&s, &n)| hdf5::SliceOrIndex::from(s..s + n)).collect();
+            let fspace = dataset.space()?.select(hdf5::Hyperslab::from(slices))?;
             let mspace = hdf5::Dataspace::try_new(region.shape.as_slice())?;
             hdf5::h5check(unsafe {
                 hdf5_sys::h5d::H5Dread(
@@ -598,14 +498,8 @@ impl Hdf5Source {
             })?;
             Ok(())
         });
-        result.map_err(|e| {
-            SourceError::new(&self.label, format!("the HDF5 library failed to read: {e}"))
-                .at(region)
-        })?;
-        Ok(Block::new(
-            region.shape.clone(),
-            buffer_from_bytes(&bytes, self.stored.dtype, ByteOrder::NATIVE),
-        ))
+        result.map_err(|e| SourceError::new(&self.label, format!("the HDF5 library failed to read: {e}")).at(region))?;
+        Ok(Block::new(region.shape.clone(), buffer_from_bytes(&bytes, self.stored.dtype, ByteOrder::NATIVE)))
     }
 
     /// Reads `region` without CF decoding, through the lock-free path where there is one.
@@ -620,11 +514,7 @@ impl Hdf5Source {
             return Ok((Block::zeros(dtype, &region.shape), 0));
         }
         match &self.access {
-            Access::Chunked {
-                chunk,
-                index,
-                pipeline,
-            } => {
+            Access::Chunked { chunk, index, pipeline } => {
                 let mut bytes_read = 0u64;
                 let block = assemble(&self.chunks, dtype, region, |idx, local| {
                     let chunk_region = self.chunks.block_region(idx);
@@ -633,7 +523,11 @@ impl Hdf5Source {
                         Some(c) if pipeline.skips_all(c.filter_mask) => {
                             let full = chunk.iter().product::<usize>() * dtype.size_bytes();
                             if (c.size as usize) < full {
-                                return Err(self.corrupt(&chunk_region, c, format!("stored size {} is less than the {full} bytes of an unfiltered chunk", c.size)));
+                                return Err(self.corrupt(
+                                    &chunk_region,
+                                    c,
+                                    format!("stored size {} is less than the {full} bytes of an unfiltered chunk", c.size),
+                                ));
                             }
                             let (b, n) = self.read_box(c.address, chunk, local, &chunk_region)?;
                             bytes_read += n;
@@ -650,9 +544,7 @@ impl Hdf5Source {
                 Ok((block, bytes_read))
             }
             Access::Contiguous { address: None } => Ok((self.fill_block(&region.shape), 0)),
-            Access::Contiguous { address: Some(a) } => {
-                self.read_box(*a, &self.shape, region, region)
-            }
+            Access::Contiguous { address: Some(a) } => self.read_box(*a, &self.shape, region, region),
             Access::Library { .. } => {
                 let b = self.read_with_library(region)?;
                 let n = b.size_bytes() as u64;
@@ -664,42 +556,23 @@ impl Hdf5Source {
     fn check_region(&self, region: &Region) -> Result<(), SourceError> {
         let ok = region.ndim() == self.shape.len()
             && region.start.len() == region.shape.len()
-            && (0..region.ndim()).all(|d| {
-                region.start[d]
-                    .checked_add(region.shape[d])
-                    .is_some_and(|e| e <= self.shape[d])
-            });
+            && (0..region.ndim()).all(|d| region.start[d].checked_add(region.shape[d]).is_some_and(|e| e <= self.shape[d]));
         if ok {
             Ok(())
         } else {
-            Err(SourceError::new(
-                &self.label,
-                format!(
-                    "region {region} is outside the shape {}",
-                    fmt_shape(&self.shape)
-                ),
-            ))
+            Err(SourceError::new(&self.label, format!("region {region} is outside the shape {}", fmt_shape(&self.shape))))
         }
     }
 
     /// A block of the fill value.
     fn fill_block(&self, shape: &[usize]) -> Block {
         let n: usize = shape.iter().product();
-        Block::new(
-            shape.to_vec(),
-            buffer_from_bytes(&self.fill.repeat(n), self.stored.dtype, ByteOrder::NATIVE),
-        )
+        Block::new(shape.to_vec(), buffer_from_bytes(&self.fill.repeat(n), self.stored.dtype, ByteOrder::NATIVE))
     }
 
     fn corrupt(&self, chunk_region: &Region, c: StoredChunk, message: String) -> SourceError {
-        SourceError::new(
-            &self.label,
-            format!(
-                "corrupt chunk {chunk_region} ({} bytes at byte {}): {message}",
-                c.size, c.address
-            ),
-        )
-        .at(chunk_region)
+        SourceError::new(&self.label, format!("corrupt chunk {chunk_region} ({} bytes at byte {}): {message}", c.size, c.address))
+            .at(chunk_region)
     }
 
     /// Reads `len` bytes at `address` by position (no lock).
@@ -712,28 +585,18 @@ impl Hdf5Source {
             return Err(self.read_error(address, len, &eof, region));
         }
         let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, address)
-            .map_err(|e| self.read_error(address, len, &e, region))?;
+        self.file.read_exact_at(&mut buf, address).map_err(|e| self.read_error(address, len, &e, region))?;
         Ok(buf)
     }
 
     /// A failed positional read: past the end of the file (which shrank since it was
     /// opened, or lies about its size) or an I/O error.
-    fn read_error(
-        &self,
-        address: u64,
-        len: usize,
-        e: &std::io::Error,
-        region: &Region,
-    ) -> SourceError {
+    fn read_error(&self, address: u64, len: usize, e: &std::io::Error, region: &Region) -> SourceError {
         let end = address.saturating_add(len as u64);
         // The file may have been cut since it was opened: report its size now.
         let now = self.file.metadata().map_or(self.file_len, |m| m.len());
         let m = if e.kind() == std::io::ErrorKind::UnexpectedEof || end > now {
-            format!(
-                "data at bytes {address}..{end} lies beyond the end of the file ({now} bytes): the file is truncated"
-            )
+            format!("data at bytes {address}..{end} lies beyond the end of the file ({now} bytes): the file is truncated")
         } else {
             format!("cannot read bytes {address}..{end}: {e}")
         };
@@ -742,13 +605,7 @@ impl Hdf5Source {
 
     /// Reads the part `local` of a C-ordered box of `box_shape` elements stored unfiltered
     /// at `base`: one read per run of contiguous elements.
-    fn read_box(
-        &self,
-        base: u64,
-        box_shape: &[usize],
-        local: &Region,
-        region: &Region,
-    ) -> Result<(Block, u64), SourceError> {
+    fn read_box(&self, base: u64, box_shape: &[usize], local: &Region, region: &Region) -> Result<(Block, u64), SourceError> {
         let item = self.stored.dtype.size_bytes();
         let nd = box_shape.len();
         // Axes after `k` are read whole, so each run spans them and `local.shape[k]` rows.
@@ -802,46 +659,23 @@ impl Hdf5Source {
     }
 
     /// Decodes the stored bytes of chunk `index` into a block of the full chunk shape.
-    fn decode_chunk(
-        &self,
-        index: &[usize],
-        bytes: Vec<u8>,
-        filter_mask: u32,
-    ) -> Result<Block, SourceError> {
-        let Access::Chunked {
-            chunk,
-            pipeline,
-            index: chunk_index,
-        } = &self.access
-        else {
-            return Err(SourceError::new(
-                &self.label,
-                "decode of a dataset that is not read by chunk",
-            ));
+    fn decode_chunk(&self, index: &[usize], bytes: Vec<u8>, filter_mask: u32) -> Result<Block, SourceError> {
+        let Access::Chunked { chunk, pipeline, index: chunk_index } = &self.access else {
+            return Err(SourceError::new(&self.label, "decode of a dataset that is not read by chunk"));
         };
         let chunk_region = self.chunks.block_region(index);
         let size = bytes.len();
         let full_len = chunk.iter().product::<usize>() * self.stored.dtype.size_bytes();
         let decoded = pipeline.decode(bytes, filter_mask, full_len).map_err(|e| {
-            let c = chunk_index.get(index).unwrap_or(StoredChunk {
-                address: 0,
-                size: size as u64,
-                filter_mask,
-            });
+            let c = chunk_index.get(index).unwrap_or(StoredChunk { address: 0, size: size as u64, filter_mask });
             self.corrupt(&chunk_region, c, e.to_string())
         })?;
-        Ok(Block::new(
-            chunk.clone(),
-            buffer_from_bytes(&decoded, self.stored.dtype, self.stored.order),
-        ))
+        Ok(Block::new(chunk.clone(), buffer_from_bytes(&decoded, self.stored.dtype, self.stored.order)))
     }
 
     /// The chunk-grid index of `region` when it is exactly one natural block of a chunked dataset.
     fn whole_chunk(&self, region: &Region) -> Option<Vec<usize>> {
-        if !matches!(self.access, Access::Chunked { .. })
-            || region.ndim() != self.shape.len()
-            || region.is_empty()
-        {
+        if !matches!(self.access, Access::Chunked { .. }) || region.ndim() != self.shape.len() || region.is_empty() {
             return None;
         }
         let idx = self.chunks.block_containing(region)?;
@@ -879,40 +713,21 @@ impl Source for Hdf5Source {
     }
 
     fn fetch(&self, region: &Region) -> Result<Fetched, SourceError> {
-        let (
-            Some(idx),
-            Access::Chunked {
-                index, pipeline, ..
-            },
-        ) = (self.whole_chunk(region), &self.access)
-        else {
+        let (Some(idx), Access::Chunked { index, pipeline, .. }) = (self.whole_chunk(region), &self.access) else {
             let (block, bytes_read) = self.read_stored(region)?;
-            return Ok(Fetched {
-                bytes_read,
-                payload: Payload::Block(self.finish(block)),
-            });
+            return Ok(Fetched { bytes_read, payload: Payload::Block(self.finish(block)) });
         };
         match index.get(&idx) {
-            None => Ok(Fetched {
-                bytes_read: 0,
-                payload: Payload::Block(self.finish(self.fill_block(&region.shape))),
-            }),
+            None => Ok(Fetched { bytes_read: 0, payload: Payload::Block(self.finish(self.fill_block(&region.shape))) }),
             Some(c) if pipeline.skips_all(c.filter_mask) => {
                 let (block, bytes_read) = self.read_stored(region)?;
-                Ok(Fetched {
-                    bytes_read,
-                    payload: Payload::Block(self.finish(block)),
-                })
+                Ok(Fetched { bytes_read, payload: Payload::Block(self.finish(block)) })
             }
             Some(c) => {
                 let bytes = self.read_at(c.address, c.size as usize, region)?;
                 Ok(Fetched {
                     bytes_read: c.size,
-                    payload: Payload::Encoded(Box::new(EncodedChunk {
-                        index: idx,
-                        bytes,
-                        filter_mask: c.filter_mask,
-                    })),
+                    payload: Payload::Encoded(Box::new(EncodedChunk { index: idx, bytes, filter_mask: c.filter_mask })),
                 })
             }
         }
@@ -920,26 +735,14 @@ impl Source for Hdf5Source {
 
     fn needs_decode(&self, region: &Region) -> bool {
         match (self.whole_chunk(region), &self.access) {
-            (
-                Some(idx),
-                Access::Chunked {
-                    index, pipeline, ..
-                },
-            ) => index
-                .get(&idx)
-                .is_some_and(|c| !pipeline.skips_all(c.filter_mask)),
+            (Some(idx), Access::Chunked { index, pipeline, .. }) => index.get(&idx).is_some_and(|c| !pipeline.skips_all(c.filter_mask)),
             _ => false,
         }
     }
 
-    fn decode(
-        &self,
-        region: &Region,
-        payload: Box<dyn Any + Send + Sync>,
-    ) -> Result<Block, SourceError> {
-        let chunk = payload
-            .downcast::<EncodedChunk>()
-            .map_err(|_| SourceError::new(&self.label, "payload from another source").at(region))?;
+    fn decode(&self, region: &Region, payload: Box<dyn Any + Send + Sync>) -> Result<Block, SourceError> {
+        let chunk =
+            payload.downcast::<EncodedChunk>().map_err(|_| SourceError::new(&self.label, "payload from another source").at(region))?;
         if self.whole_chunk(region).as_deref() != Some(chunk.index.as_slice()) {
             return Err(SourceError::new(&self.label, "payload of another chunk").at(region));
         }
@@ -976,22 +779,10 @@ mod tests {
 
     #[test]
     fn bytes_become_values_in_either_order() {
-        assert_eq!(
-            buffer_from_bytes(&[0x01, 0x02], DType::I16, ByteOrder::Big),
-            Buffer::I16(vec![0x0102])
-        );
-        assert_eq!(
-            buffer_from_bytes(&[0x01, 0x02], DType::I16, ByteOrder::Little),
-            Buffer::I16(vec![0x0201])
-        );
-        assert_eq!(
-            buffer_from_bytes(&[0, 1, 2], DType::Bool, ByteOrder::Little),
-            Buffer::Bool(vec![false, true, true])
-        );
-        assert_eq!(
-            buffer_from_bytes(&1.5f32.to_be_bytes(), DType::F32, ByteOrder::Big),
-            Buffer::F32(vec![1.5])
-        );
+        assert_eq!(buffer_from_bytes(&[0x01, 0x02], DType::I16, ByteOrder::Big), Buffer::I16(vec![0x0102]));
+        assert_eq!(buffer_from_bytes(&[0x01, 0x02], DType::I16, ByteOrder::Little), Buffer::I16(vec![0x0201]));
+        assert_eq!(buffer_from_bytes(&[0, 1, 2], DType::Bool, ByteOrder::Little), Buffer::Bool(vec![false, true, true]));
+        assert_eq!(buffer_from_bytes(&1.5f32.to_be_bytes(), DType::F32, ByteOrder::Big), Buffer::F32(vec![1.5]));
     }
 
     #[test]

@@ -27,10 +27,7 @@ const MAX_CHUNK_BYTES: usize = 4 << 20;
 /// is refused instead of writing into the first one's file.
 fn active_temporaries() -> MutexGuard<'static, HashSet<PathBuf>> {
     static ACTIVE: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    ACTIVE
-        .get_or_init(|| Mutex::new(HashSet::new()))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    ACTIVE.get_or_init(|| Mutex::new(HashSet::new())).lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The temporary of `target` for this process: `.<target name>.gridlens-tmp-<pid>`.
@@ -42,10 +39,7 @@ fn temporary_for(target: &Path) -> Option<PathBuf> {
 /// Whether process `pid` is alive; `None` when this system cannot tell (no `/proc`).
 fn process_alive(pid: u32) -> Option<bool> {
     let proc_dir = Path::new("/proc");
-    proc_dir
-        .join("self")
-        .exists()
-        .then(|| proc_dir.join(pid.to_string()).exists())
+    proc_dir.join("self").exists().then(|| proc_dir.join(pid.to_string()).exists())
 }
 
 /// Removes temporaries of `target` left by processes that no longer run.
@@ -53,11 +47,7 @@ fn remove_stale_temporaries(target: &Path) {
     let (Some(name), Some(dir)) = (target.file_name(), target.parent()) else {
         return;
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let prefix = format!(".{}.gridlens-tmp-", name.to_string_lossy());
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -65,11 +55,7 @@ fn remove_stale_temporaries(target: &Path) {
     let active = active_temporaries();
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(pid) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
         let path = entry.path();
@@ -92,12 +78,7 @@ pub(crate) fn chunk_shape(spec: &SinkSpec, opts: &WriteOptions) -> Result<Vec<us
     let chunk = match &opts.chunk_shape {
         Some(c) => {
             if c.len() != shape.len() {
-                return Err(format!(
-                    "chunk shape {} has {} axes but the array has {}",
-                    fmt_shape(c),
-                    c.len(),
-                    shape.len()
-                ));
+                return Err(format!("chunk shape {} has {} axes but the array has {}", fmt_shape(c), c.len(), shape.len()));
             }
             if c.contains(&0) {
                 return Err(format!("chunk shape {} has a zero length", fmt_shape(c)));
@@ -121,11 +102,7 @@ pub(crate) fn chunk_shape(spec: &SinkSpec, opts: &WriteOptions) -> Result<Vec<us
         }
     };
     // HDF5 refuses chunks longer than a fixed-size axis.
-    Ok(chunk
-        .iter()
-        .zip(shape)
-        .map(|(&c, &n)| c.clamp(1, n.max(1)))
-        .collect())
+    Ok(chunk.iter().zip(shape).map(|(&c, &n)| c.clamp(1, n.max(1))).collect())
 }
 
 /// Where a sink is in its life. Only `Pending` and `Open` own the temporary: once
@@ -159,12 +136,7 @@ impl Hdf5Sink {
     /// When the target (or, for a named dataset, that dataset in it) exists and
     /// `opts.overwrite` is off, the existing file is not HDF5, the chunk shape does not fit
     /// the array, or the temporary cannot be written.
-    pub fn create(
-        path: &Path,
-        dataset: Option<&str>,
-        spec: &SinkSpec,
-        opts: &WriteOptions,
-    ) -> Result<Hdf5Sink, SinkError> {
+    pub fn create(path: &Path, dataset: Option<&str>, spec: &SinkSpec, opts: &WriteOptions) -> Result<Hdf5Sink, SinkError> {
         let name = dataset.map(|d| {
             let parts: Vec<&str> = d.split('/').filter(|p| !p.is_empty()).collect();
             format!("/{}", parts.join("/"))
@@ -195,17 +167,13 @@ impl Hdf5Sink {
             return Err(err("the target is a directory".into()));
         }
         if exists && dataset.is_none() && !opts.overwrite {
-            return Err(err(
-                "the file exists; choose another name or allow overwriting".into(),
-            ));
+            return Err(err("the file exists; choose another name or allow overwriting".into()));
         }
         remove_stale_temporaries(path);
         {
             let mut active = active_temporaries();
             if !active.insert(temp.clone()) {
-                return Err(err(
-                    "another write to this target is in progress in this process".into(),
-                ));
+                return Err(err("another write to this target is in progress in this process".into()));
             }
         }
         let sink = Hdf5Sink {
@@ -219,37 +187,24 @@ impl Hdf5Sink {
         // From here on, dropping `sink` on an error removes the temporary.
         let file = if exists && dataset.is_some() {
             // A new dataset in an existing file: work on a copy, so that a failure leaves the original intact.
-            open_file(path)
-                .map_err(|e| err(format!("cannot add a dataset to it: {}", e.message)))?;
-            std::fs::copy(path, &temp)
-                .map_err(|e| err(format!("cannot copy it to {}: {e}", temp.display())))?;
-            let file = hdf5::File::open_rw(&temp).map_err(|e| {
-                err(format!(
-                    "cannot open the copy {} for writing: {e}",
-                    temp.display()
-                ))
-            })?;
+            open_file(path).map_err(|e| err(format!("cannot add a dataset to it: {}", e.message)))?;
+            std::fs::copy(path, &temp).map_err(|e| err(format!("cannot copy it to {}: {e}", temp.display())))?;
+            let file = hdf5::File::open_rw(&temp).map_err(|e| err(format!("cannot open the copy {} for writing: {e}", temp.display())))?;
             match file.loc_type_by_name(&name) {
                 Ok(hdf5::LocationType::Dataset) if opts.overwrite => {
-                    file.unlink(&name)
-                        .map_err(|e| err(format!("cannot replace the existing dataset: {e}")))?;
+                    file.unlink(&name).map_err(|e| err(format!("cannot replace the existing dataset: {e}")))?;
                 }
                 Ok(hdf5::LocationType::Dataset) => {
-                    return Err(err(format!(
-                        "the file already has a dataset '{name}'; choose another name or allow overwriting"
-                    )));
+                    return Err(err(format!("the file already has a dataset '{name}'; choose another name or allow overwriting")));
                 }
                 Ok(_) => {
-                    return Err(err(format!(
-                        "'{name}' exists in the file and is not a dataset"
-                    )));
+                    return Err(err(format!("'{name}' exists in the file and is not a dataset")));
                 }
                 Err(_) => {}
             }
             file
         } else {
-            hdf5::File::create(&temp)
-                .map_err(|e| err(format!("cannot create {}: {e}", temp.display())))?
+            hdf5::File::create(&temp).map_err(|e| err(format!("cannot create {}: {e}", temp.display())))?
         };
         let dataset = create_dataset(&file, &name, spec, opts).map_err(err)?;
         write_attrs(&dataset, spec).map_err(err)?;
@@ -279,23 +234,11 @@ impl Hdf5Sink {
     }
 }
 
-fn create_dataset(
-    file: &hdf5::File,
-    name: &str,
-    spec: &SinkSpec,
-    opts: &WriteOptions,
-) -> Result<hdf5::Dataset, String> {
+fn create_dataset(file: &hdf5::File, name: &str, spec: &SinkSpec, opts: &WriteOptions) -> Result<hdf5::Dataset, String> {
     // Scalars and empty arrays cannot be chunked; they are stored contiguously, unfiltered.
     let chunked = !spec.shape.is_empty() && !spec.shape.contains(&0);
-    let chunk = if chunked {
-        Some(chunk_shape(spec, opts)?)
-    } else {
-        None
-    };
-    let level = opts
-        .compression_level
-        .filter(|&l| l > 0 && chunked)
-        .map(|l| l.min(9) as u8);
+    let chunk = if chunked { Some(chunk_shape(spec, opts)?) } else { None };
+    let level = opts.compression_level.filter(|&l| l > 0 && chunked).map(|l| l.min(9) as u8);
     fn build<T: hdf5::H5Type>(
         file: &hdf5::File,
         name: &str,
@@ -328,13 +271,7 @@ fn create_dataset(
         DType::F32 => build::<f32>(file, name, shape, chunk, level),
         DType::F64 => build::<f64>(file, name, shape, chunk, level),
     };
-    r.map_err(|e| {
-        format!(
-            "cannot create dataset '{name}' of shape {} {}: {e}",
-            fmt_shape(shape),
-            spec.dtype
-        )
-    })
+    r.map_err(|e| format!("cannot create dataset '{name}' of shape {} {}: {e}", fmt_shape(shape), spec.dtype))
 }
 
 /// Writes `spec.attrs` and `history` on the dataset (strings as UTF-8, numbers as int64/float64).
@@ -342,38 +279,16 @@ fn write_attrs(ds: &hdf5::Dataset, spec: &SinkSpec) -> Result<(), String> {
     use hdf5::types::VarLenUnicode;
     let text = |name: &str, s: &str| -> hdf5::Result<()> {
         // HDF5 strings end at a NUL; keep the rest of the text visible.
-        let value: VarLenUnicode = s
-            .replace('\0', " ")
-            .parse()
-            .map_err(|e| hdf5::Error::from(format!("{e}")))?;
-        ds.new_attr::<VarLenUnicode>()
-            .shape(())
-            .create(name)?
-            .write_scalar(&value)
+        let value: VarLenUnicode = s.replace('\0', " ").parse().map_err(|e| hdf5::Error::from(format!("{e}")))?;
+        ds.new_attr::<VarLenUnicode>().shape(()).create(name)?.write_scalar(&value)
     };
     for (name, value) in spec.attrs.iter().filter(|(n, _)| n != "history") {
         let r = match value {
             AttrValue::Text(s) => text(name, s),
-            AttrValue::Int(v) if v.len() == 1 => ds
-                .new_attr::<i64>()
-                .shape(())
-                .create(name.as_str())
-                .and_then(|a| a.write_scalar(&v[0])),
-            AttrValue::Int(v) => ds
-                .new_attr::<i64>()
-                .shape([v.len()])
-                .create(name.as_str())
-                .and_then(|a| a.write_raw(v)),
-            AttrValue::Float(v) if v.len() == 1 => ds
-                .new_attr::<f64>()
-                .shape(())
-                .create(name.as_str())
-                .and_then(|a| a.write_scalar(&v[0])),
-            AttrValue::Float(v) => ds
-                .new_attr::<f64>()
-                .shape([v.len()])
-                .create(name.as_str())
-                .and_then(|a| a.write_raw(v)),
+            AttrValue::Int(v) if v.len() == 1 => ds.new_attr::<i64>().shape(()).create(name.as_str()).and_then(|a| a.write_scalar(&v[0])),
+            AttrValue::Int(v) => ds.new_attr::<i64>().shape([v.len()]).create(name.as_str()).and_then(|a| a.write_raw(v)),
+            AttrValue::Float(v) if v.len() == 1 => ds.new_attr::<f64>().shape(()).create(name.as_str()).and_then(|a| a.write_scalar(&v[0])),
+            AttrValue::Float(v) => ds.new_attr::<f64>().shape([v.len()]).create(name.as_str()).and_then(|a| a.write_raw(v)),
         };
         r.map_err(|e| format!("cannot write attribute '{name}': {e}"))?;
     }
@@ -388,29 +303,15 @@ impl Sink for Hdf5Sink {
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
         let err = |m: String| SinkError::new(&self.label, m);
         let inside = region.ndim() == self.shape.len()
-            && (0..region.ndim()).all(|d| {
-                region.start[d]
-                    .checked_add(region.shape[d])
-                    .is_some_and(|e| e <= self.shape[d])
-            });
+            && (0..region.ndim()).all(|d| region.start[d].checked_add(region.shape[d]).is_some_and(|e| e <= self.shape[d]));
         if !inside {
-            return Err(err(format!(
-                "block {region} is outside the output's shape {}",
-                fmt_shape(&self.shape)
-            )));
+            return Err(err(format!("block {region} is outside the output's shape {}", fmt_shape(&self.shape))));
         }
         if block.shape() != region.shape.as_slice() {
-            return Err(err(format!(
-                "block of shape {} written to region {region}",
-                fmt_shape(block.shape())
-            )));
+            return Err(err(format!("block of shape {} written to region {region}", fmt_shape(block.shape()))));
         }
         if block.dtype() != self.dtype {
-            return Err(err(format!(
-                "block of dtype {} written to a {} dataset",
-                block.dtype(),
-                self.dtype
-            )));
+            return Err(err(format!("block of dtype {} written to a {} dataset", block.dtype(), self.dtype)));
         }
         if region.is_empty() {
             return Ok(());
@@ -441,17 +342,13 @@ impl Sink for Hdf5Sink {
                     drop(dataset);
                     file.close()
                 });
-                let renamed = closed
-                    .map_err(|e| format!("cannot finish the file: {e}"))
-                    .and_then(|()| {
-                        // Data on disk before the rename makes it visible.
-                        std::fs::File::open(&self.temp)
-                            .and_then(|f| f.sync_all())
-                            .map_err(|e| format!("cannot flush {}: {e}", self.temp.display()))?;
-                        std::fs::rename(&self.temp, &self.target).map_err(|e| {
-                            format!("cannot move {} to the target: {e}", self.temp.display())
-                        })
-                    });
+                let renamed = closed.map_err(|e| format!("cannot finish the file: {e}")).and_then(|()| {
+                    // Data on disk before the rename makes it visible.
+                    std::fs::File::open(&self.temp)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| format!("cannot flush {}: {e}", self.temp.display()))?;
+                    std::fs::rename(&self.temp, &self.target).map_err(|e| format!("cannot move {} to the target: {e}", self.temp.display()))
+                });
                 if let Err(m) = renamed {
                     *state = State::Aborted;
                     let _ = std::fs::remove_file(&self.temp);
@@ -474,24 +371,14 @@ impl Sink for Hdf5Sink {
     }
 }
 
-fn write_block<T: hdf5::H5Type>(
-    ds: &hdf5::Dataset,
-    region: &Region,
-    values: &[T],
-) -> hdf5::Result<()> {
+fn write_block<T: hdf5::H5Type>(ds: &hdf5::Dataset, region: &Region, values: &[T]) -> hdf5::Result<()> {
     if region.ndim() == 0 {
         return ds.as_writer().write_raw(values);
     }
-    let view = ndarray::ArrayView::from_shape(ndarray::IxDyn(&region.shape), values)
-        .map_err(|e| hdf5::Error::from(e.to_string()))?;
-    let slices: Vec<hdf5::SliceOrIndex> = region
-        .start
-        .iter()
-        .zip(&region.shape)
-        .map(|(&s, &n)| hdf5::SliceOrIndex::from(s..s + n))
-        .collect();
-    ds.as_writer()
-        .write_slice(view, hdf5::Hyperslab::from(slices))
+    let view = ndarray::ArrayView::from_shape(ndarray::IxDyn(&region.shape), values).map_err(|e| hdf5::Error::from(e.to_string()))?;
+    let slices: Vec<hdf5::SliceOrIndex> =
+        region.start.iter().zip(&region.shape).map(|(&s, &n)| hdf5::SliceOrIndex::from(s..s + n)).collect();
+    ds.as_writer().write_slice(view, hdf5::Hyperslab::from(slices))
 }
 
 impl Drop for Hdf5Sink {
@@ -504,9 +391,6 @@ impl Drop for Hdf5Sink {
 
 impl std::fmt::Debug for Hdf5Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hdf5Sink")
-            .field("target", &self.label)
-            .field("temp", &self.temp)
-            .finish()
+        f.debug_struct("Hdf5Sink").field("target", &self.label).field("temp", &self.temp).finish()
     }
 }

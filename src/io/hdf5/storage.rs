@@ -25,11 +25,7 @@ pub enum ByteOrder {
 
 impl ByteOrder {
     /// The byte order of this machine.
-    pub const NATIVE: ByteOrder = if cfg!(target_endian = "little") {
-        ByteOrder::Little
-    } else {
-        ByteOrder::Big
-    };
+    pub const NATIVE: ByteOrder = if cfg!(target_endian = "little") { ByteOrder::Little } else { ByteOrder::Big };
 }
 
 /// The element type of a dataset as gridlens reads it.
@@ -90,21 +86,11 @@ fn integer_dtype(size: usize, signed: bool) -> Option<DType> {
 /// Integer type of `id` (class INTEGER): dtype, order, and whether it uses all its bits.
 fn classify_integer(id: hid_t) -> Result<(DType, ByteOrder, bool), String> {
     let size = type_size(id);
-    let signed =
-        hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_sign(id) }) == H5T_sign_t::H5T_SGN_2;
+    let signed = hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_sign(id) }) == H5T_sign_t::H5T_SGN_2;
     let dtype = integer_dtype(size, signed).ok_or_else(|| format!("{size}-byte integer"))?;
     // One-byte integers may report no byte order.
-    let order = if size == 1 {
-        ByteOrder::Little
-    } else {
-        type_order(id).ok_or("integer of mixed (VAX) byte order")?
-    };
-    let (precision, offset) = hdf5::sync::sync(|| unsafe {
-        (
-            hdf5_sys::h5t::H5Tget_precision(id),
-            hdf5_sys::h5t::H5Tget_offset(id),
-        )
-    });
+    let order = if size == 1 { ByteOrder::Little } else { type_order(id).ok_or("integer of mixed (VAX) byte order")? };
+    let (precision, offset) = hdf5::sync::sync(|| unsafe { (hdf5_sys::h5t::H5Tget_precision(id), hdf5_sys::h5t::H5Tget_offset(id)) });
     Ok((dtype, order, precision == size * 8 && offset == 0))
 }
 
@@ -119,12 +105,7 @@ pub fn classify(ty: &hdf5::Datatype) -> Result<StoredType, String> {
     match type_class(id) {
         H5T_class_t::H5T_INTEGER => {
             let (dtype, order, plain) = classify_integer(id)?;
-            Ok(StoredType {
-                dtype,
-                order,
-                plain,
-                description: numpy_code(dtype, order),
-            })
+            Ok(StoredType { dtype, order, plain, description: numpy_code(dtype, order) })
         }
         H5T_class_t::H5T_FLOAT => {
             let dtype = match size {
@@ -143,37 +124,20 @@ pub fn classify(ty: &hdf5::Datatype) -> Result<StoredType, String> {
                 (_, ByteOrder::Big) => *hdf5::globals::H5T_IEEE_F64BE,
             };
             let plain = hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tequal(id, ieee) }) > 0;
-            Ok(StoredType {
-                dtype,
-                order,
-                plain,
-                description: numpy_code(dtype, order),
-            })
+            Ok(StoredType { dtype, order, plain, description: numpy_code(dtype, order) })
         }
         H5T_class_t::H5T_ENUM => {
-            let base = TypeId(hdf5::sync::sync(|| unsafe {
-                hdf5_sys::h5t::H5Tget_super(id)
-            }));
+            let base = TypeId(hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_super(id) }));
             if base.0 < 0 || type_class(base.0) != H5T_class_t::H5T_INTEGER {
                 return Err("enum of a non-integer type".into());
             }
             let (dtype, order, plain) = classify_integer(base.0)?;
             if size == 1 && is_bool_enum(id) {
                 // h5py and hdf5-metno store bool as enum {FALSE = 0, TRUE = 1} over a byte.
-                return Ok(StoredType {
-                    dtype: DType::Bool,
-                    order,
-                    plain,
-                    description: "bool".into(),
-                });
+                return Ok(StoredType { dtype: DType::Bool, order, plain, description: "bool".into() });
             }
             // Other enums are read as their integer values, as netCDF4-python does.
-            Ok(StoredType {
-                dtype,
-                order,
-                plain,
-                description: format!("{} enum", numpy_code(dtype, order)),
-            })
+            Ok(StoredType { dtype, order, plain, description: format!("{} enum", numpy_code(dtype, order)) })
         }
         _ => Err(describe_type(id)),
     }
@@ -192,9 +156,7 @@ fn is_bool_enum(id: hid_t) -> bool {
             if name_ptr.is_null() {
                 return None;
             }
-            let name = std::ffi::CStr::from_ptr(name_ptr)
-                .to_string_lossy()
-                .into_owned();
+            let name = std::ffi::CStr::from_ptr(name_ptr).to_string_lossy().into_owned();
             hdf5_sys::h5::H5free_memory(name_ptr.cast());
             // The base type is one byte, so one byte holds the value.
             let mut value: u8 = 0;
@@ -219,11 +181,7 @@ fn numpy_code(dtype: DType, order: ByteOrder) -> String {
     if order == ByteOrder::NATIVE || dtype.size_bytes() == 1 {
         dtype.name().to_string()
     } else {
-        format!(
-            "{}{}",
-            if order == ByteOrder::Big { '>' } else { '<' },
-            dtype.code()
-        )
+        format!("{}{}", if order == ByteOrder::Big { '>' } else { '<' }, dtype.code())
     }
 }
 
@@ -237,20 +195,12 @@ pub fn describe_type(id: hid_t) -> String {
         },
         H5T_class_t::H5T_FLOAT => match size {
             2 => "float16".into(),
-            4 | 8 => numpy_code(
-                if size == 4 { DType::F32 } else { DType::F64 },
-                type_order(id).unwrap_or(ByteOrder::Little),
-            ),
+            4 | 8 => numpy_code(if size == 4 { DType::F32 } else { DType::F64 }, type_order(id).unwrap_or(ByteOrder::Little)),
             n => format!("{n}-byte float"),
         },
         H5T_class_t::H5T_STRING => {
-            let variable =
-                hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tis_variable_str(id) }) > 0;
-            if variable {
-                "variable-length string".into()
-            } else {
-                format!("fixed-length string ({size} bytes)")
-            }
+            let variable = hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tis_variable_str(id) }) > 0;
+            if variable { "variable-length string".into() } else { format!("fixed-length string ({size} bytes)") }
         }
         H5T_class_t::H5T_COMPOUND => {
             let names = hdf5::sync::sync(|| unsafe {
@@ -274,14 +224,8 @@ pub fn describe_type(id: hid_t) -> String {
         H5T_class_t::H5T_TIME => "time".into(),
         H5T_class_t::H5T_VLEN => "variable-length sequence".into(),
         H5T_class_t::H5T_ARRAY => {
-            let base = TypeId(hdf5::sync::sync(|| unsafe {
-                hdf5_sys::h5t::H5Tget_super(id)
-            }));
-            if base.0 < 0 {
-                "array".into()
-            } else {
-                format!("array of {}", describe_type(base.0))
-            }
+            let base = TypeId(hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_super(id) }));
+            if base.0 < 0 { "array".into() } else { format!("array of {}", describe_type(base.0)) }
         }
         _ => "unknown type".into(),
     }
@@ -296,23 +240,14 @@ impl NativeType {
     /// # Errors
     /// When the library has no native form of the type, or its size differs from `dtype`'s.
     pub fn of(ty: &hdf5::Datatype, dtype: DType) -> Result<NativeType, String> {
-        let id = hdf5::sync::sync(|| unsafe {
-            hdf5_sys::h5t::H5Tget_native_type(ty.id(), H5T_direction_t::H5T_DIR_ASCEND)
-        });
+        let id = hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_native_type(ty.id(), H5T_direction_t::H5T_DIR_ASCEND) });
         if id < 0 {
-            return Err(format!(
-                "the library has no native form of type {}",
-                describe_type(ty.id())
-            ));
+            return Err(format!("the library has no native form of type {}", describe_type(ty.id())));
         }
         let t = NativeType(TypeId(id));
         let size = type_size(id);
         if size != dtype.size_bytes() {
-            return Err(format!(
-                "native form of {} has {size} bytes, not {}",
-                describe_type(ty.id()),
-                dtype.size_bytes()
-            ));
+            return Err(format!("native form of {} has {size} bytes, not {}", describe_type(ty.id()), dtype.size_bytes()));
         }
         Ok(t)
     }
@@ -362,22 +297,17 @@ pub fn layout(ds: &Dataset) -> Result<Layout, String> {
     let dcpl = ds.dcpl().map_err(|e| e.to_string())?;
     Ok(match dcpl.layout() {
         hdf5::dataset::Layout::Compact => Layout::Compact,
-        hdf5::dataset::Layout::Chunked => Layout::Chunked {
-            chunk: ds.chunk().ok_or("chunked layout without a chunk shape")?,
-        },
+        hdf5::dataset::Layout::Chunked => Layout::Chunked { chunk: ds.chunk().ok_or("chunked layout without a chunk shape")? },
         hdf5::dataset::Layout::Virtual => Layout::Virtual,
         hdf5::dataset::Layout::Contiguous => {
-            let external =
-                hdf5::sync::sync(|| unsafe { hdf5_sys::h5p::H5Pget_external_count(dcpl.id()) });
+            let external = hdf5::sync::sync(|| unsafe { hdf5_sys::h5p::H5Pget_external_count(dcpl.id()) });
             if external > 0 {
                 Layout::External
             } else if ds.storage_size() == 0 {
                 // H5Dget_offset is not defined before the data is allocated.
                 Layout::Contiguous { address: None }
             } else {
-                Layout::Contiguous {
-                    address: ds.offset(),
-                }
+                Layout::Contiguous { address: ds.offset() }
             }
         }
     })
@@ -457,9 +387,7 @@ pub fn filters(ds: &Dataset) -> Result<Vec<FilterInfo>, String> {
             if fid < 0 {
                 return Err(format!("cannot read filter {i} of the pipeline"));
             }
-            let stored = std::ffi::CStr::from_ptr(name.as_ptr())
-                .to_string_lossy()
-                .into_owned();
+            let stored = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
             let known = filter_name(fid);
             let name = if !known.is_empty() {
                 known.to_string()
@@ -481,11 +409,7 @@ pub fn filters(ds: &Dataset) -> Result<Vec<FilterInfo>, String> {
 }
 
 /// The dataset's fill value as native bytes of `dtype` (zeros when none is defined).
-pub(crate) fn fill_value_bytes(
-    ds: &Dataset,
-    native: &NativeType,
-    dtype: DType,
-) -> Result<Vec<u8>, String> {
+pub(crate) fn fill_value_bytes(ds: &Dataset, native: &NativeType, dtype: DType) -> Result<Vec<u8>, String> {
     let dcpl = ds.dcpl().map_err(|e| e.to_string())?;
     let mut bytes = vec![0u8; dtype.size_bytes()];
     hdf5::sync::sync(|| unsafe {
@@ -494,8 +418,7 @@ pub(crate) fn fill_value_bytes(
             return Err("cannot read the fill value".to_string());
         }
         if status == H5D_fill_value_t::H5D_FILL_VALUE_USER_DEFINED
-            && hdf5_sys::h5p::H5Pget_fill_value(dcpl.id(), native.id(), bytes.as_mut_ptr().cast())
-                < 0
+            && hdf5_sys::h5p::H5Pget_fill_value(dcpl.id(), native.id(), bytes.as_mut_ptr().cast()) < 0
         {
             return Err("cannot convert the fill value".to_string());
         }

@@ -24,30 +24,23 @@ fn fixture(name: &str) -> PathBuf {
 fn expected() -> &'static Value {
     static EXPECTED: OnceLock<Value> = OnceLock::new();
     EXPECTED.get_or_init(|| {
-        let text = std::fs::read_to_string(fixture("expected.json"))
-            .expect("tests/fixtures/hdf5/expected.json");
+        let text = std::fs::read_to_string(fixture("expected.json")).expect("tests/fixtures/hdf5/expected.json");
         serde_json::from_str(&text).expect("expected.json is JSON")
     })
 }
 
 fn raw() -> OpenOptions {
-    OpenOptions {
-        decode_cf: false,
-        chunks: None,
-    }
+    OpenOptions { decode_cf: false, chunks: None }
 }
 
 fn open(file: &str, dataset: &str, opts: &OpenOptions) -> Hdf5Source {
-    Hdf5Source::open(&fixture(file), Some(dataset), opts)
-        .unwrap_or_else(|e| panic!("open {file}:{dataset}: {e}"))
+    Hdf5Source::open(&fixture(file), Some(dataset), opts).unwrap_or_else(|e| panic!("open {file}:{dataset}: {e}"))
 }
 
 /// Whether `got` holds exactly the values of the JSON list `want` (NaN as null, infinities
 /// as "inf"/"-inf"); floats are compared bit for bit after rounding to the block's type.
 fn assert_values(got: &Block, want: &Value, what: &str) {
-    let want = want
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}: expected values are not a list"));
+    let want = want.as_array().unwrap_or_else(|| panic!("{what}: expected values are not a list"));
     assert_eq!(got.len(), want.len(), "{what}: element count");
     let float = |w: &Value| -> Option<f64> {
         match w {
@@ -72,14 +65,9 @@ fn assert_values(got: &Block, want: &Value, what: &str) {
                 let x = x as f32;
                 (x.is_nan() && v[i].is_nan()) || x.to_bits() == v[i].to_bits()
             }),
-            Buffer::F64(v) => float(w)
-                .is_some_and(|x| (x.is_nan() && v[i].is_nan()) || x.to_bits() == v[i].to_bits()),
+            Buffer::F64(v) => float(w).is_some_and(|x| (x.is_nan() && v[i].is_nan()) || x.to_bits() == v[i].to_bits()),
         };
-        assert!(
-            ok,
-            "{what}: element {i} is {}, NumPy read {w}",
-            got.data().get_f64(i)
-        );
+        assert!(ok, "{what}: element {i} is {}, NumPy read {w}", got.data().get_f64(i));
     }
 }
 
@@ -87,48 +75,27 @@ fn assert_values(got: &Block, want: &Value, what: &str) {
 fn assert_identical(a: &Block, b: &Block, what: &str) {
     assert_eq!(a.shape(), b.shape(), "{what}: shapes");
     assert_eq!(a.dtype(), b.dtype(), "{what}: dtypes");
-    assert!(
-        a.data().as_bytes() == b.data().as_bytes(),
-        "{what}: values differ\n{:?}\n{:?}",
-        a.data(),
-        b.data()
-    );
+    assert!(a.data().as_bytes() == b.data().as_bytes(), "{what}: values differ\n{:?}\n{:?}", a.data(), b.data());
 }
 
 /// Reads `region` the way the executor does: fetch, then decode when the payload is encoded.
 fn fetch_and_decode(src: &dyn Source, region: &Region) -> Block {
     let needs = src.needs_decode(region);
-    let fetched = src
-        .fetch(region)
-        .unwrap_or_else(|e| panic!("fetch {region}: {e}"));
+    let fetched = src.fetch(region).unwrap_or_else(|e| panic!("fetch {region}: {e}"));
     match fetched.payload {
         Payload::Block(b) => {
-            assert!(
-                !needs,
-                "{}: needs_decode said yes but fetch decoded {region}",
-                src.describe()
-            );
+            assert!(!needs, "{}: needs_decode said yes but fetch decoded {region}", src.describe());
             b
         }
         Payload::Encoded(p) => {
-            assert!(
-                needs,
-                "{}: needs_decode said no but fetch gave encoded bytes for {region}",
-                src.describe()
-            );
-            src.decode(region, p)
-                .unwrap_or_else(|e| panic!("decode {region}: {e}"))
+            assert!(needs, "{}: needs_decode said no but fetch gave encoded bytes for {region}", src.describe());
+            src.decode(region, p).unwrap_or_else(|e| panic!("decode {region}: {e}"))
         }
     }
 }
 
 fn dataset_names(file: &str) -> Vec<String> {
-    expected()[file]
-        .as_object()
-        .unwrap_or_else(|| panic!("{file} in expected.json"))
-        .keys()
-        .cloned()
-        .collect()
+    expected()[file].as_object().unwrap_or_else(|| panic!("{file} in expected.json")).keys().cloned().collect()
 }
 
 #[test]
@@ -138,21 +105,10 @@ fn every_fixture_dataset_reads_as_h5py_reads_it() {
             let want = &expected()[file][&name];
             let src = open(file, &name, &raw());
             let what = format!("{file}:{name}");
-            assert_eq!(
-                src.dtype().name(),
-                want["dtype"].as_str().unwrap_or("?"),
-                "{what}: dtype"
-            );
-            let shape: Vec<usize> = want["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
+            assert_eq!(src.dtype().name(), want["dtype"].as_str().unwrap_or("?"), "{what}: dtype");
+            let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
             assert_eq!(src.shape(), shape, "{what}: shape");
-            let block = src
-                .read(&Region::full(&shape))
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let block = src.read(&Region::full(&shape)).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_values(&block, &want["raw"], &what);
         }
     }
@@ -164,37 +120,20 @@ fn cf_decoding_matches_the_xarray_rules_computed_by_numpy() {
         let want = &expected()["cf.nc"][&name];
         let src = open("cf.nc", &name, &OpenOptions::default());
         let what = format!("cf.nc:{name} decoded");
-        assert_eq!(
-            src.dtype().name(),
-            want["decoded"]["dtype"].as_str().unwrap(),
-            "{what}: dtype"
-        );
+        assert_eq!(src.dtype().name(), want["decoded"]["dtype"].as_str().unwrap(), "{what}: dtype");
         let full = Region::full(&src.shape());
         assert_values(&src.read(&full).unwrap(), &want["decoded"]["values"], &what);
         // the two-phase path decodes the same way
         for i in 0..src.chunks().num_blocks() {
             let r = src.chunks().block_region(&src.chunks().block_index(i));
-            assert_identical(
-                &fetch_and_decode(&src, &r),
-                &src.read(&r).unwrap(),
-                &format!("{what} block {r}"),
-            );
+            assert_identical(&fetch_and_decode(&src, &r), &src.read(&r).unwrap(), &format!("{what} block {r}"));
         }
     }
     // packed int16 with float32 scale/offset decodes to float32; with float64 to float64;
     // int32 with only a fill value to float64; int8 with a fill value to float32
-    let dtypes: Vec<(&str, DType)> = vec![
-        ("/t2m", DType::F32),
-        ("/precip", DType::F64),
-        ("/count", DType::F64),
-        ("/small", DType::F32),
-    ];
+    let dtypes: Vec<(&str, DType)> = vec![("/t2m", DType::F32), ("/precip", DType::F64), ("/count", DType::F64), ("/small", DType::F32)];
     for (name, dtype) in dtypes {
-        assert_eq!(
-            open("cf.nc", name, &OpenOptions::default()).dtype(),
-            dtype,
-            "{name}"
-        );
+        assert_eq!(open("cf.nc", name, &OpenOptions::default()).dtype(), dtype, "{name}");
     }
 }
 
@@ -216,56 +155,27 @@ fn lock_free_path_equals_the_library_bit_for_bit() {
             for i in 0..src.chunks().num_blocks() {
                 let r = src.chunks().block_region(&src.chunks().block_index(i));
                 let want = library.subblock(&r.start, &r.shape);
-                assert_identical(
-                    &fetch_and_decode(&src, &r),
-                    &want,
-                    &format!("{what} block {r}"),
-                );
+                assert_identical(&fetch_and_decode(&src, &r), &want, &format!("{what} block {r}"));
             }
             // regions that straddle chunks and cut edge chunks
-            let odd = Region {
-                start: shape.iter().map(|&n| n / 3).collect(),
-                shape: shape.iter().map(|&n| n - n / 3 - n / 5).collect(),
-            };
-            assert_identical(
-                &src.read(&odd).unwrap(),
-                &src.read_with_library(&odd).unwrap(),
-                &format!("{what} {odd}"),
-            );
-            let thin = Region {
-                start: shape.iter().map(|&n| n - 1).collect(),
-                shape: vec![1; shape.len()],
-            };
-            assert_identical(
-                &src.read(&thin).unwrap(),
-                &src.read_with_library(&thin).unwrap(),
-                &format!("{what} {thin}"),
-            );
+            let odd = Region { start: shape.iter().map(|&n| n / 3).collect(), shape: shape.iter().map(|&n| n - n / 3 - n / 5).collect() };
+            assert_identical(&src.read(&odd).unwrap(), &src.read_with_library(&odd).unwrap(), &format!("{what} {odd}"));
+            let thin = Region { start: shape.iter().map(|&n| n - 1).collect(), shape: vec![1; shape.len()] };
+            assert_identical(&src.read(&thin).unwrap(), &src.read_with_library(&thin).unwrap(), &format!("{what} {thin}"));
         }
     }
-    assert!(
-        lock_free >= 25,
-        "only {lock_free} datasets took the lock-free path"
-    );
+    assert!(lock_free >= 25, "only {lock_free} datasets took the lock-free path");
 }
 
 /// The lock-free path makes no library call: it reads while another thread holds the
 /// HDF5 library's global lock (the library path would wait for it).
 #[test]
 fn lock_free_reads_do_not_wait_for_the_library_lock() {
-    let sources: Vec<Hdf5Source> = [
-        "/fletcher32_shuffle_gzip_f8",
-        "/chunked_plain_u2",
-        "/contiguous_i2",
-        "/partial_f4",
-    ]
-    .iter()
-    .map(|n| open("types.h5", n, &raw()))
-    .collect();
-    let libraries: Vec<Block> = sources
+    let sources: Vec<Hdf5Source> = ["/fletcher32_shuffle_gzip_f8", "/chunked_plain_u2", "/contiguous_i2", "/partial_f4"]
         .iter()
-        .map(|s| s.read_with_library(&Region::full(&s.shape())).unwrap())
+        .map(|n| open("types.h5", n, &raw()))
         .collect();
+    let libraries: Vec<Block> = sources.iter().map(|s| s.read_with_library(&Region::full(&s.shape())).unwrap()).collect();
     let guard = hdf5_sys::LOCK.lock();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
@@ -288,11 +198,7 @@ fn lock_free_reads_do_not_wait_for_the_library_lock() {
         for ((whole, blocks), library) in got.iter().zip(&libraries) {
             assert_identical(whole, library, "read under the lock");
             for (r, b) in blocks {
-                assert_identical(
-                    b,
-                    &library.subblock(&r.start, &r.shape),
-                    &format!("block {r} under the lock"),
-                );
+                assert_identical(b, &library.subblock(&r.start, &r.shape), &format!("block {r} under the lock"));
             }
         }
     });
@@ -310,11 +216,7 @@ fn storage_decides_the_read_path() {
         ("/be_u8_contiguous", "lock-free contiguous", true),
         ("/unwritten_contiguous_u1", "lock-free contiguous", true),
         ("/compact_i4", "library (compact layout)", true),
-        (
-            "/scaleoffset_i4",
-            "library (the 'scaleoffset' filter)",
-            false,
-        ),
+        ("/scaleoffset_i4", "library (the 'scaleoffset' filter)", false),
         ("/bool", "lock-free chunks", false),
     ];
     for (name, path, cheap) in cases {
@@ -329,33 +231,16 @@ fn storage_decides_the_read_path() {
 #[test]
 fn unwritten_chunks_read_as_the_fill_value_without_reading_the_file() {
     let src = open("types.h5", "/partial_f4", &raw());
-    let r = Region {
-        start: vec![4, 0],
-        shape: vec![4, 4],
-    };
+    let r = Region { start: vec![4, 0], shape: vec![4, 4] };
     let fetched = src.fetch(&r).unwrap();
     assert_eq!(fetched.bytes_read, 0);
-    let Payload::Block(b) = fetched.payload else {
-        panic!("an unwritten chunk needs no decode")
-    };
+    let Payload::Block(b) = fetched.payload else { panic!("an unwritten chunk needs no decode") };
     assert!(b.to_ndarray::<f32>().unwrap().iter().all(|&x| x == -7.5));
     let src = open("types.h5", "/unwritten_i2", &raw());
-    assert!(
-        src.read(&Region::full(&[3, 5]))
-            .unwrap()
-            .to_ndarray::<i16>()
-            .unwrap()
-            .iter()
-            .all(|&x| x == 42)
-    );
+    assert!(src.read(&Region::full(&[3, 5])).unwrap().to_ndarray::<i16>().unwrap().iter().all(|&x| x == 42));
     // a written, compressed chunk reports its stored size
     let src = open("types.h5", "/partial_f4", &raw());
-    let fetched = src
-        .fetch(&Region {
-            start: vec![0, 0],
-            shape: vec![4, 4],
-        })
-        .unwrap();
+    let fetched = src.fetch(&Region { start: vec![0, 0], shape: vec![4, 4] }).unwrap();
     assert!(fetched.bytes_read > 0 && fetched.bytes_read < 64);
 }
 
@@ -365,10 +250,7 @@ fn unwritten_chunks_read_as_the_fill_value_without_reading_the_file() {
 fn weather_small_sums_to_what_numpy_computes() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small");
     if !dir.is_dir() {
-        eprintln!(
-            "note: {} is missing; skipping the weather-small sum",
-            dir.display()
-        );
+        eprintln!("note: {} is missing; skipping the weather-small sum", dir.display());
         return;
     }
     // Computed once with
@@ -376,10 +258,7 @@ fn weather_small_sums_to_what_numpy_computes() {
     // (math.fsum over all values gives the same): every value is a multiple of 0.25, so any
     // summation order gives exactly this.
     const NUMPY_SUM: f64 = 313_283_306.0;
-    let spec = SourceSpec {
-        pattern: format!("{}/*.hdf5", dir.display()),
-        dataset: None,
-    };
+    let spec = SourceSpec { pattern: format!("{}/*.hdf5", dir.display()), dataset: None };
     let src = crate::io::open(&spec, &OpenOptions::default()).unwrap();
     assert_eq!(src.shape(), vec![31, 180, 360]);
     assert_eq!(src.dtype(), DType::F64);
@@ -396,10 +275,7 @@ fn weather_small_sums_to_what_numpy_computes() {
                         .step_by(threads)
                         .map(|i| {
                             let r = chunks.block_region(&chunks.block_index(i));
-                            fetch_and_decode(src.as_ref(), &r)
-                                .to_ndarray::<f64>()
-                                .unwrap()
-                                .sum()
+                            fetch_and_decode(src.as_ref(), &r).to_ndarray::<f64>().unwrap().sum()
                         })
                         .sum::<f64>()
                 })
@@ -416,70 +292,27 @@ fn weather_small_sums_to_what_numpy_computes() {
 #[test]
 fn without_a_dataset_name_the_single_data_variable_is_opened() {
     let src = open_dataset(&fixture("single.h5"), None, &OpenOptions::default()).unwrap();
-    assert!(
-        src.describe().ends_with("single.h5:/t2m"),
-        "{}",
-        src.describe()
-    );
+    assert!(src.describe().ends_with("single.h5:/t2m"), "{}", src.describe());
     let src = open_dataset(&fixture("nodims.nc"), None, &OpenOptions::default()).unwrap();
     assert!(src.describe().ends_with(":/field"));
     let e = open_dataset(&fixture("cf.nc"), None, &OpenOptions::default()).unwrap_err();
     let m = e.to_string();
-    assert!(
-        m.contains("cf.nc") && m.contains("/t2m (3, 10, 12) int16") && m.contains("/precip"),
-        "{m}"
-    );
+    assert!(m.contains("cf.nc") && m.contains("/t2m (3, 10, 12) int16") && m.contains("/precip"), "{m}");
     // coordinate variables are not candidates
     assert!(!m.contains("/lat (10,)") && !m.contains("/time"), "{m}");
-    let m = open_dataset(&fixture("nested.h5"), None, &OpenOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        m.contains("/model/run1/level/temp") && m.contains("/model/run1/flags"),
-        "{m}"
-    );
+    let m = open_dataset(&fixture("nested.h5"), None, &OpenOptions::default()).unwrap_err().to_string();
+    assert!(m.contains("/model/run1/level/temp") && m.contains("/model/run1/flags"), "{m}");
 }
 
 #[test]
 fn a_missing_dataset_lists_the_datasets_there_are() {
-    let m = open_dataset(
-        &fixture("single.h5"),
-        Some("/temp"),
-        &OpenOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        m.contains("single.h5: no dataset '/temp'; datasets: "),
-        "{m}"
-    );
-    assert!(
-        m.contains("/t2m (20, 30) float64")
-            && m.contains("/lat (20,) float64")
-            && m.contains("/lon (30,) float64"),
-        "{m}"
-    );
-    let m = open_dataset(
-        &fixture("nested.h5"),
-        Some("model/run1"),
-        &OpenOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        m.contains("'/model/run1' is a group, not a dataset")
-            && m.contains("/model/run1/level/temp (4, 5) float32"),
-        "{m}"
-    );
+    let m = open_dataset(&fixture("single.h5"), Some("/temp"), &OpenOptions::default()).unwrap_err().to_string();
+    assert!(m.contains("single.h5: no dataset '/temp'; datasets: "), "{m}");
+    assert!(m.contains("/t2m (20, 30) float64") && m.contains("/lat (20,) float64") && m.contains("/lon (30,) float64"), "{m}");
+    let m = open_dataset(&fixture("nested.h5"), Some("model/run1"), &OpenOptions::default()).unwrap_err().to_string();
+    assert!(m.contains("'/model/run1' is a group, not a dataset") && m.contains("/model/run1/level/temp (4, 5) float32"), "{m}");
     // a relative name works as an absolute one
-    assert!(
-        open_dataset(
-            &fixture("nested.h5"),
-            Some("model/run1/level/temp"),
-            &OpenOptions::default()
-        )
-        .is_ok()
-    );
+    assert!(open_dataset(&fixture("nested.h5"), Some("model/run1/level/temp"), &OpenOptions::default()).is_ok());
 }
 
 #[test]
@@ -491,45 +324,18 @@ fn non_numeric_datasets_are_refused_naming_file_dataset_and_type() {
         ("/half", "float16"),
     ];
     for (name, ty) in cases {
-        let m = open_dataset(
-            &fixture("unsupported.h5"),
-            Some(name),
-            &OpenOptions::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            m.contains(&format!("unsupported.h5:{name}")) && m.contains(ty),
-            "{m}"
-        );
+        let m = open_dataset(&fixture("unsupported.h5"), Some(name), &OpenOptions::default()).unwrap_err().to_string();
+        assert!(m.contains(&format!("unsupported.h5:{name}")) && m.contains(ty), "{m}");
     }
     // the listing shows them with their types, and only `ok` and `scalar` are readable
-    let m = open_dataset(
-        &fixture("unsupported.h5"),
-        Some("/nothing"),
-        &OpenOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let m = open_dataset(&fixture("unsupported.h5"), Some("/nothing"), &OpenOptions::default()).unwrap_err().to_string();
     assert!(m.contains("/records (2,) compound {a, b}"), "{m}");
     let src = open_dataset(&fixture("unsupported.h5"), None, &OpenOptions::default()).unwrap();
     assert!(src.describe().ends_with(":/ok"));
     // a scalar reads through the library
-    let src = open_dataset(
-        &fixture("unsupported.h5"),
-        Some("/scalar"),
-        &OpenOptions::default(),
-    )
-    .unwrap();
+    let src = open_dataset(&fixture("unsupported.h5"), Some("/scalar"), &OpenOptions::default()).unwrap();
     assert_eq!(src.shape(), Vec::<usize>::new());
-    assert_eq!(
-        src.read(&Region::full(&[]))
-            .unwrap()
-            .to_ndarray::<f64>()
-            .unwrap()
-            .sum(),
-        3.5
-    );
+    assert_eq!(src.read(&Region::full(&[])).unwrap().to_ndarray::<f64>().unwrap().sum(), 3.5);
 }
 
 #[test]
@@ -565,20 +371,9 @@ fn bad_files_give_errors_that_name_the_file() {
         let shrinking = dir.path().join("shrinking.h5");
         std::fs::copy(fixture("types.h5"), &shrinking).unwrap();
         let src = Hdf5Source::open(&shrinking, Some(name), &raw()).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&shrinking)
-            .unwrap()
-            .set_len(1000)
-            .unwrap();
-        let m = src
-            .read(&Region::full(&src.shape()))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            m.contains(&format!("shrinking.h5:{name}")) && m.contains("the file is truncated"),
-            "{m}"
-        );
+        std::fs::OpenOptions::new().write(true).open(&shrinking).unwrap().set_len(1000).unwrap();
+        let m = src.read(&Region::full(&src.shape())).unwrap_err().to_string();
+        assert!(m.contains(&format!("shrinking.h5:{name}")) && m.contains("the file is truncated"), "{m}");
     }
     // unreadable: only testable when not running as root
     let locked = dir.path().join("locked.h5");
@@ -586,9 +381,7 @@ fn bad_files_give_errors_that_name_the_file() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::File::open(&locked).is_ok() {
-        eprintln!(
-            "note: running as root, permissions do not stop reads; skipping the unreadable-file check"
-        );
+        eprintln!("note: running as root, permissions do not stop reads; skipping the unreadable-file check");
     } else {
         check(&locked, "Permission denied");
     }
@@ -596,13 +389,8 @@ fn bad_files_give_errors_that_name_the_file() {
 
 #[test]
 fn an_unavailable_filter_is_named() {
-    let m = open_dataset(&fixture("lzf.h5"), None, &OpenOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        m.contains("lzf.h5:/data") && m.contains("'lzf' filter") && m.contains("32000"),
-        "{m}"
-    );
+    let m = open_dataset(&fixture("lzf.h5"), None, &OpenOptions::default()).unwrap_err().to_string();
+    assert!(m.contains("lzf.h5:/data") && m.contains("'lzf' filter") && m.contains("32000"), "{m}");
     // browsing still works and says so
     let tree = describe_file(&fixture("lzf.h5")).unwrap();
     let f = &tree.root.datasets[0].filters[0];
@@ -611,47 +399,23 @@ fn an_unavailable_filter_is_named() {
 
 #[test]
 fn corrupt_chunks_are_reported_with_their_region() {
-    for (file, needle) in [
-        ("corrupt_fletcher32.h5", "fletcher32 checksum mismatch"),
-        ("corrupt_gzip.h5", "gzip data is corrupt"),
-    ] {
+    for (file, needle) in [("corrupt_fletcher32.h5", "fletcher32 checksum mismatch"), ("corrupt_gzip.h5", "gzip data is corrupt")] {
         let info = &expected()[file]["/data"];
-        let start: Vec<usize> = info["corrupt_chunk_start"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
-        let bad = Region {
-            start,
-            shape: vec![4, 4],
-        };
+        let start: Vec<usize> = info["corrupt_chunk_start"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let bad = Region { start, shape: vec![4, 4] };
         let src = open(file, "/data", &OpenOptions::default());
         let expect_error = |e: crate::source::SourceError| {
             let m = e.to_string();
-            assert!(
-                m.contains(&format!("{file}:/data"))
-                    && m.contains(needle)
-                    && m.contains(&bad.to_string()),
-                "{m}"
-            );
+            assert!(m.contains(&format!("{file}:/data")) && m.contains(needle) && m.contains(&bad.to_string()), "{m}");
             assert_eq!(e.region.as_ref(), Some(&bad));
         };
         expect_error(src.read(&Region::full(&[8, 8])).unwrap_err());
         // the two-phase path fails in decode, not in fetch
         let fetched = src.fetch(&bad).unwrap();
-        let Payload::Encoded(p) = fetched.payload else {
-            panic!("a gzip/fletcher32 chunk is encoded")
-        };
+        let Payload::Encoded(p) = fetched.payload else { panic!("a gzip/fletcher32 chunk is encoded") };
         expect_error(src.decode(&bad, p).unwrap_err());
         // the other chunks are fine
-        assert!(
-            src.read(&Region {
-                start: vec![0, 0],
-                shape: vec![4, 8]
-            })
-            .is_ok()
-        );
+        assert!(src.read(&Region { start: vec![0, 0], shape: vec![4, 8] }).is_ok());
         // the library agrees that the chunk is bad
         assert!(src.read_with_library(&bad).is_err());
     }
@@ -665,74 +429,29 @@ fn metadata_holds_attributes_and_coordinates() {
     assert_eq!(md.long_name(), Some("2 metre temperature"));
     assert_eq!(md.text("standard_name"), Some("air_temperature"));
     // applied CF attributes and NetCDF bookkeeping are not reported
-    for hidden in [
-        "scale_factor",
-        "add_offset",
-        "_FillValue",
-        "DIMENSION_LIST",
-        "_Netcdf4Coordinates",
-    ] {
-        assert!(
-            md.attrs.iter().all(|(k, _)| k != hidden),
-            "{hidden} in {:?}",
-            md.attrs
-        );
+    for hidden in ["scale_factor", "add_offset", "_FillValue", "DIMENSION_LIST", "_Netcdf4Coordinates"] {
+        assert!(md.attrs.iter().all(|(k, _)| k != hidden), "{hidden} in {:?}", md.attrs);
     }
     let want = expected()["cf.nc"]["/t2m"]["coords"].as_array().unwrap();
     assert_eq!(md.coords.len(), 3);
     for (d, w) in want.iter().enumerate() {
-        let c = md.coords[d]
-            .as_ref()
-            .unwrap_or_else(|| panic!("axis {d} has no coordinate"));
+        let c = md.coords[d].as_ref().unwrap_or_else(|| panic!("axis {d} has no coordinate"));
         assert_eq!(c.name, w["name"].as_str().unwrap());
         assert_eq!(c.units.as_deref(), w["units"].as_str());
-        let values: Vec<f64> = w["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let values: Vec<f64> = w["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(c.values, values, "axis {d}");
     }
     // raw reading keeps the packing attributes
     let md = open("cf.nc", "/t2m", &raw()).metadata();
-    assert!(
-        md.attrs
-            .iter()
-            .any(|(k, v)| k == "scale_factor" && *v == AttrValue::Float(vec![f64::from(0.01f32)]))
-    );
+    assert!(md.attrs.iter().any(|(k, v)| k == "scale_factor" && *v == AttrValue::Float(vec![f64::from(0.01f32)])));
     // an axis on a dimension without coordinate variable has none
-    assert_eq!(
-        open("cf.nc", "/station_height", &OpenOptions::default())
-            .metadata()
-            .coords,
-        vec![None]
-    );
-    assert_eq!(
-        open("nodims.nc", "/field", &OpenOptions::default())
-            .metadata()
-            .coords,
-        vec![None, None]
-    );
+    assert_eq!(open("cf.nc", "/station_height", &OpenOptions::default()).metadata().coords, vec![None]);
+    assert_eq!(open("nodims.nc", "/field", &OpenOptions::default()).metadata().coords, vec![None, None]);
     // plain HDF5: coordinates found by name and length
     let md = open("single.h5", "/t2m", &OpenOptions::default()).metadata();
-    let names: Vec<_> = md
-        .coords
-        .iter()
-        .map(|c| c.as_ref().map(|c| (c.name.as_str(), c.units.as_deref())))
-        .collect();
-    assert_eq!(
-        names,
-        vec![
-            Some(("lat", Some("degrees_north"))),
-            Some(("lon", Some("degrees_east")))
-        ]
-    );
-    let levels = md
-        .attrs
-        .iter()
-        .find(|(k, _)| k == "levels")
-        .map(|(_, v)| v.clone());
+    let names: Vec<_> = md.coords.iter().map(|c| c.as_ref().map(|c| (c.name.as_str(), c.units.as_deref()))).collect();
+    assert_eq!(names, vec![Some(("lat", Some("degrees_north"))), Some(("lon", Some("degrees_east")))]);
+    let levels = md.attrs.iter().find(|(k, _)| k == "levels").map(|(_, v)| v.clone());
     assert_eq!(levels, Some(AttrValue::Int(vec![1, 2, 3])));
     assert_eq!(md.text("long_name"), Some("2 metre temperature"));
 }
@@ -742,87 +461,32 @@ fn describe_file_shows_the_tree_without_reading_data() {
     let tree = describe_file(&fixture("nested.h5")).unwrap();
     let model = &tree.root.groups[0];
     assert_eq!(model.path, "/model");
-    assert!(
-        model
-            .attrs
-            .iter()
-            .any(|a| a.name == "source" && a.value == Some(AttrJson::Text("fixture".into())))
-    );
-    let run1 = model
-        .groups
-        .iter()
-        .find(|g| g.path == "/model/run1")
-        .unwrap();
+    assert!(model.attrs.iter().any(|a| a.name == "source" && a.value == Some(AttrJson::Text("fixture".into()))));
+    let run1 = model.groups.iter().find(|g| g.path == "/model/run1").unwrap();
     let level = &run1.groups[0];
     let temp = &level.datasets[0];
-    assert_eq!(
-        (
-            temp.path.as_str(),
-            temp.dtype.as_str(),
-            temp.layout.as_str()
-        ),
-        ("/model/run1/level/temp", "float32", "chunked")
-    );
+    assert_eq!((temp.path.as_str(), temp.dtype.as_str(), temp.layout.as_str()), ("/model/run1/level/temp", "float32", "chunked"));
     assert_eq!(temp.chunks, Some(vec![2, 2]));
     assert_eq!(temp.filters[0].to_string(), "gzip(4)");
     assert!(model.groups.iter().any(|g| g.path == "/model/empty"));
     let json = serde_json::to_string(&tree).unwrap();
-    assert!(
-        json.contains("\"chunks\":[2,2]") && json.contains("\"layout\":\"chunked\""),
-        "{json}"
-    );
+    assert!(json.contains("\"chunks\":[2,2]") && json.contains("\"layout\":\"chunked\""), "{json}");
     let text = tree.to_string();
-    assert!(
-        text.contains("/model/run1/level/temp (4, 5) float32  chunks (2, 2) gzip(4)"),
-        "{text}"
-    );
+    assert!(text.contains("/model/run1/level/temp (4, 5) float32  chunks (2, 2) gzip(4)"), "{text}");
     assert!(text.contains("description = \"third level\""), "{text}");
 
     let tree = describe_file(&fixture("cf.nc")).unwrap();
     let names: Vec<&str> = tree.root.datasets.iter().map(|d| d.path.as_str()).collect();
-    assert!(
-        !names.contains(&"/station"),
-        "NetCDF's dimension without variable is hidden: {names:?}"
-    );
-    let lat = tree
-        .root
-        .datasets
-        .iter()
-        .find(|d| d.path == "/lat")
-        .unwrap();
+    assert!(!names.contains(&"/station"), "NetCDF's dimension without variable is hidden: {names:?}");
+    let lat = tree.root.datasets.iter().find(|d| d.path == "/lat").unwrap();
     assert_eq!(lat.role.as_deref(), Some("coordinate"));
-    let t2m = tree
-        .root
-        .datasets
-        .iter()
-        .find(|d| d.path == "/t2m")
-        .unwrap();
-    assert_eq!(
-        t2m.filters
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect::<Vec<_>>(),
-        vec!["shuffle", "gzip"]
-    );
-    assert!(
-        t2m.attrs
-            .iter()
-            .any(|a| a.name == "scale_factor" && a.dtype == "float32")
-    );
+    let t2m = tree.root.datasets.iter().find(|d| d.path == "/t2m").unwrap();
+    assert_eq!(t2m.filters.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["shuffle", "gzip"]);
+    assert!(t2m.attrs.iter().any(|a| a.name == "scale_factor" && a.dtype == "float32"));
     let tree = describe_file(&fixture("types.h5")).unwrap();
-    let compact = tree
-        .root
-        .datasets
-        .iter()
-        .find(|d| d.path == "/compact_i4")
-        .unwrap();
+    let compact = tree.root.datasets.iter().find(|d| d.path == "/compact_i4").unwrap();
     assert_eq!(compact.layout, "compact");
-    let be = tree
-        .root
-        .datasets
-        .iter()
-        .find(|d| d.path == "/be_f4")
-        .unwrap();
+    let be = tree.root.datasets.iter().find(|d| d.path == "/be_f4").unwrap();
     assert_eq!(be.dtype, ">f4");
 }
 
@@ -835,10 +499,7 @@ fn spec(shape: &[usize], dtype: DType, block: &[usize]) -> SinkSpec {
         shape: shape.to_vec(),
         dtype,
         chunks: Chunks::regular(shape, block),
-        attrs: vec![
-            ("units".into(), AttrValue::Text("K".into())),
-            ("scale".into(), AttrValue::Float(vec![0.5, 2.0])),
-        ],
+        attrs: vec![("units".into(), AttrValue::Text("K".into())), ("scale".into(), AttrValue::Float(vec![0.5, 2.0]))],
         history: "gridlens test: mean(t2m, axis=0)".into(),
     }
 }
@@ -880,10 +541,7 @@ fn written_files_read_back_equal_for_every_dtype() {
         let shape = [10, 13];
         let sp = spec(&shape, dtype, &[4, 5]);
         let path = dir.path().join(format!("out_{dtype}.h5"));
-        let opts = WriteOptions {
-            compression_level: (k % 2 == 0).then_some(4),
-            ..WriteOptions::default()
-        };
+        let opts = WriteOptions { compression_level: (k % 2 == 0).then_some(4), ..WriteOptions::default() };
         let sink = create_sink(&path, None, &sp, &opts).unwrap();
         let data = ramp(&shape, dtype);
         write_all(sink.as_ref(), &sp.chunks, &data);
@@ -892,35 +550,17 @@ fn written_files_read_back_equal_for_every_dtype() {
         let src = Hdf5Source::open(&path, None, &OpenOptions::default()).unwrap();
         assert!(src.describe().ends_with(":/data"));
         assert_eq!(src.dtype(), dtype);
-        assert_identical(
-            &src.read(&Region::full(&shape)).unwrap(),
-            &data,
-            &format!("{dtype}"),
-        );
-        assert!(
-            src.path_kind().starts_with("lock-free"),
-            "{}",
-            src.path_kind()
-        );
+        assert_identical(&src.read(&Region::full(&shape)).unwrap(), &data, &format!("{dtype}"));
+        assert!(src.path_kind().starts_with("lock-free"), "{}", src.path_kind());
         let md = src.metadata();
         assert_eq!(md.units(), Some("K"));
         assert_eq!(md.text("history"), Some("gridlens test: mean(t2m, axis=0)"));
-        assert!(
-            md.attrs
-                .contains(&("scale".into(), AttrValue::Float(vec![0.5, 2.0])))
-        );
+        assert!(md.attrs.contains(&("scale".into(), AttrValue::Float(vec![0.5, 2.0]))));
         let tree = describe_file(&path).unwrap();
         let node = &tree.root.datasets[0];
         assert_eq!(node.chunks, Some(vec![4, 5]));
         let filters: Vec<&str> = node.filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(
-            filters,
-            if k % 2 == 0 {
-                vec!["shuffle", "gzip"]
-            } else {
-                vec![]
-            }
-        );
+        assert_eq!(filters, if k % 2 == 0 { vec!["shuffle", "gzip"] } else { vec![] });
     }
     assert!(temporaries(dir.path()).is_empty());
 }
@@ -933,36 +573,14 @@ fn storage_chunks_are_capped_at_four_mib_unless_asked() {
     let sink = create_sink(&path, None, &sp, &WriteOptions::default()).unwrap();
     sink.abort();
     let sp2 = spec(&[3, 10], DType::F32, &[3, 10]);
-    let sink = create_sink(
-        &path,
-        None,
-        &sp2,
-        &WriteOptions {
-            chunk_shape: Some(vec![2, 50]),
-            ..WriteOptions::default()
-        },
-    )
-    .unwrap();
-    sink.write(&Region::full(&[3, 10]), &ramp(&[3, 10], DType::F32))
-        .unwrap();
+    let sink = create_sink(&path, None, &sp2, &WriteOptions { chunk_shape: Some(vec![2, 50]), ..WriteOptions::default() }).unwrap();
+    sink.write(&Region::full(&[3, 10]), &ramp(&[3, 10], DType::F32)).unwrap();
     sink.commit().unwrap();
-    assert_eq!(
-        describe_file(&path).unwrap().root.datasets[0].chunks,
-        Some(vec![2, 10])
-    );
+    assert_eq!(describe_file(&path).unwrap().root.datasets[0].chunks, Some(vec![2, 10]));
     let chunk = super::sink::chunk_shape(&sp, &WriteOptions::default()).unwrap();
     assert_eq!(chunk, vec![1, 1024, 1024]);
     assert!(
-        create_sink(
-            &dir.path().join("x.h5"),
-            None,
-            &sp2,
-            &WriteOptions {
-                chunk_shape: Some(vec![2]),
-                ..WriteOptions::default()
-            }
-        )
-        .is_err()
+        create_sink(&dir.path().join("x.h5"), None, &sp2, &WriteOptions { chunk_shape: Some(vec![2]), ..WriteOptions::default() }).is_err()
     );
 }
 
@@ -972,30 +590,14 @@ fn an_aborted_or_dropped_sink_leaves_no_file() {
     let path = dir.path().join("out.h5");
     let sp = spec(&[6, 6], DType::F64, &[3, 3]);
     let sink = create_sink(&path, None, &sp, &WriteOptions::default()).unwrap();
-    sink.write(
-        &Region {
-            start: vec![0, 0],
-            shape: vec![3, 3],
-        },
-        &ramp(&[3, 3], DType::F64),
-    )
-    .unwrap();
+    sink.write(&Region { start: vec![0, 0], shape: vec![3, 3] }, &ramp(&[3, 3], DType::F64)).unwrap();
     assert_eq!(temporaries(dir.path()).len(), 1);
     sink.abort();
     sink.abort();
     assert!(!path.exists());
     assert!(temporaries(dir.path()).is_empty());
     assert!(sink.commit().is_err());
-    assert!(
-        sink.write(
-            &Region {
-                start: vec![0, 0],
-                shape: vec![3, 3]
-            },
-            &ramp(&[3, 3], DType::F64)
-        )
-        .is_err()
-    );
+    assert!(sink.write(&Region { start: vec![0, 0], shape: vec![3, 3] }, &ramp(&[3, 3], DType::F64)).is_err());
     // dropped without commit
     let sink = create_sink(&path, None, &sp, &WriteOptions::default()).unwrap();
     drop(sink);
@@ -1003,9 +605,7 @@ fn an_aborted_or_dropped_sink_leaves_no_file() {
     assert!(temporaries(dir.path()).is_empty());
     // a second sink for a target while the first is live is refused
     let a = create_sink(&path, None, &sp, &WriteOptions::default()).unwrap();
-    let e = create_sink(&path, None, &sp, &WriteOptions::default())
-        .err()
-        .unwrap();
+    let e = create_sink(&path, None, &sp, &WriteOptions::default()).err().unwrap();
     assert!(e.to_string().contains("in progress"), "{e}");
     drop(a);
 }
@@ -1014,33 +614,11 @@ fn an_aborted_or_dropped_sink_leaves_no_file() {
 fn sinks_refuse_blocks_that_do_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     let sp = spec(&[6, 6], DType::F64, &[3, 3]);
-    let sink = create_sink(
-        &dir.path().join("out.h5"),
-        None,
-        &sp,
-        &WriteOptions::default(),
-    )
-    .unwrap();
-    let r = Region {
-        start: vec![4, 4],
-        shape: vec![3, 3],
-    };
-    assert!(
-        sink.write(&r, &ramp(&[3, 3], DType::F64))
-            .unwrap_err()
-            .to_string()
-            .contains("outside")
-    );
-    let r = Region {
-        start: vec![0, 0],
-        shape: vec![3, 3],
-    };
-    assert!(
-        sink.write(&r, &ramp(&[3, 3], DType::F32))
-            .unwrap_err()
-            .to_string()
-            .contains("dtype float32")
-    );
+    let sink = create_sink(&dir.path().join("out.h5"), None, &sp, &WriteOptions::default()).unwrap();
+    let r = Region { start: vec![4, 4], shape: vec![3, 3] };
+    assert!(sink.write(&r, &ramp(&[3, 3], DType::F64)).unwrap_err().to_string().contains("outside"));
+    let r = Region { start: vec![0, 0], shape: vec![3, 3] };
+    assert!(sink.write(&r, &ramp(&[3, 3], DType::F32)).unwrap_err().to_string().contains("dtype float32"));
     assert!(sink.write(&r, &ramp(&[3, 2], DType::F64)).is_err());
 }
 
@@ -1050,40 +628,19 @@ fn an_existing_target_is_refused_unless_overwrite() {
     let path = dir.path().join("out.h5");
     std::fs::write(&path, "precious").unwrap();
     let sp = spec(&[4, 4], DType::I32, &[4, 4]);
-    let e = create_sink(&path, None, &sp, &WriteOptions::default())
-        .err()
-        .unwrap();
-    assert!(
-        e.to_string().contains("out.h5") && e.to_string().contains("exists"),
-        "{e}"
-    );
+    let e = create_sink(&path, None, &sp, &WriteOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("out.h5") && e.to_string().contains("exists"), "{e}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
-    let sink = create_sink(
-        &path,
-        None,
-        &sp,
-        &WriteOptions {
-            overwrite: true,
-            ..WriteOptions::default()
-        },
-    )
-    .unwrap();
-    sink.write(&Region::full(&[4, 4]), &ramp(&[4, 4], DType::I32))
-        .unwrap();
+    let sink = create_sink(&path, None, &sp, &WriteOptions { overwrite: true, ..WriteOptions::default() }).unwrap();
+    sink.write(&Region::full(&[4, 4]), &ramp(&[4, 4], DType::I32)).unwrap();
     // until commit the old file is still there
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
     sink.commit().unwrap();
     let src = open_dataset(&path, None, &OpenOptions::default()).unwrap();
-    assert_identical(
-        &src.read(&Region::full(&[4, 4])).unwrap(),
-        &ramp(&[4, 4], DType::I32),
-        "overwritten",
-    );
+    assert_identical(&src.read(&Region::full(&[4, 4])).unwrap(), &ramp(&[4, 4], DType::I32), "overwritten");
     // adding a dataset to something that is not HDF5 fails and leaves it alone
     std::fs::write(&path, "precious").unwrap();
-    let e = create_sink(&path, Some("/x"), &sp, &WriteOptions::default())
-        .err()
-        .unwrap();
+    let e = create_sink(&path, Some("/x"), &sp, &WriteOptions::default()).err().unwrap();
     assert!(e.to_string().contains("not an HDF5"), "{e}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
     assert!(temporaries(dir.path()).is_empty());
@@ -1103,73 +660,34 @@ fn a_new_dataset_joins_an_existing_file_atomically() {
     sink.abort();
     assert_eq!(std::fs::read(&path).unwrap(), original);
     // a committed one adds the dataset and keeps the rest
-    let sink = create_sink(
-        &path,
-        Some("results/mean"),
-        &sp,
-        &WriteOptions {
-            compression_level: Some(6),
-            ..WriteOptions::default()
-        },
-    )
-    .unwrap();
+    let sink =
+        create_sink(&path, Some("results/mean"), &sp, &WriteOptions { compression_level: Some(6), ..WriteOptions::default() }).unwrap();
     assert_eq!(sink.describe(), format!("{}:/results/mean", path.display()));
     write_all(sink.as_ref(), &sp.chunks, &data);
     sink.commit().unwrap();
     let mean = open_dataset(&path, Some("/results/mean"), &OpenOptions::default()).unwrap();
-    assert_identical(
-        &mean.read(&Region::full(&[20, 30])).unwrap(),
-        &data,
-        "added dataset",
-    );
+    assert_identical(&mean.read(&Region::full(&[20, 30])).unwrap(), &data, "added dataset");
     let t2m = open_dataset(&path, Some("/t2m"), &OpenOptions::default()).unwrap();
-    assert_values(
-        &t2m.read(&Region::full(&[20, 30])).unwrap(),
-        &expected()["single.h5"]["/t2m"]["raw"],
-        "t2m kept",
-    );
+    assert_values(&t2m.read(&Region::full(&[20, 30])).unwrap(), &expected()["single.h5"]["/t2m"]["raw"], "t2m kept");
     // a source open on the file keeps reading it while a dataset is added and after
     let reading = Hdf5Source::open(&path, Some("/t2m"), &raw()).unwrap();
     let sp2 = spec(&[2, 3], DType::U16, &[2, 3]);
     let sink = create_sink(&path, Some("/extra"), &sp2, &WriteOptions::default()).unwrap();
-    sink.write(&Region::full(&[2, 3]), &ramp(&[2, 3], DType::U16))
-        .unwrap();
+    sink.write(&Region::full(&[2, 3]), &ramp(&[2, 3], DType::U16)).unwrap();
     sink.commit().unwrap();
     let block = reading.read(&Region::full(&[20, 30])).unwrap();
-    assert_values(
-        &block,
-        &expected()["single.h5"]["/t2m"]["raw"],
-        "t2m read during and after the write",
-    );
+    assert_values(&block, &expected()["single.h5"]["/t2m"]["raw"], "t2m read during and after the write");
     drop(reading);
     assert!(open_dataset(&path, Some("/extra"), &OpenOptions::default()).is_ok());
     // an existing dataset is refused, or replaced with overwrite
-    let e = create_sink(&path, Some("/t2m"), &sp, &WriteOptions::default())
-        .err()
-        .unwrap();
-    assert!(
-        e.to_string().contains("already has a dataset '/t2m'"),
-        "{e}"
-    );
-    let sink = create_sink(
-        &path,
-        Some("/t2m"),
-        &sp,
-        &WriteOptions {
-            overwrite: true,
-            ..WriteOptions::default()
-        },
-    )
-    .unwrap();
+    let e = create_sink(&path, Some("/t2m"), &sp, &WriteOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("already has a dataset '/t2m'"), "{e}");
+    let sink = create_sink(&path, Some("/t2m"), &sp, &WriteOptions { overwrite: true, ..WriteOptions::default() }).unwrap();
     write_all(sink.as_ref(), &sp.chunks, &data);
     sink.commit().unwrap();
     let t2m = open_dataset(&path, Some("/t2m"), &OpenOptions::default()).unwrap();
     assert_eq!(t2m.dtype(), DType::F32);
-    assert_identical(
-        &t2m.read(&Region::full(&[20, 30])).unwrap(),
-        &data,
-        "replaced dataset",
-    );
+    assert_identical(&t2m.read(&Region::full(&[20, 30])).unwrap(), &data, "replaced dataset");
     assert!(temporaries(dir.path()).is_empty());
 }
 
@@ -1184,13 +702,7 @@ fn stale_temporaries_of_dead_processes_are_removed() {
     std::fs::write(&alive, "pid 1 is alive").unwrap();
     let other = dir.path().join(".other.h5.gridlens-tmp-4194304");
     std::fs::write(&other, "another target's").unwrap();
-    let sink = create_sink(
-        &path,
-        None,
-        &spec(&[2, 2], DType::U8, &[2, 2]),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let sink = create_sink(&path, None, &spec(&[2, 2], DType::U8, &[2, 2]), &WriteOptions::default()).unwrap();
     assert!(!stale.exists());
     assert!(alive.exists() && other.exists());
     sink.abort();
@@ -1200,8 +712,7 @@ fn stale_temporaries_of_dead_processes_are_removed() {
 /// when no Python with h5py is at hand.
 #[test]
 fn h5py_reads_what_we_write() {
-    let python =
-        std::env::var("GRIDLENS_PYTHON").unwrap_or_else(|_| "/work/venv/bin/python".into());
+    let python = std::env::var("GRIDLENS_PYTHON").unwrap_or_else(|_| "/work/venv/bin/python".into());
     if !Path::new(&python).exists() {
         eprintln!("note: {python} not found (set GRIDLENS_PYTHON); skipping the h5py cross-check");
         return;
@@ -1209,18 +720,10 @@ fn h5py_reads_what_we_write() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("for_h5py.h5");
     let shape = [9, 7];
-    let cases = [
-        (DType::F32, "/f4"),
-        (DType::I16, "/i2"),
-        (DType::Bool, "/b"),
-        (DType::U64, "/u8"),
-    ];
+    let cases = [(DType::F32, "/f4"), (DType::I16, "/i2"), (DType::Bool, "/b"), (DType::U64, "/u8")];
     for (dtype, name) in &cases {
         let sp = spec(&shape, *dtype, &[4, 3]);
-        let opts = WriteOptions {
-            compression_level: Some(3),
-            ..WriteOptions::default()
-        };
+        let opts = WriteOptions { compression_level: Some(3), ..WriteOptions::default() };
         let sink = create_sink(&path, Some(*name), &sp, &opts).unwrap();
         write_all(sink.as_ref(), &sp.chunks, &ramp(&shape, *dtype));
         sink.commit().unwrap();
@@ -1242,12 +745,7 @@ with h5py.File(sys.argv[1], "r") as f:
         }
 print(json.dumps(out))
 "#;
-    let output = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(&python).arg("-c").arg(script).arg(&path).output().unwrap();
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
         if err.contains("No module named") {

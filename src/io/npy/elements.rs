@@ -14,11 +14,7 @@ pub fn decode(dtype: DType, bytes: &[u8], big_endian: bool) -> Buffer {
                 .chunks_exact(N)
                 .map(|c| {
                     let a: [u8; N] = c.try_into().expect("chunks_exact gives N bytes");
-                    if big_endian {
-                        <$t>::from_be_bytes(a)
-                    } else {
-                        <$t>::from_le_bytes(a)
-                    }
+                    if big_endian { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) }
                 })
                 .collect();
             Buffer::$variant(v)
@@ -70,22 +66,10 @@ mod tests {
 
     #[test]
     fn both_byte_orders_decode() {
-        assert_eq!(
-            decode(DType::I16, &[0x01, 0x02], false),
-            Buffer::I16(vec![0x0201])
-        );
-        assert_eq!(
-            decode(DType::I16, &[0x01, 0x02], true),
-            Buffer::I16(vec![0x0102])
-        );
-        assert_eq!(
-            decode(DType::F32, &1.5f32.to_be_bytes(), true),
-            Buffer::F32(vec![1.5])
-        );
-        assert_eq!(
-            decode(DType::Bool, &[0, 1, 7], false),
-            Buffer::Bool(vec![false, true, true])
-        );
+        assert_eq!(decode(DType::I16, &[0x01, 0x02], false), Buffer::I16(vec![0x0201]));
+        assert_eq!(decode(DType::I16, &[0x01, 0x02], true), Buffer::I16(vec![0x0102]));
+        assert_eq!(decode(DType::F32, &1.5f32.to_be_bytes(), true), Buffer::F32(vec![1.5]));
+        assert_eq!(decode(DType::Bool, &[0, 1, 7], false), Buffer::Bool(vec![false, true, true]));
         let b = Buffer::F64(vec![1.0, -2.5]);
         assert_eq!(decode(DType::F64, &encode_le(&b), false), b);
     }

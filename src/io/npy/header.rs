@@ -62,9 +62,7 @@ pub enum HeaderError {
         why: String,
     },
     /// An element type gridlens does not read (complex, strings, structured, float16).
-    #[error(
-        "unsupported dtype {descr}: gridlens reads bool, int8–int64, uint8–uint64, float32 and float64"
-    )]
+    #[error("unsupported dtype {descr}: gridlens reads bool, int8–int64, uint8–uint64, float32 and float64")]
     Dtype {
         /// The `descr` as written in the header.
         descr: String,
@@ -83,10 +81,7 @@ fn preamble_len(major: u8) -> usize {
 pub fn header_len(start: &[u8]) -> Result<usize, HeaderError> {
     if start.len() < 8 || &start[..6] != MAGIC {
         return Err(if start.len() < 8 && MAGIC.starts_with(start) {
-            HeaderError::Truncated {
-                have: start.len(),
-                need: 10,
-            }
+            HeaderError::Truncated { have: start.len(), need: 10 }
         } else {
             HeaderError::NotNpy
         });
@@ -97,10 +92,7 @@ pub fn header_len(start: &[u8]) -> Result<usize, HeaderError> {
     }
     let pre = preamble_len(major);
     if start.len() < pre {
-        return Err(HeaderError::Truncated {
-            have: start.len(),
-            need: pre,
-        });
+        return Err(HeaderError::Truncated { have: start.len(), need: pre });
     }
     let dict_len = if major == 1 {
         u16::from_le_bytes([start[8], start[9]]) as usize
@@ -117,24 +109,13 @@ pub fn header_len(start: &[u8]) -> Result<usize, HeaderError> {
 pub fn parse(bytes: &[u8]) -> Result<NpyHeader, HeaderError> {
     let total = header_len(bytes)?;
     if bytes.len() < total {
-        return Err(HeaderError::Truncated {
-            have: bytes.len(),
-            need: total,
-        });
+        return Err(HeaderError::Truncated { have: bytes.len(), need: total });
     }
     let dict = &bytes[preamble_len(bytes[6])..total];
     // Versions 1 and 2 are latin-1, version 3 is UTF-8; the keys and values we need are ASCII.
     let text: String = dict.iter().map(|&b| b as char).collect();
-    let malformed = |why: &str| HeaderError::Malformed {
-        text: text.trim_end().to_string(),
-        why: why.to_string(),
-    };
-    let value = Parser {
-        s: text.as_bytes(),
-        i: 0,
-    }
-    .parse_all()
-    .map_err(|e| malformed(&e))?;
+    let malformed = |why: &str| HeaderError::Malformed { text: text.trim_end().to_string(), why: why.to_string() };
+    let value = Parser { s: text.as_bytes(), i: 0 }.parse_all().map_err(|e| malformed(&e))?;
     let Value::Dict(items) = value else {
         return Err(malformed("the header is not a dict"));
     };
@@ -142,9 +123,7 @@ pub fn parse(bytes: &[u8]) -> Result<NpyHeader, HeaderError> {
     let descr = match get("descr") {
         Some(Value::Str(s)) => s.clone(),
         Some(other) => {
-            return Err(HeaderError::Dtype {
-                descr: other.to_string(),
-            });
+            return Err(HeaderError::Dtype { descr: other.to_string() });
         }
         None => return Err(malformed("no 'descr' key")),
     };
@@ -157,28 +136,18 @@ pub fn parse(bytes: &[u8]) -> Result<NpyHeader, HeaderError> {
             .iter()
             .map(|v| match v {
                 Value::Int(n) if *n >= 0 => Ok(*n as usize),
-                _ => Err(malformed(
-                    "the shape holds something other than non-negative integers",
-                )),
+                _ => Err(malformed("the shape holds something other than non-negative integers")),
             })
             .collect::<Result<Vec<usize>, _>>()?,
         _ => return Err(malformed("no tuple 'shape' key")),
     };
     let (dtype, big_endian) = parse_descr(&descr)?;
-    Ok(NpyHeader {
-        dtype,
-        big_endian,
-        fortran_order,
-        shape,
-        data_offset: total as u64,
-    })
+    Ok(NpyHeader { dtype, big_endian, fortran_order, shape, data_offset: total as u64 })
 }
 
 /// Maps a NumPy type string (`<f8`, `>i2`, `|b1`) to a dtype and its byte order.
 fn parse_descr(descr: &str) -> Result<(DType, bool), HeaderError> {
-    let bad = || HeaderError::Dtype {
-        descr: format!("'{descr}'"),
-    };
+    let bad = || HeaderError::Dtype { descr: format!("'{descr}'") };
     let (order, code) = match descr.chars().next() {
         Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
         _ => ('=', descr),
@@ -215,27 +184,15 @@ pub fn write_v1(shape: &[usize], dtype: DType) -> Result<Vec<u8>, HeaderError> {
     let shape_text = match shape.len() {
         0 => "()".to_string(),
         1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let mut dict = format!(
-        "{{'descr': '{order}{}', 'fortran_order': False, 'shape': {shape_text}, }}",
-        dtype.code()
-    );
+    let mut dict = format!("{{'descr': '{order}{}', 'fortran_order': False, 'shape': {shape_text}, }}", dtype.code());
     let unpadded = 10 + dict.len() + 1;
     let padded = unpadded.div_ceil(ALIGN) * ALIGN;
     dict.extend(std::iter::repeat_n(' ', padded - unpadded));
     dict.push('\n');
-    let len = u16::try_from(dict.len()).map_err(|_| HeaderError::Malformed {
-        text: dict.clone(),
-        why: "longer than 65535 bytes".into(),
-    })?;
+    let len =
+        u16::try_from(dict.len()).map_err(|_| HeaderError::Malformed { text: dict.clone(), why: "longer than 65535 bytes".into() })?;
     let mut out = Vec::with_capacity(padded);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
@@ -342,9 +299,7 @@ impl Parser<'_> {
             Some(c) if c == b'-' || c.is_ascii_digit() => self.int(),
             Some(c) if c.is_ascii_alphabetic() => {
                 let start = self.i;
-                while self.i < self.s.len()
-                    && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
-                {
+                while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
                     self.i += 1;
                 }
                 match &self.s[start..self.i] {
@@ -387,9 +342,7 @@ impl Parser<'_> {
         if self.s.get(self.i) == Some(&b'L') {
             self.i += 1;
         }
-        text.parse()
-            .map(Value::Int)
-            .map_err(|_| format!("bad integer {text:?}"))
+        text.parse().map(Value::Int).map_err(|_| format!("bad integer {text:?}"))
     }
 
     fn seq(&mut self, open: u8, close: u8) -> Result<Vec<Value>, String> {
@@ -405,10 +358,7 @@ impl Parser<'_> {
                 Some(b',') => self.i += 1,
                 Some(c) if c == close => {}
                 _ => {
-                    return Err(format!(
-                        "expected ',' or '{}' at byte {}",
-                        close as char, self.i
-                    ));
+                    return Err(format!("expected ',' or '{}' at byte {}", close as char, self.i));
                 }
             }
         }
@@ -446,72 +396,38 @@ mod tests {
     #[test]
     fn parses_what_numpy_writes() {
         // bytes from `np.save(io.BytesIO(), np.zeros((5,), '>f4'))` (NumPy 2.4)
-        let mut b =
-            b"\x93NUMPY\x01\x00v\x00{'descr': '>f4', 'fortran_order': False, 'shape': (5,), }"
-                .to_vec();
+        let mut b = b"\x93NUMPY\x01\x00v\x00{'descr': '>f4', 'fortran_order': False, 'shape': (5,), }".to_vec();
         b.resize(127, b' ');
         b.push(b'\n');
         let h = parse(&b).unwrap();
-        assert_eq!(
-            h,
-            NpyHeader {
-                dtype: DType::F32,
-                big_endian: true,
-                fortran_order: false,
-                shape: vec![5],
-                data_offset: 128
-            }
-        );
+        assert_eq!(h, NpyHeader { dtype: DType::F32, big_endian: true, fortran_order: false, shape: vec![5], data_offset: 128 });
         let h = parse(&write_v1(&[], DType::I16).unwrap()).unwrap();
         assert_eq!((h.shape.len(), h.dtype), (0, DType::I16));
     }
 
     #[test]
     fn written_headers_are_aligned_and_round_trip() {
-        for (shape, dtype) in [
-            (vec![3, 4], DType::F64),
-            (vec![7], DType::Bool),
-            (vec![1440, 2880, 31], DType::U8),
-        ] {
+        for (shape, dtype) in [(vec![3, 4], DType::F64), (vec![7], DType::Bool), (vec![1440, 2880, 31], DType::U8)] {
             let b = write_v1(&shape, dtype).unwrap();
             assert_eq!(b.len() % ALIGN, 0);
             assert_eq!(*b.last().unwrap(), b'\n');
             let h = parse(&b).unwrap();
-            assert_eq!(
-                (h.shape, h.dtype, h.fortran_order, h.big_endian),
-                (shape, dtype, false, false)
-            );
+            assert_eq!((h.shape, h.dtype, h.fortran_order, h.big_endian), (shape, dtype, false, false));
             assert_eq!(h.data_offset as usize, b.len());
         }
     }
 
     #[test]
     fn bad_headers_say_why() {
-        assert_eq!(
-            header_len(b"PK\x03\x04 zip file...."),
-            Err(HeaderError::NotNpy)
-        );
-        assert_eq!(
-            header_len(b"\x93NUMPY\x09\x00\x10\x00"),
-            Err(HeaderError::Version { major: 9, minor: 0 })
-        );
+        assert_eq!(header_len(b"PK\x03\x04 zip file...."), Err(HeaderError::NotNpy));
+        assert_eq!(header_len(b"\x93NUMPY\x09\x00\x10\x00"), Err(HeaderError::Version { major: 9, minor: 0 }));
         let mut b = write_v1(&[2], DType::F64).unwrap();
         let need = b.len();
         b.truncate(30);
         assert_eq!(parse(&b), Err(HeaderError::Truncated { have: 30, need }));
-        let complex =
-            b"\x93NUMPY\x01\x00\x3a\x00{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }";
-        assert_eq!(
-            parse(complex),
-            Err(HeaderError::Dtype {
-                descr: "'<c16'".into()
-            })
-        );
+        let complex = b"\x93NUMPY\x01\x00\x3a\x00{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }";
+        assert_eq!(parse(complex), Err(HeaderError::Dtype { descr: "'<c16'".into() }));
         let structured = b"\x93NUMPY\x01\x00\x50\x00{'descr': [('a', '<f8'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }";
-        assert!(
-            matches!(parse(structured), Err(HeaderError::Dtype { .. })),
-            "{:?}",
-            parse(structured)
-        );
+        assert!(matches!(parse(structured), Err(HeaderError::Dtype { .. })), "{:?}", parse(structured));
     }
 }

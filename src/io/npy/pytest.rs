@@ -15,39 +15,22 @@ pub struct Python(PathBuf);
 
 /// The reference interpreter, or `None` after printing why `test` is skipped.
 pub fn python(test: &str) -> Option<Python> {
-    let path = std::env::var_os("GRIDLENS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/work/venv/bin/python".into());
+    let path = std::env::var_os("GRIDLENS_PYTHON").map(PathBuf::from).unwrap_or_else(|| "/work/venv/bin/python".into());
     if path.exists() {
         return Some(Python(path));
     }
-    let required =
-        std::env::var_os("GRIDLENS_REQUIRE_PYTHON").is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "{test}: no Python at {} and GRIDLENS_REQUIRE_PYTHON is set",
-        path.display()
-    );
-    eprintln!(
-        "note: {test} skipped: no Python at {} (set GRIDLENS_PYTHON)",
-        path.display()
-    );
+    let required = std::env::var_os("GRIDLENS_REQUIRE_PYTHON").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(!required, "{test}: no Python at {} and GRIDLENS_REQUIRE_PYTHON is set", path.display());
+    eprintln!("note: {test} skipped: no Python at {} (set GRIDLENS_PYTHON)", path.display());
     None
 }
 
 impl Python {
     /// Whether `module` can be imported; prints a note for `test` when it cannot.
     pub fn has(&self, module: &str, test: &str) -> bool {
-        let ok = Command::new(&self.0)
-            .arg("-c")
-            .arg(format!("import {module}"))
-            .output()
-            .is_ok_and(|o| o.status.success());
+        let ok = Command::new(&self.0).arg("-c").arg(format!("import {module}")).output().is_ok_and(|o| o.status.success());
         if !ok {
-            eprintln!(
-                "note: {test} skipped: the Python at {} has no {module}",
-                self.0.display()
-            );
+            eprintln!("note: {test} skipped: the Python at {} has no {module}", self.0.display());
         }
         ok
     }
@@ -57,17 +40,8 @@ impl Python {
     /// # Panics
     /// When the script fails: the test fails with Python's error output.
     pub fn run(&self, script: &str, args: &[&Path]) -> String {
-        let out = Command::new(&self.0)
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "python failed:\n{script}\n--- stderr ---\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(&self.0).arg("-c").arg(script).args(args).output().expect("python runs");
+        assert!(out.status.success(), "python failed:\n{script}\n--- stderr ---\n{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -75,7 +49,5 @@ impl Python {
 /// Little-endian f64 values from a file written by NumPy's `arr.astype('<f8').tofile(path)`.
 pub fn read_f64_raw(path: &Path) -> Vec<f64> {
     let b = std::fs::read(path).expect("raw file");
-    b.chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-        .collect()
+    b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
 }

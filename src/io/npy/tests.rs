@@ -40,8 +40,7 @@ fn write_npy(path: &Path, shape: &[usize], chunks: &Chunks, dtype: DType) -> Pat
                         break;
                     }
                     let region = chunks.block_region(&chunks.block_index(n - 1 - k));
-                    sink.write(&region, &block_of(dtype, shape, &region))
-                        .unwrap();
+                    sink.write(&region, &block_of(dtype, shape, &region)).unwrap();
                 }
             });
         }
@@ -68,16 +67,9 @@ fn round_trip_odd_shapes_and_blocks() {
         let src = NpySource::open(&path).unwrap();
         assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype));
         let whole = src.read(&Region::full(&shape)).unwrap();
-        assert_eq!(
-            whole,
-            block_of(dtype, &shape, &Region::full(&shape)),
-            "{shape:?} {dtype}"
-        );
+        assert_eq!(whole, block_of(dtype, &shape, &Region::full(&shape)), "{shape:?} {dtype}");
         if shape.len() == 3 && !shape.contains(&0) {
-            let r = Region {
-                start: vec![1, 2, 3],
-                shape: vec![3, 2, 4],
-            };
+            let r = Region { start: vec![1, 2, 3], shape: vec![3, 2, 4] };
             assert_eq!(src.read(&r).unwrap(), block_of(dtype, &shape, &r));
         }
     }
@@ -99,18 +91,11 @@ fn aborted_sink_leaves_nothing_and_existing_targets_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.npy");
     let sink = NpySink::create(&path, &[4, 4], DType::F64, false).unwrap();
-    let r = Region {
-        start: vec![0, 0],
-        shape: vec![2, 4],
-    };
+    let r = Region { start: vec![0, 0], shape: vec![2, 4] };
     sink.write(&r, &block_of(DType::F64, &[4, 4], &r)).unwrap();
     sink.abort();
     assert!(!path.exists());
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "no temporary left"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary left");
     drop(sink);
 
     // A sink missing blocks refuses to commit, and leaves nothing.
@@ -122,18 +107,9 @@ fn aborted_sink_leaves_nothing_and_existing_targets_are_refused() {
     drop(sink);
 
     std::fs::write(&path, b"precious").unwrap();
-    let err = create_sink(&path, &spec(&[2], DType::F64), &WriteOptions::default())
-        .err()
-        .unwrap();
-    assert!(
-        err.to_string().contains(&path.display().to_string())
-            && err.to_string().contains("--overwrite"),
-        "{err}"
-    );
-    let opts = WriteOptions {
-        overwrite: true,
-        ..Default::default()
-    };
+    let err = create_sink(&path, &spec(&[2], DType::F64), &WriteOptions::default()).err().unwrap();
+    assert!(err.to_string().contains(&path.display().to_string()) && err.to_string().contains("--overwrite"), "{err}");
+    let opts = WriteOptions { overwrite: true, ..Default::default() };
     let sink = create_sink(&path, &spec(&[2], DType::F64), &opts).unwrap();
     let r = Region::full(&[2]);
     sink.write(&r, &block_of(DType::F64, &[2], &r)).unwrap();
@@ -142,13 +118,7 @@ fn aborted_sink_leaves_nothing_and_existing_targets_are_refused() {
 }
 
 fn spec(shape: &[usize], dtype: DType) -> SinkSpec {
-    SinkSpec {
-        shape: shape.to_vec(),
-        dtype,
-        chunks: Chunks::single(shape),
-        attrs: vec![],
-        history: String::new(),
-    }
+    SinkSpec { shape: shape.to_vec(), dtype, chunks: Chunks::single(shape), attrs: vec![], history: String::new() }
 }
 
 #[test]
@@ -168,15 +138,9 @@ fn bad_files_give_errors_naming_the_path() {
     full.extend(vec![0u8; 800 - 16]);
     check("short.npy", &full, "truncated");
     check("cut.npy", &full[..40], "ends inside its header");
-    let complex =
-        b"\x93NUMPY\x01\x00\x3a\x00{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }";
+    let complex = b"\x93NUMPY\x01\x00\x3a\x00{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }";
     check("complex.npy", complex, "unsupported dtype '<c16'");
-    assert!(
-        open(&dir.path().join("missing.npy"))
-            .unwrap_err()
-            .to_string()
-            .contains("cannot open")
-    );
+    assert!(open(&dir.path().join("missing.npy")).unwrap_err().to_string().contains("cannot open"));
 }
 
 #[test]
@@ -227,19 +191,11 @@ for name, (shape, dt, order) in cases.items():
         let src = NpySource::open(&dir.path().join(format!("{name}.npy"))).unwrap();
         assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype), "{name}");
         let want = read_f64_raw(&dir.path().join(format!("{name}.raw")));
-        let got = src
-            .read(&Region::full(&shape))
-            .unwrap()
-            .to_f64_ndarray()
-            .into_raw_vec_and_offset()
-            .0;
+        let got = src.read(&Region::full(&shape)).unwrap().to_f64_ndarray().into_raw_vec_and_offset().0;
         assert_eq!(got, want, "{name}");
         // a sub-region, read through the storage order
         if shape.len() == 3 {
-            let r = Region {
-                start: vec![1, 1, 2],
-                shape: vec![3, 2, 2],
-            };
+            let r = Region { start: vec![1, 1, 2], shape: vec![3, 2, 2] };
             let sub = src.read(&r).unwrap().to_f64_ndarray();
             let strides = c_strides(&shape);
             for (idx, v) in sub.indexed_iter() {
@@ -264,12 +220,7 @@ fn numpy_reads_files_we_wrote() {
         ("e.npy", vec![6, 6], vec![6, 1], DType::U64),
     ];
     for (name, shape, chunk, dtype) in &cases {
-        write_npy(
-            &dir.path().join(name),
-            shape,
-            &Chunks::regular(shape, chunk),
-            *dtype,
-        );
+        write_npy(&dir.path().join(name), shape, &Chunks::regular(shape, chunk), *dtype);
     }
     let script = r#"
 import sys, numpy as np
@@ -280,24 +231,15 @@ np.ascontiguousarray(a).astype("<f8").tofile(sys.argv[2])
     for (name, shape, _, dtype) in &cases {
         let raw = dir.path().join(format!("{name}.raw"));
         let out = py.run(script, &[&dir.path().join(name), &raw]);
-        let want_descr = if dtype.size_bytes() == 1 {
-            format!("|{}", dtype.code())
-        } else {
-            format!("<{}", dtype.code())
-        };
+        let want_descr = if dtype.size_bytes() == 1 { format!("|{}", dtype.code()) } else { format!("<{}", dtype.code()) };
         assert!(out.starts_with(&want_descr), "{name}: {out}");
-        let want = block_of(*dtype, shape, &Region::full(shape))
-            .to_f64_ndarray()
-            .into_raw_vec_and_offset()
-            .0;
+        let want = block_of(*dtype, shape, &Region::full(shape)).to_f64_ndarray().into_raw_vec_and_offset().0;
         assert_eq!(read_f64_raw(&raw), want, "{name}");
     }
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/formats")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats").join(name)
 }
 
 /// The `.npy` fixtures of `tests/fixtures/formats/make_fixtures.py` (committed, read
@@ -305,15 +247,7 @@ fn fixture(name: &str) -> PathBuf {
 #[test]
 fn reads_committed_numpy_fixtures() {
     let values = |n: usize, integer: bool| -> Vec<f64> {
-        (0..n)
-            .map(|k| {
-                if integer {
-                    k as f64 * 3.0 - 20.0
-                } else {
-                    k as f64 * 0.25 - 11.0
-                }
-            })
-            .collect()
+        (0..n).map(|k| if integer { k as f64 * 3.0 - 20.0 } else { k as f64 * 0.25 - 11.0 }).collect()
     };
     for (name, shape, dtype, integer) in [
         ("be_f4.npy", vec![5, 3, 4], DType::F32, false),
@@ -322,24 +256,9 @@ fn reads_committed_numpy_fixtures() {
     ] {
         let src = NpySource::open(&fixture(name)).unwrap();
         assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype), "{name}");
-        let got = src
-            .read(&Region::full(&shape))
-            .unwrap()
-            .to_f64_ndarray()
-            .into_raw_vec_and_offset()
-            .0;
+        let got = src.read(&Region::full(&shape)).unwrap().to_f64_ndarray().into_raw_vec_and_offset().0;
         assert_eq!(got, values(shape.iter().product(), integer), "{name}");
     }
-    assert!(
-        NpySource::open(&fixture("be_f4.npy"))
-            .unwrap()
-            .header()
-            .big_endian
-    );
-    assert!(
-        NpySource::open(&fixture("fortran_f8.npy"))
-            .unwrap()
-            .header()
-            .fortran_order
-    );
+    assert!(NpySource::open(&fixture("be_f4.npy")).unwrap().header().big_endian);
+    assert!(NpySource::open(&fixture("fortran_f8.npy")).unwrap().header().fortran_order);
 }

@@ -24,9 +24,7 @@ pub struct ChunkLocks {
 
 impl Default for ChunkLocks {
     fn default() -> ChunkLocks {
-        ChunkLocks {
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-        }
+        ChunkLocks { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect() }
     }
 }
 

@@ -5,17 +5,14 @@ use crate::block::Block;
 use crate::chunks::{Chunks, Region};
 use crate::dtype::DType;
 use crate::io::npy::check_region;
-use crate::source::{
-    AttrValue, Coordinate, Fetched, Metadata, Payload, Source, SourceError, fmt_shape,
-};
+use crate::source::{AttrValue, Coordinate, Fetched, Metadata, Payload, Source, SourceError, fmt_shape};
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use zarrs::array::{
-    Array, ArrayBytes, ArrayCreateError, ArrayShardedExt, ArraySubset, ArrayToBytesCodecTraits,
-    ChunkGrid, CodecOptions, FromArrayBytes,
+    Array, ArrayBytes, ArrayCreateError, ArrayShardedExt, ArraySubset, ArrayToBytesCodecTraits, ChunkGrid, CodecOptions, FromArrayBytes,
 };
 use zarrs::filesystem::FilesystemStore;
 use zarrs::metadata::NodeMetadata;
@@ -82,14 +79,9 @@ fn open_store(path: &Path) -> Result<Arc<FilesystemStore>, SourceError> {
         return Err(SourceError::new(what, "no such file or directory"));
     }
     if !path.is_dir() {
-        return Err(SourceError::new(
-            what,
-            "not a Zarr store (a Zarr store is a directory)",
-        ));
+        return Err(SourceError::new(what, "not a Zarr store (a Zarr store is a directory)"));
     }
-    FilesystemStore::new(path)
-        .map(Arc::new)
-        .map_err(|e| SourceError::new(what, format!("cannot open as a Zarr store: {e}")))
+    FilesystemStore::new(path).map(Arc::new).map_err(|e| SourceError::new(what, format!("cannot open as a Zarr store: {e}")))
 }
 
 fn not_a_store(path: &Path, detail: &str) -> SourceError {
@@ -117,8 +109,7 @@ impl ZarrSource {
         let array_path = match array {
             Some(a) => node_path(a),
             None => {
-                let root =
-                    Node::open(&store, "/").map_err(|e| not_a_store(path, &e.to_string()))?;
+                let root = Node::open(&store, "/").map_err(|e| not_a_store(path, &e.to_string()))?;
                 let mut arrays = Vec::new();
                 collect_arrays(&root, &mut arrays);
                 arrays.sort();
@@ -128,21 +119,13 @@ impl ZarrSource {
                     n => {
                         return Err(SourceError::new(
                             store_name,
-                            format!(
-                                "the store holds {n} arrays; pick one as {}:ARRAY from {}",
-                                path.display(),
-                                arrays.join(", ")
-                            ),
+                            format!("the store holds {n} arrays; pick one as {}:ARRAY from {}", path.display(), arrays.join(", ")),
                         ));
                     }
                 }
             }
         };
-        let what = if array_path == "/" {
-            store_name.clone()
-        } else {
-            format!("{store_name}:{array_path}")
-        };
+        let what = if array_path == "/" { store_name.clone() } else { format!("{store_name}:{array_path}") };
         let z = match Array::open(store.clone(), &array_path) {
             Ok(z) => z,
             Err(ArrayCreateError::MissingMetadata) => {
@@ -151,44 +134,24 @@ impl ZarrSource {
                     Ok(a) => format!("its arrays are {}", a.join(", ")),
                     Err(e) => return Err(e),
                 };
-                return Err(SourceError::new(
-                    store_name,
-                    format!("no array {array_path} in the store; {listing}"),
-                ));
+                return Err(SourceError::new(store_name, format!("no array {array_path} in the store; {listing}")));
             }
             Err(e) => {
-                return Err(SourceError::new(
-                    what,
-                    format!("cannot open the array: {e}"),
-                ));
+                return Err(SourceError::new(what, format!("cannot open the array: {e}")));
             }
         };
         let dtype = dtype_of(z.data_type()).ok_or_else(|| {
             SourceError::new(
                 what.clone(),
-                format!(
-                    "unsupported data type {}: gridlens reads bool, int8–int64, uint8–uint64, float32 and float64",
-                    z.data_type()
-                ),
+                format!("unsupported data type {}: gridlens reads bool, int8–int64, uint8–uint64, float32 and float64", z.data_type()),
             )
         })?;
         let sharded = z.is_sharded();
-        let grid = if sharded {
-            z.subchunk_grid()
-        } else {
-            z.chunk_grid().clone()
-        };
+        let grid = if sharded { z.subchunk_grid() } else { z.chunk_grid().clone() };
         let shape: Vec<usize> = z.shape().iter().map(|&n| n as usize).collect();
         let chunks = grid_chunks(&grid, &shape).map_err(|m| SourceError::new(what.clone(), m))?;
         let metadata = read_metadata(&store, &z, &array_path, &shape);
-        Ok(ZarrSource {
-            what,
-            array: z,
-            dtype,
-            chunks,
-            sharded,
-            metadata,
-        })
+        Ok(ZarrSource { what, array: z, dtype, chunks, sharded, metadata })
     }
 
     fn err(&self, message: impl Into<String>) -> SourceError {
@@ -206,27 +169,19 @@ impl ZarrSource {
 
     fn decode_chunk(&self, region: &Region, chunk: EncodedChunk) -> Result<Block, SourceError> {
         let err = |m: String| self.err(m).at(region);
-        let chunk_shape = self
-            .array
-            .chunk_shape(&chunk.index)
-            .map_err(|e| err(e.to_string()))?;
+        let chunk_shape = self.array.chunk_shape(&chunk.index).map_err(|e| err(e.to_string()))?;
         let shape_u64: Vec<u64> = chunk_shape.iter().map(|n| n.get()).collect();
         let (data_type, fill) = (self.array.data_type(), self.array.fill_value());
         let bytes: ArrayBytes<'static> = match chunk.bytes {
             Some(b) => self
                 .array
                 .codecs()
-                .decode(
-                    Cow::Owned(b),
-                    &chunk_shape,
-                    data_type,
-                    fill,
-                    &CodecOptions::default(),
-                )
+                .decode(Cow::Owned(b), &chunk_shape, data_type, fill, &CodecOptions::default())
                 .map_err(|e| err(format!("cannot decode chunk {:?}: {e}", chunk.index)))?
                 .into_owned(),
-            None => ArrayBytes::new_fill_value(data_type, shape_u64.iter().product(), fill)
-                .map_err(|e| err(format!("bad fill value: {e}")))?,
+            None => {
+                ArrayBytes::new_fill_value(data_type, shape_u64.iter().product(), fill).map_err(|e| err(format!("bad fill value: {e}")))?
+            }
         };
         // Chunks at the array's far edges are stored whole; keep the part inside the array.
         let full_shape: Vec<usize> = shape_u64.iter().map(|&n| n as usize).collect();
@@ -234,11 +189,7 @@ impl ZarrSource {
             let v = Vec::<T>::from_array_bytes(bytes, &shape_u64, data_type).map_err(|e| err(e.to_string()))?;
             Block::from_vec(&full_shape, v)
         });
-        Ok(if full_shape == region.shape {
-            block
-        } else {
-            block.subblock(&vec![0; region.ndim()], &region.shape)
-        })
+        Ok(if full_shape == region.shape { block } else { block.subblock(&vec![0; region.ndim()], &region.shape) })
     }
 }
 
@@ -256,26 +207,15 @@ fn grid_chunks(grid: &ChunkGrid, shape: &[usize]) -> Result<Chunks, String> {
         for i in 0..grid_shape[d] {
             let mut index = vec![0u64; nd];
             index[d] = i;
-            let origin = grid
-                .chunk_origin(&index)
-                .ok()
-                .flatten()
-                .ok_or("indeterminate chunk grid")?[d] as usize;
-            let len = grid
-                .chunk_shape_u64(&index)
-                .ok()
-                .flatten()
-                .ok_or("indeterminate chunk grid")?[d] as usize;
+            let origin = grid.chunk_origin(&index).ok().flatten().ok_or("indeterminate chunk grid")?[d] as usize;
+            let len = grid.chunk_shape_u64(&index).ok().flatten().ok_or("indeterminate chunk grid")?[d] as usize;
             lens.push((origin + len).min(shape[d]) - origin);
         }
         axes.push(lens);
     }
     let chunks = Chunks::new(axes);
     if chunks.shape() != shape {
-        return Err(format!(
-            "the chunk grid does not cover the shape {}",
-            fmt_shape(shape)
-        ));
+        return Err(format!("the chunk grid does not cover the shape {}", fmt_shape(shape)));
     }
     Ok(chunks)
 }
@@ -283,12 +223,7 @@ fn grid_chunks(grid: &ChunkGrid, shape: &[usize]) -> Result<Chunks, String> {
 /// Attributes as [`Metadata`], with coordinates from the dimension names (v3
 /// `dimension_names`, or xarray's `_ARRAY_DIMENSIONS` in v2) when the store holds 1-D
 /// arrays of those names next to this one, as xarray writes them.
-fn read_metadata(
-    store: &Arc<FilesystemStore>,
-    z: &Array<FilesystemStore>,
-    array_path: &str,
-    shape: &[usize],
-) -> Metadata {
+fn read_metadata(store: &Arc<FilesystemStore>, z: &Array<FilesystemStore>, array_path: &str, shape: &[usize]) -> Metadata {
     let attrs: Vec<(String, AttrValue)> = z
         .attributes()
         .iter()
@@ -298,9 +233,7 @@ fn read_metadata(
     let dims: Vec<Option<String>> = match z.dimension_names() {
         Some(names) => names.iter().map(|n| n.clone()).collect(),
         None => match z.attributes().get("_ARRAY_DIMENSIONS") {
-            Some(serde_json::Value::Array(v)) => {
-                v.iter().map(|n| n.as_str().map(str::to_string)).collect()
-            }
+            Some(serde_json::Value::Array(v)) => v.iter().map(|n| n.as_str().map(str::to_string)).collect(),
             _ => vec![],
         },
     };
@@ -323,12 +256,7 @@ fn read_metadata(
 }
 
 /// A 1-D numeric array of length `len` at `path`, as a coordinate; `None` if there is none.
-fn read_coordinate(
-    store: &Arc<FilesystemStore>,
-    path: &str,
-    name: &str,
-    len: usize,
-) -> Option<Coordinate> {
+fn read_coordinate(store: &Arc<FilesystemStore>, path: &str, name: &str, len: usize) -> Option<Coordinate> {
     let c = Array::open(store.clone(), path).ok()?;
     if c.shape() != [len as u64] || len as u64 > MAX_COORDINATE_LEN {
         return None;
@@ -343,12 +271,7 @@ fn read_coordinate(
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         _ => None,
     };
-    Some(Coordinate {
-        name: name.to_string(),
-        values,
-        labels: vec![],
-        units,
-    })
+    Some(Coordinate { name: name.to_string(), values, labels: vec![], units })
 }
 
 /// A JSON attribute as an [`AttrValue`]: strings as text, numbers and lists of numbers as
@@ -360,28 +283,14 @@ fn attr_value(v: &serde_json::Value) -> AttrValue {
             return None;
         }
         if items.iter().all(|x| x.is_i64() || x.is_boolean()) {
-            return Some(AttrValue::Int(
-                items
-                    .iter()
-                    .map(|x| {
-                        x.as_i64()
-                            .unwrap_or_else(|| x.as_bool().map_or(0, i64::from))
-                    })
-                    .collect(),
-            ));
+            return Some(AttrValue::Int(items.iter().map(|x| x.as_i64().unwrap_or_else(|| x.as_bool().map_or(0, i64::from))).collect()));
         }
-        items
-            .iter()
-            .map(J::as_f64)
-            .collect::<Option<Vec<f64>>>()
-            .map(AttrValue::Float)
+        items.iter().map(J::as_f64).collect::<Option<Vec<f64>>>().map(AttrValue::Float)
     };
     match v {
         J::String(s) => AttrValue::Text(s.clone()),
         J::Bool(b) => AttrValue::Int(vec![*b as i64]),
-        J::Number(_) => {
-            numbers(std::slice::from_ref(v)).unwrap_or_else(|| AttrValue::Text(v.to_string()))
-        }
+        J::Number(_) => numbers(std::slice::from_ref(v)).unwrap_or_else(|| AttrValue::Text(v.to_string())),
         J::Array(items) => numbers(items).unwrap_or_else(|| AttrValue::Text(v.to_string())),
         J::Null | J::Object(_) => AttrValue::Text(v.to_string()),
     }
@@ -411,8 +320,7 @@ impl Source for ZarrSource {
         }
         let start: Vec<u64> = region.start.iter().map(|&s| s as u64).collect();
         let shape: Vec<u64> = region.shape.iter().map(|&s| s as u64).collect();
-        let subset = ArraySubset::new_with_start_shape(start, shape)
-            .map_err(|e| self.err(e.to_string()).at(region))?;
+        let subset = ArraySubset::new_with_start_shape(start, shape).map_err(|e| self.err(e.to_string()).at(region))?;
         with_element_type!(self.dtype, T => {
             let v: Vec<T> = self.array.retrieve_array_subset(&subset).map_err(|e| self.err(e.to_string()).at(region))?;
             Ok(Block::from_vec(&region.shape, v))
@@ -424,10 +332,8 @@ impl Source for ZarrSource {
             return Ok(Fetched::decoded(self.read(region)?));
         };
         let index: Vec<u64> = index.into_iter().map(|i| i as u64).collect();
-        let bytes = self.array.retrieve_encoded_chunk(&index).map_err(|e| {
-            self.err(format!("cannot read chunk {index:?}: {e}"))
-                .at(region)
-        })?;
+        let bytes =
+            self.array.retrieve_encoded_chunk(&index).map_err(|e| self.err(format!("cannot read chunk {index:?}: {e}")).at(region))?;
         Ok(Fetched {
             bytes_read: bytes.as_ref().map_or(0, |b| b.len() as u64),
             payload: Payload::Encoded(Box::new(EncodedChunk { index, bytes })),
@@ -438,14 +344,8 @@ impl Source for ZarrSource {
         self.chunk_of(region).is_some()
     }
 
-    fn decode(
-        &self,
-        region: &Region,
-        payload: Box<dyn Any + Send + Sync>,
-    ) -> Result<Block, SourceError> {
-        let chunk = payload
-            .downcast::<EncodedChunk>()
-            .map_err(|_| self.err("payload from another source").at(region))?;
+    fn decode(&self, region: &Region, payload: Box<dyn Any + Send + Sync>) -> Result<Block, SourceError> {
+        let chunk = payload.downcast::<EncodedChunk>().map_err(|_| self.err("payload from another source").at(region))?;
         self.decode_chunk(region, *chunk)
     }
 

@@ -16,11 +16,7 @@ fn expected(dtype: DType, shape: &[usize], region: &Region) -> Block {
     let strides = c_strides(shape);
     let sub = c_strides(&region.shape);
     let vals: Vec<f64> = (0..region.len())
-        .map(|k| {
-            (0..shape.len())
-                .map(|d| (region.start[d] + (k / sub[d]) % region.shape[d]) * strides[d])
-                .sum()
-        })
+        .map(|k| (0..shape.len()).map(|d| (region.start[d] + (k / sub[d]) % region.shape[d]) * strides[d]).sum())
         .map(value_at)
         .collect();
     Block::new(region.shape.clone(), Buffer::F64(vals).cast(dtype))
@@ -33,10 +29,7 @@ fn spec(shape: &[usize], dtype: DType, blocks: &Chunks) -> SinkSpec {
         chunks: blocks.clone(),
         attrs: vec![
             ("units".into(), AttrValue::Text("K".into())),
-            (
-                "long_name".into(),
-                AttrValue::Text("2 metre temperature".into()),
-            ),
+            ("long_name".into(), AttrValue::Text("2 metre temperature".into())),
             ("valid_range".into(), AttrValue::Float(vec![180.0, 340.0])),
             ("missing".into(), AttrValue::Float(vec![f64::NAN])),
         ],
@@ -45,13 +38,7 @@ fn spec(shape: &[usize], dtype: DType, blocks: &Chunks) -> SinkSpec {
 }
 
 /// Writes the test array through a Zarr sink, blocks from 4 threads in reverse order.
-fn write_store(
-    path: &Path,
-    shape: &[usize],
-    blocks: &Chunks,
-    dtype: DType,
-    opts: &WriteOptions,
-) -> PathBuf {
+fn write_store(path: &Path, shape: &[usize], blocks: &Chunks, dtype: DType, opts: &WriteOptions) -> PathBuf {
     let sink = create_sink(path, &spec(shape, dtype, blocks), opts).unwrap();
     let n = blocks.num_blocks();
     let next = AtomicUsize::new(0);
@@ -79,33 +66,12 @@ fn flat(b: &Block) -> Vec<f64> {
 #[test]
 fn round_trips_v3_and_v2() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(
-        Vec<usize>,
-        Vec<usize>,
-        Option<Vec<usize>>,
-        DType,
-        u8,
-        Option<u32>,
-    )> = vec![
+    let cases: Vec<(Vec<usize>, Vec<usize>, Option<Vec<usize>>, DType, u8, Option<u32>)> = vec![
         (vec![13, 17], vec![5, 6], None, DType::F64, 3, None),
         (vec![13, 17], vec![5, 6], None, DType::F32, 2, Some(4)),
         // storage chunks that do not match the blocks: partial chunk writes from several threads
-        (
-            vec![23, 19],
-            vec![4, 5],
-            Some(vec![7, 6]),
-            DType::F64,
-            3,
-            Some(1),
-        ),
-        (
-            vec![23, 19],
-            vec![3, 19],
-            Some(vec![10, 10]),
-            DType::I16,
-            2,
-            None,
-        ),
+        (vec![23, 19], vec![4, 5], Some(vec![7, 6]), DType::F64, 3, Some(1)),
+        (vec![23, 19], vec![3, 19], Some(vec![10, 10]), DType::I16, 2, None),
         (vec![4, 5, 6], vec![3, 2, 6], None, DType::U8, 3, None),
         (vec![11], vec![4], Some(vec![3]), DType::Bool, 3, None),
         (vec![9, 7], vec![9, 7], None, DType::I64, 2, None),
@@ -114,39 +80,16 @@ fn round_trips_v3_and_v2() {
     for (i, (shape, block, chunk, dtype, version, level)) in cases.into_iter().enumerate() {
         let path = dir.path().join(format!("s{i}.zarr"));
         let blocks = Chunks::regular(&shape, &block);
-        let opts = WriteOptions {
-            chunk_shape: chunk.clone(),
-            compression_level: level,
-            zarr_version: version,
-            ..Default::default()
-        };
+        let opts = WriteOptions { chunk_shape: chunk.clone(), compression_level: level, zarr_version: version, ..Default::default() };
         write_store(&path, &shape, &blocks, dtype, &opts);
         let src = ZarrSource::open(&path, None).unwrap();
-        assert_eq!(
-            (src.shape(), src.dtype()),
-            (shape.clone(), dtype),
-            "case {i}"
-        );
+        assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype), "case {i}");
         let want_chunks = chunk.clone().unwrap_or(block.clone());
-        assert_eq!(
-            src.chunks(),
-            Chunks::regular(
-                &shape,
-                &want_chunks.iter().map(|&c| c.max(1)).collect::<Vec<_>>()
-            ),
-            "case {i}"
-        );
+        assert_eq!(src.chunks(), Chunks::regular(&shape, &want_chunks.iter().map(|&c| c.max(1)).collect::<Vec<_>>()), "case {i}");
         let full = Region::full(&shape);
-        assert_eq!(
-            src.read(&full).unwrap(),
-            expected(dtype, &shape, &full),
-            "case {i}: {shape:?} v{version}"
-        );
+        assert_eq!(src.read(&full).unwrap(), expected(dtype, &shape, &full), "case {i}: {shape:?} v{version}");
         let m = src.metadata();
-        assert_eq!(
-            (m.units(), m.long_name()),
-            (Some("K"), Some("2 metre temperature"))
-        );
+        assert_eq!((m.units(), m.long_name()), (Some("K"), Some("2 metre temperature")));
         assert_eq!(m.text("history"), Some("gridlens test: t2m.mean(axis=0)"));
         // every chunk through the two-phase fetch/decode equals a plain read
         let c = src.chunks();
@@ -157,14 +100,8 @@ fn round_trips_v3_and_v2() {
             }
             assert!(src.needs_decode(&r));
             let f = src.fetch(&r).unwrap();
-            let Payload::Encoded(e) = f.payload else {
-                panic!("chunk fetch is encoded")
-            };
-            assert_eq!(
-                src.decode(&r, e).unwrap(),
-                expected(dtype, &shape, &r),
-                "case {i} chunk {r}"
-            );
+            let Payload::Encoded(e) = f.payload else { panic!("chunk fetch is encoded") };
+            assert_eq!(src.decode(&r, e).unwrap(), expected(dtype, &shape, &r), "case {i} chunk {r}");
         }
     }
 }
@@ -178,34 +115,10 @@ fn sink_options_are_checked() {
     let blocks = Chunks::regular(&[4, 4], &[2, 2]);
     let s = spec(&[4, 4], DType::F64, &blocks);
     let bad = [
-        (
-            WriteOptions {
-                chunk_shape: Some(vec![2]),
-                ..Default::default()
-            },
-            "has 1 axes",
-        ),
-        (
-            WriteOptions {
-                chunk_shape: Some(vec![2, 0]),
-                ..Default::default()
-            },
-            "zero length",
-        ),
-        (
-            WriteOptions {
-                compression_level: Some(12),
-                ..Default::default()
-            },
-            "level 12",
-        ),
-        (
-            WriteOptions {
-                zarr_version: 4,
-                ..Default::default()
-            },
-            "version 4",
-        ),
+        (WriteOptions { chunk_shape: Some(vec![2]), ..Default::default() }, "has 1 axes"),
+        (WriteOptions { chunk_shape: Some(vec![2, 0]), ..Default::default() }, "zero length"),
+        (WriteOptions { compression_level: Some(12), ..Default::default() }, "level 12"),
+        (WriteOptions { zarr_version: 4, ..Default::default() }, "version 4"),
     ];
     for (opts, want) in bad {
         let msg = create_sink(&path, &s, &opts).err().unwrap().to_string();
@@ -219,73 +132,29 @@ fn aborted_store_leaves_nothing_and_targets_are_not_replaced_silently() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.zarr");
     let blocks = Chunks::regular(&[6, 6], &[3, 3]);
-    let sink = create_sink(
-        &path,
-        &spec(&[6, 6], DType::F64, &blocks),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let sink = create_sink(&path, &spec(&[6, 6], DType::F64, &blocks), &WriteOptions::default()).unwrap();
     let r = blocks.block_region(&[0, 0]);
     sink.write(&r, &expected(DType::F64, &[6, 6], &r)).unwrap();
     sink.abort();
     drop(sink);
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "aborted store leaves nothing"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "aborted store leaves nothing");
 
-    let sink = create_sink(
-        &path,
-        &spec(&[6, 6], DType::F64, &blocks),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let sink = create_sink(&path, &spec(&[6, 6], DType::F64, &blocks), &WriteOptions::default()).unwrap();
     sink.write(&r, &expected(DType::F64, &[6, 6], &r)).unwrap();
-    assert!(
-        sink.commit()
-            .unwrap_err()
-            .to_string()
-            .contains("only 9 of 36")
-    );
+    assert!(sink.commit().unwrap_err().to_string().contains("only 9 of 36"));
     drop(sink);
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "incomplete store leaves nothing"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "incomplete store leaves nothing");
 
-    write_store(
-        &path,
-        &[6, 6],
-        &blocks,
-        DType::F64,
-        &WriteOptions::default(),
-    );
-    let err = create_sink(
-        &path,
-        &spec(&[6, 6], DType::F64, &blocks),
-        &WriteOptions::default(),
-    )
-    .err()
-    .unwrap();
-    assert!(
-        err.to_string().contains("a.zarr") && err.to_string().contains("--overwrite"),
-        "{err}"
-    );
+    write_store(&path, &[6, 6], &blocks, DType::F64, &WriteOptions::default());
+    let err = create_sink(&path, &spec(&[6, 6], DType::F64, &blocks), &WriteOptions::default()).err().unwrap();
+    assert!(err.to_string().contains("a.zarr") && err.to_string().contains("--overwrite"), "{err}");
     // overwriting with another shape replaces the whole store (no stale chunks)
     let small = Chunks::regular(&[2, 3], &[1, 3]);
-    let opts = WriteOptions {
-        overwrite: true,
-        ..Default::default()
-    };
+    let opts = WriteOptions { overwrite: true, ..Default::default() };
     write_store(&path, &[2, 3], &small, DType::I32, &opts);
     let src = ZarrSource::open(&path, None).unwrap();
     assert_eq!((src.shape(), src.dtype()), (vec![2, 3], DType::I32));
-    assert!(
-        !path.join("c/1/1").exists(),
-        "chunks of the old store are gone"
-    );
+    assert!(!path.join("c/1/1").exists(), "chunks of the old store are gone");
 }
 
 #[test]
@@ -294,25 +163,12 @@ fn bad_stores_give_errors_naming_the_path() {
     let empty = dir.path().join("empty.zarr");
     std::fs::create_dir(&empty).unwrap();
     let msg = ZarrSource::open(&empty, None).unwrap_err().to_string();
-    assert!(
-        msg.starts_with(&empty.display().to_string()) && msg.contains("not a Zarr store"),
-        "{msg}"
-    );
+    assert!(msg.starts_with(&empty.display().to_string()) && msg.contains("not a Zarr store"), "{msg}");
     let file = dir.path().join("file.zarr");
     std::fs::write(&file, "x").unwrap();
-    assert!(
-        ZarrSource::open(&file, None)
-            .unwrap_err()
-            .to_string()
-            .contains("directory")
-    );
+    assert!(ZarrSource::open(&file, None).unwrap_err().to_string().contains("directory"));
     let missing = dir.path().join("missing.zarr");
-    assert!(
-        ZarrSource::open(&missing, None)
-            .unwrap_err()
-            .to_string()
-            .contains("no such file")
-    );
+    assert!(ZarrSource::open(&missing, None).unwrap_err().to_string().contains("no such file"));
     let garbage = dir.path().join("garbage.zarr");
     std::fs::create_dir(&garbage).unwrap();
     std::fs::write(garbage.join("zarr.json"), "{not json").unwrap();
@@ -321,20 +177,9 @@ fn bad_stores_give_errors_naming_the_path() {
 
     // a store with an array: asking for another one lists it
     let store = dir.path().join("one.zarr");
-    write_store(
-        &store,
-        &[3, 3],
-        &Chunks::regular(&[3, 3], &[3, 3]),
-        DType::F64,
-        &WriteOptions::default(),
-    );
-    let msg = ZarrSource::open(&store, Some("t2m"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("no array /t2m") && msg.contains("its arrays are /"),
-        "{msg}"
-    );
+    write_store(&store, &[3, 3], &Chunks::regular(&[3, 3], &[3, 3]), DType::F64, &WriteOptions::default());
+    let msg = ZarrSource::open(&store, Some("t2m")).unwrap_err().to_string();
+    assert!(msg.contains("no array /t2m") && msg.contains("its arrays are /"), "{msg}");
 }
 
 /// Writes the zarr-python fixtures of [`reads_stores_zarr_python_wrote`] into `dir`.
@@ -410,29 +255,16 @@ fn reads_stores_zarr_python_wrote() {
         let path = dir.path().join(format!("{name}.zarr"));
         let src = open_array(&path, None).unwrap();
         assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype), "{name}");
-        assert_eq!(
-            src.chunks(),
-            Chunks::regular(&shape, &chunk),
-            "{name}: storage chunks (inner chunks when sharded)"
-        );
+        assert_eq!(src.chunks(), Chunks::regular(&shape, &chunk), "{name}: storage chunks (inner chunks when sharded)");
         let want = read_f64_raw(&dir.path().join(format!("{name}.raw")));
-        assert_eq!(
-            flat(&src.read(&Region::full(&shape)).unwrap()),
-            want,
-            "{name}"
-        );
+        assert_eq!(flat(&src.read(&Region::full(&shape)).unwrap()), want, "{name}");
         // an unaligned sub-region
-        let r = Region {
-            start: shape.iter().map(|&n| n / 3).collect(),
-            shape: shape.iter().map(|&n| n / 2).collect(),
-        };
+        let r = Region { start: shape.iter().map(|&n| n / 3).collect(), shape: shape.iter().map(|&n| n / 2).collect() };
         let got = flat(&src.read(&r).unwrap());
         let strides = c_strides(&shape);
         let sub = c_strides(&r.shape);
         for (k, v) in got.iter().enumerate() {
-            let lin: usize = (0..shape.len())
-                .map(|d| (r.start[d] + (k / sub[d]) % r.shape[d]) * strides[d])
-                .sum();
+            let lin: usize = (0..shape.len()).map(|d| (r.start[d] + (k / sub[d]) % r.shape[d]) * strides[d]).sum();
             assert_eq!(*v, want[lin], "{name} sub-region element {k}");
         }
         // chunk by chunk through fetch/decode
@@ -449,75 +281,33 @@ fn reads_stores_zarr_python_wrote() {
         }
         assert_eq!(flat(&assembled), want, "{name} via fetch/decode");
     }
-    let m = open_array(&dir.path().join("v3_default.zarr"), None)
-        .unwrap()
-        .metadata();
-    assert_eq!(
-        (m.units(), m.long_name()),
-        (Some("K"), Some("2 metre temperature"))
-    );
-    assert_eq!(
-        open_array(&dir.path().join("v2_blosc.zarr"), None)
-            .unwrap()
-            .metadata()
-            .units(),
-        Some("m s-1")
-    );
+    let m = open_array(&dir.path().join("v3_default.zarr"), None).unwrap().metadata();
+    assert_eq!((m.units(), m.long_name()), (Some("K"), Some("2 metre temperature")));
+    assert_eq!(open_array(&dir.path().join("v2_blosc.zarr"), None).unwrap().metadata().units(), Some("m s-1"));
 
     // groups: pick an array by path, with its coordinates
     let group = dir.path().join("group.zarr");
     let msg = open_array(&group, None).unwrap_err().to_string();
-    assert!(
-        msg.contains("4 arrays") && msg.contains("/lat, /lon, /sub/u, /t2m"),
-        "{msg}"
-    );
+    assert!(msg.contains("4 arrays") && msg.contains("/lat, /lon, /sub/u, /t2m"), "{msg}");
     let t = open_array(&group, Some("t2m")).unwrap();
     assert_eq!(t.describe(), format!("{}:/t2m", group.display()));
-    assert_eq!(
-        flat(&t.read(&Region::full(&[6, 8])).unwrap()),
-        read_f64_raw(&dir.path().join("group_t2m.raw"))
-    );
+    assert_eq!(flat(&t.read(&Region::full(&[6, 8])).unwrap()), read_f64_raw(&dir.path().join("group_t2m.raw")));
     let m = t.metadata();
     let lat = m.coords[0].as_ref().expect("lat coordinate");
     assert_eq!(
-        (
-            lat.name.as_str(),
-            lat.values.as_slice(),
-            lat.units.as_deref()
-        ),
-        (
-            "lat",
-            &[75.0, 45.0, 15.0, -15.0, -45.0, -75.0][..],
-            Some("degrees_north")
-        )
+        (lat.name.as_str(), lat.values.as_slice(), lat.units.as_deref()),
+        ("lat", &[75.0, 45.0, 15.0, -15.0, -45.0, -75.0][..], Some("degrees_north"))
     );
-    assert_eq!(
-        m.coords[1].as_ref().expect("lon coordinate").values[0],
-        -157.5
-    );
+    assert_eq!(m.coords[1].as_ref().expect("lon coordinate").values[0], -157.5);
     let u = open_array(&group, Some("/sub/u/")).unwrap();
     assert_eq!(flat(&u.read(&Region::full(&[2])).unwrap()), vec![1.0, 2.0]);
     let msg = open_array(&group, Some("t3m")).unwrap_err().to_string();
-    assert!(
-        msg.contains("no array /t3m") && msg.contains("/t2m"),
-        "{msg}"
-    );
-    assert_eq!(
-        list_arrays(&group).unwrap(),
-        vec!["/lat", "/lon", "/sub/u", "/t2m"]
-    );
+    assert!(msg.contains("no array /t3m") && msg.contains("/t2m"), "{msg}");
+    assert_eq!(list_arrays(&group).unwrap(), vec!["/lat", "/lon", "/sub/u", "/t2m"]);
     let single = open_array(&dir.path().join("single.zarr"), None).unwrap();
-    assert_eq!(
-        flat(&single.read(&Region::full(&[3])).unwrap()),
-        vec![1.5, 2.5, 3.5]
-    );
-    let msg = open_array(&dir.path().join("complex.zarr"), None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("unsupported data type") && msg.contains("complex.zarr"),
-        "{msg}"
-    );
+    assert_eq!(flat(&single.read(&Region::full(&[3])).unwrap()), vec![1.5, 2.5, 3.5]);
+    let msg = open_array(&dir.path().join("complex.zarr"), None).unwrap_err().to_string();
+    assert!(msg.contains("unsupported data type") && msg.contains("complex.zarr"), "{msg}");
 }
 
 #[test]
@@ -527,42 +317,10 @@ fn zarr_python_reads_stores_we_wrote() {
     };
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (
-            "a3.zarr",
-            vec![13, 17],
-            vec![5, 6],
-            None,
-            DType::F64,
-            3,
-            None,
-        ),
-        (
-            "b3.zarr",
-            vec![23, 19],
-            vec![4, 5],
-            Some(vec![7, 6]),
-            DType::F32,
-            3,
-            Some(6),
-        ),
-        (
-            "c2.zarr",
-            vec![23, 19],
-            vec![4, 5],
-            Some(vec![7, 6]),
-            DType::I16,
-            2,
-            None,
-        ),
-        (
-            "d2.zarr",
-            vec![5, 4, 3],
-            vec![2, 2, 2],
-            None,
-            DType::F64,
-            2,
-            Some(9),
-        ),
+        ("a3.zarr", vec![13, 17], vec![5, 6], None, DType::F64, 3, None),
+        ("b3.zarr", vec![23, 19], vec![4, 5], Some(vec![7, 6]), DType::F32, 3, Some(6)),
+        ("c2.zarr", vec![23, 19], vec![4, 5], Some(vec![7, 6]), DType::I16, 2, None),
+        ("d2.zarr", vec![5, 4, 3], vec![2, 2, 2], None, DType::F64, 2, Some(9)),
         ("e3.zarr", vec![10], vec![3], None, DType::Bool, 3, None),
         ("f2.zarr", vec![7, 3], vec![7, 1], None, DType::U8, 2, None),
     ];
@@ -575,70 +333,31 @@ z[...].astype("<f8").tofile(sys.argv[2])
 "#;
     for (name, shape, block, chunk, dtype, version, level) in cases {
         let path = dir.path().join(name);
-        let opts = WriteOptions {
-            chunk_shape: chunk.clone(),
-            compression_level: level,
-            zarr_version: version,
-            ..Default::default()
-        };
-        write_store(
-            &path,
-            &shape,
-            &Chunks::regular(&shape, &block),
-            dtype,
-            &opts,
-        );
+        let opts = WriteOptions { chunk_shape: chunk.clone(), compression_level: level, zarr_version: version, ..Default::default() };
+        write_store(&path, &shape, &Chunks::regular(&shape, &block), dtype, &opts);
         let raw = dir.path().join(format!("{name}.raw"));
         let out = py.run(script, &[&path, &raw]);
         let info: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(info["format"], version as u64, "{name}: {out}");
         assert_eq!(info["dtype"], dtype.name(), "{name}: {out}");
         assert_eq!(info["shape"], serde_json::json!(shape), "{name}");
-        assert_eq!(
-            info["chunks"],
-            serde_json::json!(chunk.unwrap_or(block)),
-            "{name}"
-        );
+        assert_eq!(info["chunks"], serde_json::json!(chunk.unwrap_or(block)), "{name}");
         assert_eq!(info["attrs"]["units"], "K", "{name}: {out}");
-        assert_eq!(
-            info["attrs"]["valid_range"],
-            serde_json::json!([180.0, 340.0]),
-            "{name}: {out}"
-        );
-        assert_eq!(
-            info["attrs"]["history"], "gridlens test: t2m.mean(axis=0)",
-            "{name}: {out}"
-        );
-        assert!(
-            info["attrs"].get("_zarrs").is_none(),
-            "no zarrs advertisement attribute: {out}"
-        );
-        assert_eq!(
-            read_f64_raw(&raw),
-            flat(&expected(dtype, &shape, &Region::full(&shape))),
-            "{name}"
-        );
+        assert_eq!(info["attrs"]["valid_range"], serde_json::json!([180.0, 340.0]), "{name}: {out}");
+        assert_eq!(info["attrs"]["history"], "gridlens test: t2m.mean(axis=0)", "{name}: {out}");
+        assert!(info["attrs"].get("_zarrs").is_none(), "no zarrs advertisement attribute: {out}");
+        assert_eq!(read_f64_raw(&raw), flat(&expected(dtype, &shape, &Region::full(&shape))), "{name}");
     }
 }
 
 /// The fixtures of `tests/fixtures/formats/make_fixtures.py` (committed, so these tests run
 /// without Python): element k is `k * 0.25 - 11` (floats) or `k * 3 - 20` (integers).
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/formats")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats").join(name)
 }
 
 fn fixture_values(n: usize, integer: bool) -> Vec<f64> {
-    (0..n)
-        .map(|k| {
-            if integer {
-                k as f64 * 3.0 - 20.0
-            } else {
-                k as f64 * 0.25 - 11.0
-            }
-        })
-        .collect()
+    (0..n).map(|k| if integer { k as f64 * 3.0 - 20.0 } else { k as f64 * 0.25 - 11.0 }).collect()
 }
 
 #[test]
@@ -647,34 +366,17 @@ fn reads_committed_zarr_python_fixtures() {
     let src = open_array(&fixture("v2_blosc_lz4.zarr"), None).unwrap();
     assert_eq!((src.shape(), src.dtype()), (vec![17, 19], DType::F64));
     assert_eq!(src.chunks(), Chunks::regular(&[17, 19], &[8, 8]));
-    assert_eq!(
-        flat(&src.read(&Region::full(&[17, 19])).unwrap()),
-        fixture_values(17 * 19, false)
-    );
+    assert_eq!(flat(&src.read(&Region::full(&[17, 19])).unwrap()), fixture_values(17 * 19, false));
     assert_eq!(src.metadata().units(), Some("K"));
 
     // v3 sharded (inner chunks 5 x 4 are the natural blocks), zstd, big-endian int16
     let src = open_array(&fixture("v3_sharded_zstd.zarr"), None).unwrap();
     assert_eq!((src.shape(), src.dtype()), (vec![21, 13], DType::I16));
     assert_eq!(src.chunks(), Chunks::regular(&[21, 13], &[5, 4]));
-    assert!(
-        !src.needs_decode(&Region {
-            start: vec![0, 0],
-            shape: vec![5, 4]
-        }),
-        "sharded reads go through zarrs"
-    );
-    assert_eq!(
-        flat(&src.read(&Region::full(&[21, 13])).unwrap()),
-        fixture_values(21 * 13, true)
-    );
-    let r = Region {
-        start: vec![7, 3],
-        shape: vec![9, 6],
-    };
-    let want: Vec<f64> = (0..r.len())
-        .map(|k| ((7 + k / 6) * 13 + 3 + k % 6) as f64 * 3.0 - 20.0)
-        .collect();
+    assert!(!src.needs_decode(&Region { start: vec![0, 0], shape: vec![5, 4] }), "sharded reads go through zarrs");
+    assert_eq!(flat(&src.read(&Region::full(&[21, 13])).unwrap()), fixture_values(21 * 13, true));
+    let r = Region { start: vec![7, 3], shape: vec![9, 6] };
+    let want: Vec<f64> = (0..r.len()).map(|k| ((7 + k / 6) * 13 + 3 + k % 6) as f64 * 3.0 - 20.0).collect();
     assert_eq!(flat(&src.read(&r).unwrap()), want);
 
     // v3 blosc with a chunk never written: the fill value, also through fetch/decode
@@ -686,15 +388,10 @@ fn reads_committed_zarr_python_fixtures() {
         }
     }
     assert_eq!(flat(&src.read(&Region::full(&[6, 10])).unwrap()), want);
-    let missing = Region {
-        start: vec![3, 5],
-        shape: vec![3, 5],
-    };
+    let missing = Region { start: vec![3, 5], shape: vec![3, 5] };
     let f = src.fetch(&missing).unwrap();
     assert_eq!(f.bytes_read, 0);
-    let Payload::Encoded(e) = f.payload else {
-        panic!("chunk fetch is encoded")
-    };
+    let Payload::Encoded(e) = f.payload else { panic!("chunk fetch is encoded") };
     assert_eq!(flat(&src.decode(&missing, e).unwrap()), vec![-1.5; 15]);
 }
 
@@ -707,11 +404,7 @@ fn partial_chunk_writes_from_many_threads_lose_nothing() {
     let blocks = Chunks::regular(&shape, &[3, 5]);
     for version in [3, 2] {
         let path = dir.path().join(format!("race{version}.zarr"));
-        let opts = WriteOptions {
-            chunk_shape: Some(vec![24, 40]),
-            zarr_version: version,
-            ..Default::default()
-        };
+        let opts = WriteOptions { chunk_shape: Some(vec![24, 40]), zarr_version: version, ..Default::default() };
         let sink = create_sink(&path, &spec(&shape, DType::F64, &blocks), &opts).unwrap();
         let n = blocks.num_blocks();
         let next = AtomicUsize::new(0);
@@ -732,9 +425,6 @@ fn partial_chunk_writes_from_many_threads_lose_nothing() {
         sink.commit().unwrap();
         let full = Region::full(&shape);
         let got = ZarrSource::open(&path, None).unwrap().read(&full).unwrap();
-        assert!(
-            got == expected(DType::F64, &shape, &full),
-            "v{version}: some blocks were lost"
-        );
+        assert!(got == expected(DType::F64, &shape, &full), "v{version}: some blocks were lost");
     }
 }

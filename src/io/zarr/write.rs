@@ -12,10 +12,7 @@ use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use zarrs::array::{
-    Array, ArrayError, ArrayMetadata, ArrayMetadataOptions, ArrayMetadataV2, ArrayMetadataV3,
-    ArraySubset,
-};
+use zarrs::array::{Array, ArrayError, ArrayMetadata, ArrayMetadataOptions, ArrayMetadataV2, ArrayMetadataV3, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
 /// The zstd level zarr-python 3 uses by default (its level 0 is zstd's default, 3).
@@ -43,10 +40,7 @@ pub struct ZarrSink {
 
 impl std::fmt::Debug for ZarrSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZarrSink")
-            .field("target", &self.target.target())
-            .field("chunk_shape", &self.chunk_shape)
-            .finish()
+        f.debug_struct("ZarrSink").field("target", &self.target.target()).field("chunk_shape", &self.chunk_shape).finish()
     }
 }
 
@@ -99,11 +93,7 @@ impl ZarrSink {
     ///
     /// # Errors
     /// As [`super::create_sink`].
-    pub fn create(
-        path: &Path,
-        spec: &SinkSpec,
-        opts: &WriteOptions,
-    ) -> Result<ZarrSink, SinkError> {
+    pub fn create(path: &Path, spec: &SinkSpec, opts: &WriteOptions) -> Result<ZarrSink, SinkError> {
         let err = |m: String| SinkError::new(path.display().to_string(), m);
         let nd = spec.shape.len();
         let chunk_shape: Vec<usize> = match &opts.chunk_shape {
@@ -116,22 +106,10 @@ impl ZarrSink {
                 )));
             }
             Some(c) if c.contains(&0) => {
-                return Err(err(format!(
-                    "the chunk shape {} has a zero length",
-                    fmt_shape(c)
-                )));
+                return Err(err(format!("the chunk shape {} has a zero length", fmt_shape(c))));
             }
-            Some(c) => c
-                .iter()
-                .zip(&spec.shape)
-                .map(|(&c, &n)| c.min(n.max(1)))
-                .collect(),
-            None => spec
-                .chunks
-                .max_block_shape()
-                .iter()
-                .map(|&c| c.max(1))
-                .collect(),
+            Some(c) => c.iter().zip(&spec.shape).map(|(&c, &n)| c.min(n.max(1))).collect(),
+            None => spec.chunks.max_block_shape().iter().map(|&c| c.max(1)).collect(),
         };
         let compressor = match opts.compression_level {
             Some(l) if l > 9 => {
@@ -142,38 +120,16 @@ impl ZarrSink {
         };
         let attributes = attrs_json(&spec.attrs, &spec.history);
         let metadata = match opts.zarr_version {
-            3 => ArrayMetadata::V3(
-                metadata_v3(
-                    &spec.shape,
-                    &chunk_shape,
-                    spec.dtype,
-                    compressor,
-                    attributes,
-                )
-                .map_err(err)?,
-            ),
-            2 => ArrayMetadata::V2(
-                metadata_v2(
-                    &spec.shape,
-                    &chunk_shape,
-                    spec.dtype,
-                    compressor,
-                    attributes,
-                )
-                .map_err(err)?,
-            ),
+            3 => ArrayMetadata::V3(metadata_v3(&spec.shape, &chunk_shape, spec.dtype, compressor, attributes).map_err(err)?),
+            2 => ArrayMetadata::V2(metadata_v2(&spec.shape, &chunk_shape, spec.dtype, compressor, attributes).map_err(err)?),
             v => {
-                return Err(err(format!(
-                    "Zarr format version {v} is not one of 2 and 3"
-                )));
+                return Err(err(format!("Zarr format version {v} is not one of 2 and 3")));
             }
         };
         let target = AtomicTarget::new(path, opts.overwrite)?;
         target.create_dir()?;
-        let store = FilesystemStore::new(target.temp_path())
-            .map_err(|e| err(format!("cannot open the temporary store: {e}")))?;
-        let array = Array::new_with_metadata(Arc::new(store), "/", metadata)
-            .map_err(|e| err(format!("cannot create the array: {e}")))?;
+        let store = FilesystemStore::new(target.temp_path()).map_err(|e| err(format!("cannot open the temporary store: {e}")))?;
+        let array = Array::new_with_metadata(Arc::new(store), "/", metadata).map_err(|e| err(format!("cannot create the array: {e}")))?;
         array
             .store_metadata_opt(&ArrayMetadataOptions::default().with_include_zarrs_metadata(false))
             .map_err(|e| err(format!("cannot write the metadata: {e}")))?;
@@ -205,66 +161,33 @@ impl ZarrSink {
         (0..self.shape.len())
             .map(|d| {
                 let c = self.chunk_shape[d];
-                (
-                    region.start[d] / c,
-                    (region.start[d] + region.shape[d] - 1) / c,
-                )
+                (region.start[d] / c, (region.start[d] + region.shape[d] - 1) / c)
             })
             .collect()
     }
 
     /// The part of storage chunk `index` inside the array.
     fn chunk_region(&self, index: &[usize]) -> Region {
-        let start: Vec<usize> = index
-            .iter()
-            .zip(&self.chunk_shape)
-            .map(|(i, c)| i * c)
-            .collect();
-        let shape = start
-            .iter()
-            .zip(&self.chunk_shape)
-            .zip(&self.shape)
-            .map(|((s, c), n)| (*c).min(n - s))
-            .collect();
+        let start: Vec<usize> = index.iter().zip(&self.chunk_shape).map(|(i, c)| i * c).collect();
+        let shape = start.iter().zip(&self.chunk_shape).zip(&self.shape).map(|((s, c), n)| (*c).min(n - s)).collect();
         Region { start, shape }
     }
 
     /// Writes the parts of `block` chunk by chunk, locking the chunks it covers only partly.
-    fn write_by_chunk(
-        &self,
-        region: &Region,
-        block: &Block,
-        span: &[(usize, usize)],
-    ) -> Result<(), SinkError> {
+    fn write_by_chunk(&self, region: &Region, block: &Block, span: &[(usize, usize)]) -> Result<(), SinkError> {
         let nd = self.shape.len();
-        let grid: Vec<u64> = self
-            .shape
-            .iter()
-            .zip(&self.chunk_shape)
-            .map(|(n, c)| n.div_ceil(*c) as u64)
-            .collect();
+        let grid: Vec<u64> = self.shape.iter().zip(&self.chunk_shape).map(|(n, c)| n.div_ceil(*c) as u64).collect();
         let mut index: Vec<usize> = span.iter().map(|s| s.0).collect();
         loop {
             let chunk = self.chunk_region(&index);
-            let start: Vec<usize> = (0..nd)
-                .map(|d| chunk.start[d].max(region.start[d]))
-                .collect();
-            let end: Vec<usize> = (0..nd)
-                .map(|d| (chunk.start[d] + chunk.shape[d]).min(region.start[d] + region.shape[d]))
-                .collect();
-            let part = Region {
-                shape: (0..nd).map(|d| end[d] - start[d]).collect(),
-                start,
-            };
+            let start: Vec<usize> = (0..nd).map(|d| chunk.start[d].max(region.start[d])).collect();
+            let end: Vec<usize> = (0..nd).map(|d| (chunk.start[d] + chunk.shape[d]).min(region.start[d] + region.shape[d])).collect();
+            let part = Region { shape: (0..nd).map(|d| end[d] - start[d]).collect(), start };
             let local: Vec<usize> = (0..nd).map(|d| part.start[d] - region.start[d]).collect();
             let sub = block.subblock(&local, &part.shape);
-            let linear = index
-                .iter()
-                .zip(&grid)
-                .fold(0u64, |acc, (&i, &g)| acc * g + i as u64);
+            let linear = index.iter().zip(&grid).fold(0u64, |acc, (&i, &g)| acc * g + i as u64);
             let _guard = (part != chunk).then(|| self.locks.lock(linear));
-            self.store(&part, sub.data())
-                .map_err(|e| self.err(format!("cannot write chunk {index:?}: {e}")))?;
+            self.store(&part, sub.data()).map_err(|e| self.err(format!("cannot write chunk {index:?}: {e}")))?;
             // next chunk index in C order within the span
             let mut d = nd;
             loop {
@@ -364,10 +287,7 @@ impl Sink for ZarrSink {
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
         check_region(&self.shape, region).map_err(|m| self.err(m))?;
         if block.shape() != region.shape.as_slice() {
-            return Err(self.err(format!(
-                "block of shape {} for region {region}",
-                fmt_shape(block.shape())
-            )));
+            return Err(self.err(format!("block of shape {} for region {region}", fmt_shape(block.shape()))));
         }
         if region.is_empty() {
             return Ok(());
@@ -388,13 +308,11 @@ impl Sink for ZarrSink {
             region.start[d] % c == 0 && (end % c == 0 || end == self.shape[d])
         });
         if whole {
-            self.store(region, block.data())
-                .map_err(|e| self.err(format!("cannot write block {region}: {e}")))?;
+            self.store(region, block.data()).map_err(|e| self.err(format!("cannot write block {region}: {e}")))?;
         } else {
             self.write_by_chunk(region, block, &span)?;
         }
-        self.written
-            .fetch_add(region.len() as u64, Ordering::Relaxed);
+        self.written.fetch_add(region.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -406,9 +324,7 @@ impl Sink for ZarrSink {
         let written = self.written.load(Ordering::Relaxed);
         if written != total {
             self.target.abort();
-            return Err(self.err(format!(
-                "only {written} of {total} elements were written; nothing was saved"
-            )));
+            return Err(self.err(format!("only {written} of {total} elements were written; nothing was saved")));
         }
         Ok(self.target.commit()?)
     }
