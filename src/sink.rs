@@ -90,3 +90,28 @@ pub trait Sink: Send + Sync {
     /// [`Sink::commit`] or twice does nothing.
     fn abort(&self);
 }
+
+/// Checks a block handed to [`Sink::write`]: its region lies inside `shape` and the block has
+/// the region's shape. The message names both.
+///
+/// # Errors
+/// A message for [`SinkError`] when either does not hold.
+pub fn check_block(shape: &[usize], region: &Region, block: &Block) -> Result<(), String> {
+    let inside = region.ndim() == shape.len() && region.start.iter().zip(&region.shape).zip(shape).all(|((s, n), len)| s + n <= *len);
+    if !inside {
+        return Err(format!("region {region} is outside the array's shape {}", crate::source::fmt_shape(shape)));
+    }
+    if block.shape() != region.shape.as_slice() {
+        return Err(format!("block of shape {} for region {region}", crate::source::fmt_shape(block.shape())));
+    }
+    Ok(())
+}
+
+/// The check every sink makes before it commits: all `shape`'s elements were written.
+///
+/// # Errors
+/// A message for [`SinkError`] naming how many were.
+pub fn check_complete(shape: &[usize], written: u64) -> Result<(), String> {
+    let total: u64 = shape.iter().map(|&n| n as u64).product();
+    if written == total { Ok(()) } else { Err(format!("only {written} of {total} elements were written; nothing was saved")) }
+}

@@ -703,38 +703,28 @@ mod num_like {
     pub trait Float: Copy {
         fn powf_fast(self, y: Self) -> Self;
     }
-    impl Float for f64 {
-        #[inline]
-        fn powf_fast(self, y: f64) -> f64 {
-            if y == 2.0 {
-                self * self
-            } else if y == 3.0 {
-                self * self * self
-            } else if y == 1.0 {
-                self
-            } else if y == 0.5 {
-                self.sqrt()
-            } else {
-                self.powf(y)
+    macro_rules! powf_fast {
+        ($t:ty) => {
+            impl Float for $t {
+                #[inline]
+                fn powf_fast(self, y: $t) -> $t {
+                    if y == 2.0 {
+                        self * self
+                    } else if y == 3.0 {
+                        self * self * self
+                    } else if y == 1.0 {
+                        self
+                    } else if y == 0.5 {
+                        self.sqrt()
+                    } else {
+                        self.powf(y)
+                    }
+                }
             }
-        }
+        };
     }
-    impl Float for f32 {
-        #[inline]
-        fn powf_fast(self, y: f32) -> f32 {
-            if y == 2.0 {
-                self * self
-            } else if y == 3.0 {
-                self * self * self
-            } else if y == 1.0 {
-                self
-            } else if y == 0.5 {
-                self.sqrt()
-            } else {
-                self.powf(y)
-            }
-        }
-    }
+    powf_fast!(f64);
+    powf_fast!(f32);
 }
 
 macro_rules! compare {

@@ -249,10 +249,7 @@ impl Sink for NpySink {
     }
 
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
-        check_region(&self.shape, region).map_err(|m| self.err(m))?;
-        if block.shape() != region.shape.as_slice() {
-            return Err(self.err(format!("block of shape {} for region {region}", fmt_shape(block.shape()))));
-        }
+        crate::sink::check_block(&self.shape, region, block).map_err(|m| self.err(m))?;
         let cast;
         let block = if block.dtype() == self.dtype {
             block
@@ -274,11 +271,9 @@ impl Sink for NpySink {
         if self.target.is_committed() {
             return Ok(self.target.target().to_path_buf());
         }
-        let total: u64 = self.shape.iter().map(|&n| n as u64).product();
-        let written = self.written.load(Ordering::Relaxed);
-        if written != total {
+        if let Err(m) = crate::sink::check_complete(&self.shape, self.written.load(Ordering::Relaxed)) {
             self.target.abort();
-            return Err(self.err(format!("only {written} of {total} elements were written; nothing was saved")));
+            return Err(self.err(m));
         }
         if let Err(e) = self.file.sync_data() {
             self.target.abort();

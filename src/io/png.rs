@@ -15,7 +15,7 @@ use crate::block::{Block, Element};
 use crate::chunks::Region;
 use crate::colormap::Colormap;
 use crate::io::atomic::AtomicTarget;
-use crate::io::npy::{check_region, for_each_run};
+use crate::io::npy::for_each_run;
 use crate::sink::{Sink, SinkError, SinkSpec, WriteOptions};
 use crate::source::fmt_shape;
 use std::fs::File;
@@ -204,10 +204,7 @@ impl Sink for PngSink {
     }
 
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
-        check_region(&self.shape, region).map_err(|m| self.err(m))?;
-        if block.shape() != region.shape.as_slice() {
-            return Err(self.err(format!("block of shape {} for region {region}", fmt_shape(block.shape()))));
-        }
+        crate::sink::check_block(&self.shape, region, block).map_err(|m| self.err(m))?;
         let values = to_f32(block);
         if let Some((lo, hi)) = finite_range(&values) {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());

@@ -5,7 +5,6 @@ use crate::block::{Block, Buffer};
 use crate::chunks::Region;
 use crate::dtype::DType;
 use crate::io::atomic::AtomicTarget;
-use crate::io::npy::check_region;
 use crate::sink::{Sink, SinkError, SinkSpec, WriteOptions};
 use crate::source::{AttrValue, fmt_shape};
 use serde_json::{Map, Value, json};
@@ -285,10 +284,7 @@ impl Sink for ZarrSink {
     }
 
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
-        check_region(&self.shape, region).map_err(|m| self.err(m))?;
-        if block.shape() != region.shape.as_slice() {
-            return Err(self.err(format!("block of shape {} for region {region}", fmt_shape(block.shape()))));
-        }
+        crate::sink::check_block(&self.shape, region, block).map_err(|m| self.err(m))?;
         if region.is_empty() {
             return Ok(());
         }
@@ -320,11 +316,9 @@ impl Sink for ZarrSink {
         if self.target.is_committed() {
             return Ok(self.target.target().to_path_buf());
         }
-        let total: u64 = self.shape.iter().map(|&n| n as u64).product();
-        let written = self.written.load(Ordering::Relaxed);
-        if written != total {
+        if let Err(m) = crate::sink::check_complete(&self.shape, self.written.load(Ordering::Relaxed)) {
             self.target.abort();
-            return Err(self.err(format!("only {written} of {total} elements were written; nothing was saved")));
+            return Err(self.err(m));
         }
         Ok(self.target.commit()?)
     }
