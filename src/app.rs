@@ -295,7 +295,7 @@ impl GridlensApp {
             if let Some(m) = &self.mean_cache {
                 // x[d] - m with the cached mean, blocked like x[d]: the same numbers, one day read.
                 let day = data.array.index(&[gridlens::expr::IndexItem::Int(self.op.day as i64)]).ok()?;
-                let src = MemorySource::new("time mean", (**m).clone(), Some(day.chunks().clone()));
+                let src = MemorySource::shared("time mean", m.clone(), Some(day.chunks().clone()));
                 names.insert("m".into(), Array::from_source(Arc::new(src)));
                 text = format!("x[{}] - m", self.op.day);
             }

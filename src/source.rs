@@ -185,13 +185,18 @@ pub trait Source: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 pub struct MemorySource {
     name: String,
-    block: Block,
+    block: Arc<Block>,
     chunks: Chunks,
 }
 
 impl MemorySource {
     /// Wraps `block` with the given chunks (`None`: one block).
     pub fn new(name: impl Into<String>, block: Block, chunks: Option<Chunks>) -> MemorySource {
+        MemorySource::shared(name, Arc::new(block), chunks)
+    }
+
+    /// Wraps a block that others hold too (a cached result), without copying it.
+    pub fn shared(name: impl Into<String>, block: Arc<Block>, chunks: Option<Chunks>) -> MemorySource {
         let chunks = chunks.unwrap_or_else(|| Chunks::single(block.shape()));
         assert_eq!(chunks.shape(), block.shape(), "chunks must match the block's shape");
         MemorySource { name: name.into(), block, chunks }
