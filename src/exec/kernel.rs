@@ -10,7 +10,7 @@
 use crate::block::{Buffer, c_strides};
 use crate::dtype::{ComputeType, DType};
 use crate::expr::{BinaryOp, UnaryOp};
-use crate::plan::kernel::{Const, Instr, Kernel, Program};
+use crate::plan::kernel::{Const, Instr, Kernel};
 
 /// Elements per strip: registers of 2 kB–4 kB keep a few dozen operators in L1.
 pub const STRIP: usize = 512;
@@ -230,6 +230,9 @@ pub fn run(
     let nest = nest(&kernel.shape, &all_strides);
     let n_ops = all_strides.len();
     let mut regs: Vec<Strip> = program.regs.iter().map(|&t| Strip::new(t)).collect();
+    // Where each register was last loaded from: a leaf that does not move along the outer
+    // axes (a broadcast row, the other particle of a pair) is gathered once, not every row.
+    let mut loaded: Vec<(isize, usize)> = vec![(isize::MIN, 0); regs.len()];
     let copy_leaf = match program.instrs.as_slice() {
         [Instr::Load { leaf, dst }] if *dst == program.result => Some(*leaf as usize),
         _ => None,
@@ -264,7 +267,7 @@ pub fn run(
                 Some(values) => sink.strip(values, out_off, nest.inner_stride[n_ops - 1]),
                 None => {
                     for ins in &program.instrs {
-                        exec_instr(ins, program, &mut regs, leaves, kernel, &row, &nest.inner_stride, s, len)?;
+                        exec_instr(ins, &mut regs, &mut loaded, leaves, &row, &nest.inner_stride, s, len)?;
                     }
                     sink.strip(regs[program.result as usize].view(len), out_off, nest.inner_stride[n_ops - 1]);
                 }
@@ -343,10 +346,9 @@ fn gather<S: Copy, D: Copy>(src: &[S], off: isize, stride: isize, dst: &mut [D],
 #[inline]
 fn exec_instr(
     ins: &Instr,
-    program: &Program,
     regs: &mut [Strip],
+    loaded: &mut [(isize, usize)],
     leaves: &[&Buffer],
-    kernel: &Kernel,
     row: &[isize],
     inner_stride: &[isize],
     s: usize,
@@ -358,7 +360,10 @@ fn exec_instr(
             let l = leaf as usize;
             let off = row[l] + inner_stride[l] * s as isize;
             let stride = inner_stride[l];
-            let _ = (program, kernel);
+            if loaded[dst as usize] == (off, len) {
+                return Ok(()); // still holds these values: nothing else writes this register
+            }
+            loaded[dst as usize] = (off, len);
             match (&mut regs[dst as usize], leaves[l]) {
                 (Strip::Bool(d), Buffer::Bool(v)) => gather(v, off, stride, d, len, |x| x),
                 (Strip::I64(d), Buffer::I8(v)) => gather(v, off, stride, d, len, |x| x as i64),
