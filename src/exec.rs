@@ -705,7 +705,6 @@ impl Scheduler<'_> {
             instrs: vec![crate::plan::kernel::Instr::Load { leaf: 0, dst: 0 }],
             result: 0,
             result_dtype: source.dtype(),
-            leaf_dtypes: vec![source.dtype()],
         });
         let fold_slab = |partial: &mut Partial, region: &Region, s0: usize, s1: usize| -> Result<(), ExecError> {
             let mut sub = region.clone();

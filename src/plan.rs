@@ -353,7 +353,6 @@ impl Planner {
         }
         let idx = b.leaves.len() as u16;
         b.leaves.push(leaf.clone());
-        b.program.leaf_dtypes.push(node.dtype());
         let dst = b.reg(node.dtype().compute());
         b.push(Instr::Load { leaf: idx, dst });
         b.leaf_cse.insert(leaf, dst);

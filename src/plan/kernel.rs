@@ -126,13 +126,11 @@ pub struct Program {
     pub result: Reg,
     /// Stored dtype of the result (the node's dtype).
     pub result_dtype: DType,
-    /// Stored dtype of every leaf.
-    pub leaf_dtypes: Vec<DType>,
 }
 
 impl Default for Program {
     fn default() -> Program {
-        Program { regs: vec![], instrs: vec![], result: 0, result_dtype: DType::F64, leaf_dtypes: vec![] }
+        Program { regs: vec![], instrs: vec![], result: 0, result_dtype: DType::F64 }
     }
 }
 

@@ -167,7 +167,7 @@ impl Hdf5Sink {
             return Err(err("the target is a directory".into()));
         }
         if exists && dataset.is_none() && !opts.overwrite {
-            return Err(err("the file exists; choose another name or allow overwriting".into()));
+            return Err(err("the file exists; choose another name or pass --overwrite".into()));
         }
         remove_stale_temporaries(path);
         {
@@ -195,7 +195,7 @@ impl Hdf5Sink {
                     file.unlink(&name).map_err(|e| err(format!("cannot replace the existing dataset: {e}")))?;
                 }
                 Ok(hdf5::LocationType::Dataset) => {
-                    return Err(err(format!("the file already has a dataset '{name}'; choose another name or allow overwriting")));
+                    return Err(err(format!("the file already has a dataset '{name}'; choose another name or pass --overwrite")));
                 }
                 Ok(_) => {
                     return Err(err(format!("'{name}' exists in the file and is not a dataset")));
