@@ -229,10 +229,18 @@ mod tests {
         assert_eq!(fletcher32(&[1, 2, 3, 4]), 0x0508_0406);
         // Odd length: the last byte is the high byte of a final word.
         assert_eq!(fletcher32(&[1, 2, 3]), (0x0102 + 0x0402) << 16 | 0x0402);
-        // Long input exercises the reductions: all 0xff bytes.
-        let long = vec![0xffu8; 10_000];
-        let c = fletcher32(&long);
-        assert!(c >> 16 <= 0xffff && c & 0xffff <= 0xffff);
+        // Long inputs exercise the periodic reductions: each half must equal, modulo 65535,
+        // the plain sums of 16-bit words computed without any reduction.
+        for long in [vec![0xffu8; 10_001], (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()] {
+            let (mut s1, mut s2) = (0u64, 0u64);
+            for w in long.chunks(2) {
+                s1 += (w[0] as u64) << 8 | w.get(1).copied().unwrap_or(0) as u64;
+                s2 += s1;
+            }
+            let c = fletcher32(&long);
+            assert_eq!((c & 0xffff) as u64 % 65535, s1 % 65535);
+            assert_eq!((c >> 16) as u64 % 65535, s2 % 65535);
+        }
     }
 
     #[test]
