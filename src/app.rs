@@ -291,14 +291,15 @@ impl GridlensApp {
         let nd = data.array.ndim();
         let mut names = HashMap::from([("x".to_string(), data.array.clone())]);
         let mut text = self.op.display_expression(nd);
-        if self.op.preset == Preset::DayMinusMean && nd >= 3 {
-            if let Some(m) = &self.mean_cache {
-                // x[d] - m with the cached mean, blocked like x[d]: the same numbers, one day read.
-                let day = data.array.index(&[gridlens::expr::IndexItem::Int(self.op.day as i64)]).ok()?;
-                let src = MemorySource::shared("time mean", m.clone(), Some(day.chunks().clone()));
-                names.insert("m".into(), Array::from_source(Arc::new(src)));
-                text = format!("x[{}] - m", self.op.day);
-            }
+        if self.op.preset == Preset::DayMinusMean
+            && nd >= 3
+            && let Some(m) = &self.mean_cache
+        {
+            // x[d] - m with the cached mean, blocked like x[d]: the same numbers, one day read.
+            let day = data.array.index(&[gridlens::expr::IndexItem::Int(self.op.day as i64)]).ok()?;
+            let src = MemorySource::shared("time mean", m.clone(), Some(day.chunks().clone()));
+            names.insert("m".into(), Array::from_source(Arc::new(src)));
+            text = format!("x[{}] - m", self.op.day);
         }
         match evaluate(&text, &names) {
             Ok(a) => {
@@ -428,10 +429,11 @@ impl GridlensApp {
             }
             Command::SetReversed(r) => self.settings.reversed = r,
             Command::SetRangeMode(m) => {
-                if m == RangeMode::Manual && self.settings.range_mode != RangeMode::Manual {
-                    if let Some(k) = &self.color_key {
-                        self.settings.manual_range = (k.range.0 as f64, k.range.1 as f64);
-                    }
+                if m == RangeMode::Manual
+                    && self.settings.range_mode != RangeMode::Manual
+                    && let Some(k) = &self.color_key
+                {
+                    self.settings.manual_range = (k.range.0 as f64, k.range.1 as f64);
                 }
                 self.settings.range_mode = m;
             }
@@ -488,10 +490,10 @@ impl GridlensApp {
         let text = format!("x[:{lead}, {r}, {c}]");
         match evaluate(&text, &names) {
             Ok(a) => {
-                if let Some(s) = &self.series {
-                    if let Some(j) = &s.job {
-                        j.control.cancel.cancel();
-                    }
+                if let Some(s) = &self.series
+                    && let Some(j) = &s.job
+                {
+                    j.control.cancel.cancel();
                 }
                 let job = Small::start(a, self.repaint_fn());
                 self.series = Some(Series { pixel: (row, col), source_pixel: (r, c), job: Some(job), values: None, error: None });
@@ -505,10 +507,10 @@ impl GridlensApp {
         let nd = data.array.ndim();
         let text = self.op.result_expression(nd);
         let names = HashMap::from([("x".to_string(), data.array.clone())]);
-        if let Ok(a) = evaluate(&text, &names) {
-            if self.export.factors.len() != a.ndim() {
-                self.export.factors = vec![1; a.ndim()];
-            }
+        if let Ok(a) = evaluate(&text, &names)
+            && self.export.factors.len() != a.ndim()
+        {
+            self.export.factors = vec![1; a.ndim()];
         }
         if self.export.path.is_empty() {
             let dir = std::env::current_dir().unwrap_or_default();
@@ -598,38 +600,37 @@ impl GridlensApp {
                 None => {}
             }
         }
-        if let Some((sources, rx)) = &self.loading {
-            if let Ok(r) = rx.try_recv() {
-                let sources = sources.clone();
-                self.loading = None;
-                match r {
-                    Ok(d) => {
-                        self.settings.remember(&sources);
-                        self.data = Some(d);
-                        self.mean_cache = None;
-                        self.series = None;
-                        self.op.day = self.op.day.min(self.days().saturating_sub(1));
-                        self.view.fit = true;
-                        if self.op.preset == Preset::Expression && self.expr_error.is_some() {
-                            self.op.preset = Preset::TimeMean;
-                        }
-                        self.start();
+        if let Some((sources, rx)) = &self.loading
+            && let Ok(r) = rx.try_recv()
+        {
+            let sources = sources.clone();
+            self.loading = None;
+            match r {
+                Ok(d) => {
+                    self.settings.remember(&sources);
+                    self.data = Some(d);
+                    self.mean_cache = None;
+                    self.series = None;
+                    self.op.day = self.op.day.min(self.days().saturating_sub(1));
+                    self.view.fit = true;
+                    if self.op.preset == Preset::Expression && self.expr_error.is_some() {
+                        self.op.preset = Preset::TimeMean;
                     }
-                    Err(e) => self.error(e),
+                    self.start();
                 }
+                Err(e) => self.error(e),
             }
         }
         self.poll_job();
         self.poll_colors(ctx);
-        if let Some(s) = &mut self.series {
-            if let Some(j) = &s.job {
-                if let Ok(r) = j.result.try_recv() {
-                    s.job = None;
-                    match r {
-                        Ok(b) => s.values = Some((0..b.len()).map(|i| b.data().get_f64(i)).collect()),
-                        Err(e) => s.error = Some(e),
-                    }
-                }
+        if let Some(s) = &mut self.series
+            && let Some(j) = &s.job
+            && let Ok(r) = j.result.try_recv()
+        {
+            s.job = None;
+            match r {
+                Ok(b) => s.values = Some((0..b.len()).map(|i| b.data().get_f64(i)).collect()),
+                Err(e) => s.error = Some(e),
             }
         }
         if let Some(j) = &self.export.job {
@@ -640,16 +641,16 @@ impl GridlensApp {
                 }
             }
             if let Some(r) = finished {
-                let target = PathBuf::from(gridlens::io::split_output(&export::target(&self.export)).0);
+                let target = gridlens::io::split_output(&export::target(&self.export)).0;
                 self.export.outcome = Some(r.map(|_| target).map_err(|e| e.to_string()));
                 self.export.job = None;
             }
         }
-        if let Some(rx) = &self.export.png {
-            if let Ok(r) = rx.try_recv() {
-                self.export.outcome = Some(r);
-                self.export.png = None;
-            }
+        if let Some(rx) = &self.export.png
+            && let Ok(r) = rx.try_recv()
+        {
+            self.export.outcome = Some(r);
+            self.export.png = None;
         }
         if let Some(b) = self.browser.as_mut() {
             b.poll();
@@ -704,11 +705,11 @@ impl GridlensApp {
         if let Some(r) = finished {
             self.status.finished = Some(Instant::now());
             self.status.outcome = Some(r.map_err(|e| e.to_string()));
-            if let Some(Err(e)) = &self.status.outcome {
-                if e != "cancelled" {
-                    let e = e.clone();
-                    self.error(e);
-                }
+            if let Some(Err(e)) = &self.status.outcome
+                && e != "cancelled"
+            {
+                let e = e.clone();
+                self.error(e);
             }
             self.job = None;
         }
@@ -744,17 +745,17 @@ impl GridlensApp {
         let Some(key) = self.color_key.clone() else { return };
         if let Some(g) = self.grid.as_mut() {
             for (i, s) in g.slots.iter_mut().enumerate() {
-                if let Some(v) = &s.values {
-                    if s.requested.as_ref() != Some(&key) {
-                        s.requested = Some(key.clone());
-                        let _ = self.painter.requests.send(PaintRequest {
-                            job: g.job,
-                            index: i,
-                            values: v.clone(),
-                            size: [s.cols, s.rows],
-                            key: key.clone(),
-                        });
-                    }
+                if let Some(v) = &s.values
+                    && s.requested.as_ref() != Some(&key)
+                {
+                    s.requested = Some(key.clone());
+                    let _ = self.painter.requests.send(PaintRequest {
+                        job: g.job,
+                        index: i,
+                        values: v.clone(),
+                        size: [s.cols, s.rows],
+                        key: key.clone(),
+                    });
                 }
             }
         }

@@ -221,7 +221,7 @@ pub fn split_axis(n: usize, c: usize) -> Vec<usize> {
     }
     let c = c.clamp(1, n);
     let mut out = vec![c; n / c];
-    if n % c != 0 {
+    if !n.is_multiple_of(c) {
         out.push(n % c);
     }
     out
@@ -294,10 +294,11 @@ impl ChunkSpec {
                 n => AxisChunks::Size(n.parse().map_err(|_| ChunkError::Syntax(text.into()))?),
             });
         }
-        if parts.len() == 1 && !text.contains(',') {
-            if let AxisChunks::Size(n) = axes[0] {
-                return Ok(ChunkSpec::Uniform(n));
-            }
+        if parts.len() == 1
+            && !text.contains(',')
+            && let AxisChunks::Size(n) = axes[0]
+        {
+            return Ok(ChunkSpec::Uniform(n));
         }
         Ok(ChunkSpec::PerAxis(axes))
     }

@@ -378,10 +378,10 @@ pub fn carried_attrs(array: &Array) -> Vec<(String, AttrValue)> {
     let mut out = Vec::new();
     for key in ["units", "long_name", "standard_name"] {
         let first = metas[0].text(key);
-        if let Some(v) = first {
-            if metas.iter().all(|m| m.text(key) == Some(v)) {
-                out.push((key.to_string(), AttrValue::Text(v.to_string())));
-            }
+        if let Some(v) = first
+            && metas.iter().all(|m| m.text(key) == Some(v))
+        {
+            out.push((key.to_string(), AttrValue::Text(v.to_string())));
         }
     }
     out

@@ -43,7 +43,7 @@ pub enum ExecError {
 }
 
 /// How to run a job.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct ExecOptions {
     /// Worker threads; 0 means one per core.
     pub threads: usize,
@@ -53,12 +53,6 @@ pub struct ExecOptions {
     /// Run the workers at a lower scheduling priority, so that an interactive program
     /// (the app's UI thread) stays responsive while a job uses every core.
     pub background: bool,
-}
-
-impl Default for ExecOptions {
-    fn default() -> ExecOptions {
-        ExecOptions { threads: 0, memory_limit: 0, background: false }
-    }
 }
 
 impl ExecOptions {
@@ -467,10 +461,10 @@ impl Scheduler<'_> {
                         self.wake.notify_all();
                         return;
                     }
-                    if self.control.priorities_changed.swap(false, Ordering::AcqRel) {
-                        if let Some(p) = self.control.priorities.lock().expect("priorities lock").take() {
-                            self.apply_priorities(&mut st, &p);
-                        }
+                    if self.control.priorities_changed.swap(false, Ordering::AcqRel)
+                        && let Some(p) = self.control.priorities.lock().expect("priorities lock").take()
+                    {
+                        self.apply_priorities(&mut st, &p);
                     }
                     if let Some(t) = self.pick(&mut st) {
                         // The last consumer of a value takes it, so it can reuse the memory
@@ -503,10 +497,10 @@ impl Scheduler<'_> {
                 Err(panic) => Err(ExecError::Panic { stage: task.stage.name(), message: panic_message(&panic) }),
             };
             // Stream the output block before taking the lock: the caller may block (backpressure).
-            if let (Ok(Some(v)), Some(k)) = (&result, task.output_block) {
-                if let Value::Block(b) = &**v {
-                    (self.on_block)(k, b);
-                }
+            if let (Ok(Some(v)), Some(k)) = (&result, task.output_block)
+                && let Value::Block(b) = &**v
+            {
+                (self.on_block)(k, b);
             }
             let end = p.micros();
             p.running[task.stage.index()].fetch_sub(1, Ordering::Relaxed);
@@ -537,13 +531,13 @@ impl Scheduler<'_> {
                             st.held[d] = 0;
                         }
                     }
-                    if let Some(v) = value {
-                        if st.consumers_left[t] > 0 {
-                            let bytes = value_bytes(&v);
-                            st.values[t] = Some(v);
-                            st.held[t] = bytes;
-                            st.held_bytes += bytes;
-                        }
+                    if let Some(v) = value
+                        && st.consumers_left[t] > 0
+                    {
+                        let bytes = value_bytes(&v);
+                        st.values[t] = Some(v);
+                        st.held[t] = bytes;
+                        st.held_bytes += bytes;
                     }
                     p.held_bytes.store(st.held_bytes, Ordering::Relaxed);
                     p.peak_held_bytes.fetch_max(st.held_bytes, Ordering::Relaxed);

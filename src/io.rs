@@ -184,19 +184,17 @@ pub fn find_date(name: &str) -> Option<String> {
             && b[i + 7] == b[i + 4]
             && digits(&b[i + 5..i + 7])
             && digits(&b[i + 8..i + 10])
+            && let Some(d) = valid(&b[i..i + 4], &b[i + 5..i + 7], &b[i + 8..i + 10])
         {
-            if let Some(d) = valid(&b[i..i + 4], &b[i + 5..i + 7], &b[i + 8..i + 10]) {
-                return Some(d);
-            }
+            return Some(d);
         }
         if i + 8 <= b.len()
             && digits(&b[i..i + 8])
             && (i == 0 || !b[i - 1].is_ascii_digit())
             && (i + 8 == b.len() || !b[i + 8].is_ascii_digit())
+            && let Some(d) = valid(&b[i..i + 4], &b[i + 4..i + 6], &b[i + 6..i + 8])
         {
-            if let Some(d) = valid(&b[i..i + 4], &b[i + 4..i + 6], &b[i + 6..i + 8]) {
-                return Some(d);
-            }
+            return Some(d);
         }
     }
     None

@@ -57,7 +57,7 @@ fn values(shape: &[usize], seed: u64, nan_every: usize) -> ArrayD<f64> {
     ArrayD::from_shape_fn(IxDyn(shape), |_| {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         k += 1;
-        if nan_every > 0 && k % nan_every == 0 {
+        if nan_every > 0 && k.is_multiple_of(nan_every) {
             return f64::NAN;
         }
         ((state >> 33) as f64 / (1u64 << 31) as f64) * 20.0 - 10.0

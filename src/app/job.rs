@@ -107,10 +107,10 @@ fn display(id: u64, array: Array, keep: bool, control: &JobControl, tx: &Sender<
         let _ = tx.send(JobEvent::Tile(tile));
         repaint();
     });
-    if result.is_ok() {
-        if let Some(w) = whole.into_inner().expect("kept result lock") {
-            let _ = tx.send(JobEvent::Kept(Arc::new(w)));
-        }
+    if result.is_ok()
+        && let Some(w) = whole.into_inner().expect("kept result lock")
+    {
+        let _ = tx.send(JobEvent::Kept(Arc::new(w)));
     }
     let _ = tx.send(JobEvent::Finished(result));
     repaint();

@@ -172,12 +172,12 @@ fn nest(shape: &[usize], strides: &[Vec<isize>]) -> Nest {
             continue;
         }
         let s: Vec<isize> = strides.iter().map(|st| st[a]).collect();
-        if let Some((pn, ps)) = dims.last_mut() {
-            if ps.iter().zip(&s).all(|(p, q)| *p == q * n as isize) {
-                *pn *= n;
-                *ps = s;
-                continue;
-            }
+        if let Some((pn, ps)) = dims.last_mut()
+            && ps.iter().zip(&s).all(|(p, q)| *p == q * n as isize)
+        {
+            *pn *= n;
+            *ps = s;
+            continue;
         }
         dims.push((n, s));
     }

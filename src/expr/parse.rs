@@ -202,18 +202,18 @@ impl Parser {
     fn expr(&mut self) -> Result<Node, ParseError> {
         let left = self.bitor()?;
         let ops = ["<", "<=", ">", ">=", "==", "!="];
-        if let Tok::Op(op) = self.peek().clone() {
-            if ops.contains(&op) {
-                self.next();
-                let right = self.bitor()?;
-                let span = (left.span.0, right.span.1);
-                if let Tok::Op(op2) = self.peek() {
-                    if ops.contains(op2) {
-                        return Err(err(self.span(), "chained comparisons are not supported; combine them with & and parentheses"));
-                    }
-                }
-                return Ok(Node { kind: Kind::Binary(op, Box::new(left), Box::new(right)), span });
+        if let Tok::Op(op) = self.peek().clone()
+            && ops.contains(&op)
+        {
+            self.next();
+            let right = self.bitor()?;
+            let span = (left.span.0, right.span.1);
+            if let Tok::Op(op2) = self.peek()
+                && ops.contains(op2)
+            {
+                return Err(err(self.span(), "chained comparisons are not supported; combine them with & and parentheses"));
             }
+            return Ok(Node { kind: Kind::Binary(op, Box::new(left), Box::new(right)), span });
         }
         Ok(left)
     }

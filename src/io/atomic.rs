@@ -353,10 +353,11 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
         let Some(file_name) = file_name.to_str() else {
             continue;
         };
-        if let Some(pid) = temp_owner(file_name, name) {
-            if pid != std::process::id() && !pid_alive(pid) {
-                remove_any(&entry.path());
-            }
+        if let Some(pid) = temp_owner(file_name, name)
+            && pid != std::process::id()
+            && !pid_alive(pid)
+        {
+            remove_any(&entry.path());
         }
     }
 }

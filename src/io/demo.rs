@@ -148,10 +148,10 @@ pub fn write_demo(dir: &Path, opts: &DemoOptions, progress: &dyn Fn(usize, usize
     std::fs::create_dir_all(dir).map_err(|e| DemoError::Write { path: dir.to_path_buf(), message: e.to_string() })?;
     let paths: Vec<PathBuf> = (0..opts.days).map(|d| dir.join(format!("{}.hdf5", date_of_day(d)))).collect();
     // Refuse before writing anything, rather than after half the month.
-    if !opts.overwrite {
-        if let Some(p) = paths.iter().find(|p| p.exists()) {
-            return Err(AtomicError::Exists { target: p.clone() }.into());
-        }
+    if !opts.overwrite
+        && let Some(p) = paths.iter().find(|p| p.exists())
+    {
+        return Err(AtomicError::Exists { target: p.clone() }.into());
     }
     let row_bytes = w * opts.dtype.size_bytes().max(8);
     let slab_rows = chunks[0].min((MAX_SLAB_BYTES / row_bytes).max(1));

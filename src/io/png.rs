@@ -120,10 +120,10 @@ impl PngSink {
             return Err(err(format!("cannot draw an image of shape {}", fmt_shape(&spec.shape))));
         }
         let colormap = Colormap::by_name(&opts.colormap).map_err(|e| err(e.to_string()))?;
-        if let Some((lo, hi)) = opts.value_range {
-            if !(lo.is_finite() && hi.is_finite()) {
-                return Err(err(format!("the value range {lo} to {hi} is not finite")));
-            }
+        if let Some((lo, hi)) = opts.value_range
+            && !(lo.is_finite() && hi.is_finite())
+        {
+            return Err(err(format!("the value range {lo} to {hi} is not finite")));
         }
         let target = AtomicTarget::new(path, opts.overwrite)?;
         let mut scratch_path = target.temp_path().as_os_str().to_owned();

@@ -14,15 +14,15 @@ pub fn browser_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec
     };
     egui::Window::new(title).open(&mut open).default_size([560.0, 420.0]).collapsible(false).show(ctx, |ui| {
         ui.horizontal(|ui| {
-            if ui.button("Up").clicked() {
-                if let Some(p) = b.dir.parent() {
-                    cmds.push(Command::BrowseTo(p.to_path_buf()));
-                }
+            if ui.button("Up").clicked()
+                && let Some(p) = b.dir.parent()
+            {
+                cmds.push(Command::BrowseTo(p.to_path_buf()));
             }
-            if ui.button("Home").clicked() {
-                if let Some(h) = dirs::home_dir() {
-                    cmds.push(Command::BrowseTo(h));
-                }
+            if ui.button("Home").clicked()
+                && let Some(h) = dirs::home_dir()
+            {
+                cmds.push(Command::BrowseTo(h));
             }
             let r = ui.add(egui::TextEdit::singleline(&mut b.path_text).desired_width(f32::INFINITY));
             if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {

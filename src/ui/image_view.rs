@@ -161,12 +161,11 @@ fn readout_text(app: &GridlensApp, row: usize, col: usize) -> String {
                 (nd >= 2 && (g.rows, g.cols) == (shape[nd - 2], shape[nd - 1])).then_some((row, col))
             }
         };
-        if let Some((r, c)) = pixel {
-            if let (Some((rn, rv)), Some((cn, cv))) = (&d.rows_coord, &d.cols_coord) {
-                if let (Some(a), Some(b)) = (rv.get(r), cv.get(c)) {
-                    s.push_str(&format!(" | {rn} {a:.3}, {cn} {b:.3}"));
-                }
-            }
+        if let Some((r, c)) = pixel
+            && let (Some((rn, rv)), Some((cn, cv))) = (&d.rows_coord, &d.cols_coord)
+            && let (Some(a), Some(b)) = (rv.get(r), cv.get(c))
+        {
+            s.push_str(&format!(" | {rn} {a:.3}, {cn} {b:.3}"));
         }
     }
     let units = app.data.as_ref().and_then(|d| d.units()).unwrap_or("");

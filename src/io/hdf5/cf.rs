@@ -33,14 +33,15 @@ const CF_ATTRS: [&str; 7] = ["scale_factor", "add_offset", "_FillValue", "missin
 /// xarray's `_choose_float_dtype`: the float type packed or masked data decodes to.
 pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType>) -> DType {
     if scale.is_some() || offset.is_some() {
-        if let (Some(s), Some(o)) = (scale, offset) {
-            if s == o && s.is_float() {
-                // int32 holds more digits than float32: unpack in float64.
-                if raw.size_bytes() == 4 && raw.is_integer() {
-                    return DType::F64;
-                }
-                return s;
+        if let (Some(s), Some(o)) = (scale, offset)
+            && s == o
+            && s.is_float()
+        {
+            // int32 holds more digits than float32: unpack in float64.
+            if raw.size_bytes() == 4 && raw.is_integer() {
+                return DType::F64;
             }
+            return s;
         }
         if offset.is_some() {
             // A large offset in float32 would lose precision: better float64 than wrong.

@@ -217,10 +217,10 @@ fn walk_groups(group: &Group, path: &str, f: &mut dyn FnMut(&Group, &str, &[(Str
         .collect();
     f(group, path, &kinds);
     for (name, kind) in &kinds {
-        if *kind == LinkKind::Group {
-            if let Ok(g) = group.group(name) {
-                walk_groups(&g, &join(path, name), f);
-            }
+        if *kind == LinkKind::Group
+            && let Ok(g) = group.group(name)
+        {
+            walk_groups(&g, &join(path, name), f);
         }
     }
 }
@@ -300,11 +300,12 @@ pub fn coordinates(file: &hdf5::File, ds: &Dataset, shape: &[usize], decode_cf: 
                 continue;
             }
             for &n in names {
-                if let Ok(c) = group.dataset(n) {
-                    if c.ndim() == 1 && c.name() != ds.name() {
-                        candidates.push((kind, c));
-                        break;
-                    }
+                if let Ok(c) = group.dataset(n)
+                    && c.ndim() == 1
+                    && c.name() != ds.name()
+                {
+                    candidates.push((kind, c));
+                    break;
                 }
             }
         }
@@ -518,10 +519,10 @@ pub fn file_tree(file: &hdf5::File, label: String, size_bytes: u64) -> FileTree 
                     }
                 }
                 Ok(hdf5::LocationType::Dataset) => {
-                    if let Ok(ds) = group.dataset(&name) {
-                        if !is_phony_dimension(&ds) {
-                            node.datasets.push(dataset_node(&ds, child));
-                        }
+                    if let Ok(ds) = group.dataset(&name)
+                        && !is_phony_dimension(&ds)
+                    {
+                        node.datasets.push(dataset_node(&ds, child));
                     }
                 }
                 _ => node.links.push(child),

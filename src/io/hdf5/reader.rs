@@ -54,7 +54,7 @@ impl ChunkIndex {
             let mut linear = 0usize;
             for d in 0..grid.len() {
                 let off = info.offset.get(d).copied().unwrap_or(u64::MAX) as usize;
-                if chunk[d] == 0 || off % chunk[d] != 0 {
+                if chunk[d] == 0 || !off.is_multiple_of(chunk[d]) {
                     bad = Some(format!("chunk at offset {:?} is not on the chunk grid", info.offset));
                     return -1;
                 }

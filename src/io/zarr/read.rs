@@ -231,7 +231,7 @@ fn read_metadata(store: &Arc<FilesystemStore>, z: &Array<FilesystemStore>, array
         .map(|(k, v)| (k.clone(), attr_value(v)))
         .collect();
     let dims: Vec<Option<String>> = match z.dimension_names() {
-        Some(names) => names.iter().map(|n| n.clone()).collect(),
+        Some(names) => names.to_vec(),
         None => match z.attributes().get("_ARRAY_DIMENSIONS") {
             Some(serde_json::Value::Array(v)) => v.iter().map(|n| n.as_str().map(str::to_string)).collect(),
             _ => vec![],
@@ -265,7 +265,7 @@ fn read_coordinate(store: &Arc<FilesystemStore>, path: &str, name: &str, len: us
     let subset = ArraySubset::new_with_shape(vec![len as u64]);
     let values: Vec<f64> = with_element_type!(dtype, T => {
         let v: Vec<T> = c.retrieve_array_subset(&subset).ok()?;
-        v.into_iter().map(|x| crate::block::Element::to_f64(x)).collect()
+        v.into_iter().map(crate::block::Element::to_f64).collect()
     });
     let units = match c.attributes().get("units") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),

@@ -301,7 +301,7 @@ impl Sink for ZarrSink {
         let whole = (0..self.shape.len()).all(|d| {
             let c = self.chunk_shape[d];
             let end = region.start[d] + region.shape[d];
-            region.start[d] % c == 0 && (end % c == 0 || end == self.shape[d])
+            region.start[d].is_multiple_of(c) && (end.is_multiple_of(c) || end == self.shape[d])
         });
         if whole {
             self.store(region, block.data()).map_err(|e| self.err(format!("cannot write block {region}: {e}")))?;
