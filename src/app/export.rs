@@ -138,8 +138,7 @@ fn write_png(
     key: &super::tiles::ColorKey,
     units: &str,
 ) -> Result<PathBuf, String> {
-    let cm = Colormap::by_name(&key.colormap).map_err(|e| e.to_string())?;
-    let cm = if key.reversed { cm.reversed() } else { cm };
+    let cm = super::tiles::screen_colormap(key);
     let range = (key.range.0 as f64, key.range.1 as f64);
     let atomic = AtomicTarget::new(target, overwrite).map_err(|e| e.to_string())?;
     let file = atomic.create_file().map_err(|e| e.to_string())?;

@@ -182,6 +182,15 @@ impl TileGrid {
     }
 }
 
+/// The colormap of a key as the screen shows it: reversed if asked, and with NaN (missing and
+/// fill values) in an opaque color no map uses for data: mid-gray, or pink for the gray map.
+pub fn screen_colormap(key: &ColorKey) -> Colormap {
+    let cm = Colormap::by_name(&key.colormap).unwrap_or_else(|_| Colormap::by_name("viridis").expect("viridis exists"));
+    let cm = if key.reversed { cm.reversed() } else { cm };
+    let nan = if key.colormap.starts_with("gray") { [214, 60, 140, 255] } else { [128, 128, 128, 255] };
+    cm.with_nan_color(nan)
+}
+
 /// A colormapping request for the painter thread.
 pub struct PaintRequest {
     pub job: u64,
@@ -214,8 +223,7 @@ impl Painter {
             .name("gridlens-painter".into())
             .spawn(move || {
                 while let Ok(req) = rx.recv() {
-                    let cm = Colormap::by_name(&req.key.colormap).unwrap_or_else(|_| Colormap::by_name("viridis").expect("viridis exists"));
-                    let cm = if req.key.reversed { cm.reversed() } else { cm };
+                    let cm = screen_colormap(&req.key);
                     let range = (req.key.range.0 as f64, req.key.range.1 as f64);
                     let (values, w, h) = downsample(&req.values, req.size[0], req.size[1], 1 << req.key.lod);
                     let rgba = gridlens::io::png::render_rgba(&values, w, h, &cm, range);
@@ -247,6 +255,18 @@ mod tests {
         assert_eq!(d[3], 2.0);
         assert!(d[4].is_nan(), "a box of NaN stays NaN");
         assert_eq!(d[5], 4.0);
+    }
+
+    #[test]
+    fn nan_has_a_color_no_map_uses_for_data() {
+        for name in gridlens::colormap::names() {
+            let key = ColorKey { colormap: name.to_string(), reversed: false, range: (0.0, 1.0), lod: 0 };
+            let cm = screen_colormap(&key);
+            let nan = cm.nan_color();
+            assert_eq!(nan[3], 255, "opaque");
+            let near = (0..256).map(|i| cm.entry(i)).any(|c| (0..3).all(|k| (c[k] as i32 - nan[k] as i32).abs() <= 6));
+            assert!(!near, "{name}: NaN color {nan:?} is too close to a data color");
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use crate::app::{Command, GridlensApp};
 use egui::{Color32, Pos2, Rect, Sense, Stroke, pos2, vec2};
-use gridlens::colormap::Colormap;
 
 const BAR_WIDTH: f32 = 86.0;
 const READOUT_HEIGHT: f32 = 22.0;
@@ -178,8 +177,7 @@ fn readout_text(app: &GridlensApp, row: usize, col: usize) -> String {
 
 fn colorbar(ui: &mut egui::Ui, app: &GridlensApp, rect: Rect) {
     let Some(key) = &app.color_key else { return };
-    let Ok(cm) = Colormap::by_name(&key.colormap) else { return };
-    let cm = if key.reversed { cm.reversed() } else { cm };
+    let cm = crate::app::tiles::screen_colormap(key);
     let p = ui.painter_at(rect);
     let bar = Rect::from_min_max(pos2(rect.left() + 10.0, rect.top() + 28.0), pos2(rect.left() + 30.0, rect.bottom() - 16.0));
     let n = bar.height().max(2.0) as usize;
@@ -204,4 +202,5 @@ fn colorbar(ui: &mut egui::Ui, app: &GridlensApp, rect: Rect) {
     let nan = cm.nan_color();
     let nan_rect = Rect::from_min_size(pos2(bar.left(), bar.bottom() + 4.0), vec2(10.0, 8.0));
     p.rect_filled(nan_rect, 0.0, Color32::from_rgb(nan[0], nan[1], nan[2]));
+    p.text(nan_rect.right_center() + vec2(4.0, 0.0), egui::Align2::LEFT_CENTER, "NaN", egui::FontId::proportional(11.0), text);
 }
