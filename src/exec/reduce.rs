@@ -58,40 +58,50 @@ pub fn init(spec: &ReduceSpec, len: usize) -> Partial {
     let input = spec.input_dtype.kind();
     match spec.func {
         Sum | NanSum => Partial::Values(match spec.output_dtype {
-            DType::I64 => Acc::I64(vec![0; len]),
-            DType::U64 => Acc::U64(vec![0; len]),
-            _ => Acc::F64(vec![0.0; len]),
+            DType::I64 => Acc::I64(filled(0, len)),
+            DType::U64 => Acc::U64(filled(0, len)),
+            _ => Acc::F64(filled(0.0, len)),
         }),
         Prod => Partial::Values(match spec.output_dtype {
-            DType::I64 => Acc::I64(vec![1; len]),
-            DType::U64 => Acc::U64(vec![1; len]),
-            _ => Acc::F64(vec![1.0; len]),
+            DType::I64 => Acc::I64(filled(1, len)),
+            DType::U64 => Acc::U64(filled(1, len)),
+            _ => Acc::F64(filled(1.0, len)),
         }),
-        Mean => Partial::Values(Acc::F64(vec![0.0; len])),
-        NanMean => Partial::Counted { sum: vec![0.0; len], count: vec![0; len] },
-        Var | Std | NanVar | NanStd => Partial::Moments { n: vec![0.0; len], mean: vec![0.0; len], m2: vec![0.0; len] },
+        Mean => Partial::Values(Acc::F64(filled(0.0, len))),
+        NanMean => Partial::Counted { sum: filled(0.0, len), count: filled(0, len) },
+        Var | Std | NanVar | NanStd => Partial::Moments { n: filled(0.0, len), mean: filled(0.0, len), m2: filled(0.0, len) },
         Min | NanMin | Max | NanMax => {
             let is_min = matches!(spec.func, Min | NanMin);
             Partial::Values(match input {
-                Kind::Float => Acc::F64(vec![
+                Kind::Float => Acc::F64(filled(
                     if matches!(spec.func, NanMin | NanMax) {
                         f64::NAN
                     } else if is_min {
                         f64::INFINITY
                     } else {
                         f64::NEG_INFINITY
-                    };
-                    len
-                ]),
-                Kind::Signed => Acc::I64(vec![if is_min { i64::MAX } else { i64::MIN }; len]),
-                Kind::Unsigned => Acc::U64(vec![if is_min { u64::MAX } else { 0 }; len]),
-                Kind::Bool => Acc::Bool(vec![is_min; len]),
+                    },
+                    len,
+                )),
+                Kind::Signed => Acc::I64(filled(if is_min { i64::MAX } else { i64::MIN }, len)),
+                Kind::Unsigned => Acc::U64(filled(if is_min { u64::MAX } else { 0 }, len)),
+                Kind::Bool => Acc::Bool(filled(is_min, len)),
             })
         }
-        Count => Partial::Values(Acc::I64(vec![0; len])),
-        Any => Partial::Values(Acc::Bool(vec![false; len])),
-        All => Partial::Values(Acc::Bool(vec![true; len])),
+        Count => Partial::Values(Acc::I64(filled(0, len))),
+        Any => Partial::Values(Acc::Bool(filled(false, len))),
+        All => Partial::Values(Acc::Bool(filled(true, len))),
     }
+}
+
+/// `len` copies of `x`, written out now. A zeroed `vec!` comes from `calloc` as untouched
+/// pages that map the shared zero page on the first read; the first write then faults again
+/// and flushes the other cores' TLBs. Partials are read before written, so that doubled
+/// fault (with its inter-processor interrupt) used to cost more than the fold itself.
+fn filled<T: Copy>(x: T, len: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, x);
+    v
 }
 
 /// Folds kernel result strips into a partial result (every function but var/std).
@@ -260,8 +270,8 @@ pub fn fold_moments(partial: &mut Partial, block: &Buffer, shape: &[usize], acc_
         Buffer::F64(v) => v.clone(),
         other => (0..other.len()).map(|i| other.get_f64(i)).collect(),
     };
-    let mut n = vec![0.0f64; len];
-    let mut sum = vec![0.0f64; len];
+    let mut n = filled(0.0f64, len);
+    let mut sum = filled(0.0f64, len);
     visit(shape, acc_strides, |i, p| {
         let x = values[i];
         if !(skip_nan && x.is_nan()) {
@@ -270,7 +280,7 @@ pub fn fold_moments(partial: &mut Partial, block: &Buffer, shape: &[usize], acc_
         }
     });
     let mean: Vec<f64> = sum.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { 0.0 }).collect();
-    let mut m2 = vec![0.0f64; len];
+    let mut m2 = filled(0.0f64, len);
     visit(shape, acc_strides, |i, p| {
         let x = values[i];
         if !(skip_nan && x.is_nan()) {
