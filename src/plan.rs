@@ -606,7 +606,12 @@ impl Planner {
         let out_len: usize = out_shape.iter().product();
         let partial_bytes = out_len * partial_width(red.func);
         let blocks = Self::reduced_blocks(input, &red.axes, red.keepdims, out_index);
-        let groups = balanced_groups(blocks.len(), red.split_every);
+        // Enough groups over the whole reduction that every core has work: a sum of 25 blocks
+        // was one group (one task, one thread) under split_every = 32. The count depends on
+        // the plan alone, never on the thread count, so results stay the same on any machine.
+        let out_blocks: usize = node.chunks().numblocks().iter().product();
+        let per_group = blocks.len().div_ceil(MIN_GROUPS.div_ceil(out_blocks.max(1))).clamp(1, red.split_every);
+        let groups = balanced_groups(blocks.len(), per_group);
         let mut level = Vec::with_capacity(groups.len());
         let mut it = blocks.iter();
         // A reduction of data that can be read in parts (uncompressed files, memory) reads
@@ -772,6 +777,10 @@ fn partial_width(func: ReduceFunc) -> usize {
         _ => 8,
     }
 }
+
+/// Fewest first-level groups a reduction is split into, over all its output blocks, when it
+/// has that many input blocks: enough to keep 16 cores busy.
+const MIN_GROUPS: usize = 16;
 
 /// Splits `n` items into `ceil(n / max)` groups of nearly equal size. The split depends only
 /// on `n` and `max`, never on the thread count, so results are reproducible.

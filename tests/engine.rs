@@ -389,3 +389,17 @@ fn reductions_read_in_slabs_equal_eager_results() {
     let want: f64 = a.iter().filter(|v| !v.is_nan()).sum();
     assert!((total - want).abs() < 1e-9 * want.abs().max(1.0), "{total} vs {want}");
 }
+
+#[test]
+fn a_reduction_of_few_blocks_is_split_so_every_core_has_work() {
+    // 25 blocks under split_every = 32 used to be one group: one task, one thread.
+    let data = ArrayD::from_shape_fn(IxDyn(&[25_000]), |i| (i[0] as f64 * 0.37).sin());
+    let a = source(&data, Chunks::regular(&[25_000], &[1000]));
+    let total = a.reduce(ReduceFunc::Sum, None, false, 0.0, None).unwrap();
+    let plan = gridlens::Plan::build(&total, false).unwrap();
+    let reads = plan.stage_counts()[0];
+    assert!(reads >= 8, "{reads} read tasks for 25 blocks");
+    let expected: f64 = data.iter().sum();
+    let got = run(&total).into_iter().next().unwrap();
+    assert!((got - expected).abs() <= 1e-9 * data.len() as f64, "{got} vs {expected}");
+}
