@@ -214,6 +214,15 @@ impl KernelBuilder {
         dst
     }
 
+    /// The value of `r` when it holds a float constant (of a float register).
+    fn float_constant(&self, r: Reg) -> Option<f64> {
+        self.consts.iter().find(|&(_, &reg)| reg == r).and_then(|(value, _)| match *value {
+            Const::F64(v) => Some(v),
+            Const::F32(v) => Some(f64::from(v)),
+            _ => None,
+        })
+    }
+
     fn cast(&mut self, src: Reg, to: ComputeType) -> Reg {
         if self.ty(src) == to {
             return src;
@@ -405,12 +414,28 @@ impl Planner {
                         b.push(Instr::Unary { op, src: regs[0], dst });
                         dst
                     }
-                    MapFunc::Binary(op) => {
-                        let dt = if op.is_comparison() { ComputeType::Bool } else { b.ty(regs[0]) };
-                        let dst = b.reg(dt);
-                        b.push(Instr::Binary { op, a: regs[0], b: regs[1], dst });
-                        dst
-                    }
+                    MapFunc::Binary(op) => match (op, b.float_constant(regs[1])) {
+                        // `x ** 2` and `x ** 3` as products: the same numbers as the power, but a
+                        // loop that vectorises instead of one that tests the exponent per element.
+                        (BinaryOp::Pow, Some(2.0)) => {
+                            let dst = b.reg(b.ty(regs[0]));
+                            b.push(Instr::Binary { op: BinaryOp::Mul, a: regs[0], b: regs[0], dst });
+                            dst
+                        }
+                        (BinaryOp::Pow, Some(3.0)) => {
+                            let square = b.reg(b.ty(regs[0]));
+                            b.push(Instr::Binary { op: BinaryOp::Mul, a: regs[0], b: regs[0], dst: square });
+                            let dst = b.reg(b.ty(regs[0]));
+                            b.push(Instr::Binary { op: BinaryOp::Mul, a: square, b: regs[0], dst });
+                            dst
+                        }
+                        _ => {
+                            let dt = if op.is_comparison() { ComputeType::Bool } else { b.ty(regs[0]) };
+                            let dst = b.reg(dt);
+                            b.push(Instr::Binary { op, a: regs[0], b: regs[1], dst });
+                            dst
+                        }
+                    },
                     MapFunc::Where => {
                         let dst = b.reg(t);
                         b.push(Instr::Where { c: regs[0], a: regs[1], b: regs[2], dst });

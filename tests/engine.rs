@@ -403,3 +403,26 @@ fn a_reduction_of_few_blocks_is_split_so_every_core_has_work() {
     let got = run(&total).into_iter().next().unwrap();
     assert!((got - expected).abs() <= 1e-9 * data.len() as f64, "{got} vs {expected}");
 }
+
+#[test]
+fn small_integer_powers_equal_numpys() {
+    // `** 2` and `** 3` of floats are planned as products: the numbers must not change.
+    let data = ArrayD::from_shape_fn(IxDyn(&[7, 5]), |i| (i[0] as f64 - 3.3) * 1.7e3 + i[1] as f64 * 0.013 - 1e-3);
+    let x = source(&data, Chunks::regular(&[7, 5], &[3, 2]));
+    for (p, f) in [
+        (2.0, &(|v: f64| v * v) as &dyn Fn(f64) -> f64),
+        (3.0, &|v: f64| v * v * v),
+        (2.5, &|v: f64| v.powf(2.5)),
+        (-1.0, &|v: f64| v.powf(-1.0)),
+    ] {
+        let got = run(&Array::binary(&x, BinaryOp::Pow, p).unwrap());
+        let same = got.iter().zip(data.mapv(f).iter()).all(|(a, b)| a == b || (a.is_nan() && b.is_nan()));
+        assert!(same, "x ** {p}: {got} vs {}", data.mapv(f));
+    }
+    // integers keep NumPy's wrapping integer power
+    let ints = Arc::new(MemorySource::new("ints", Block::from_vec(&[4], vec![3i64, -7, 1 << 22, i64::MAX]), None));
+    let xi = Array::from_source(ints);
+    let cube = compute(&Array::binary(&xi, BinaryOp::Pow, 3i64).unwrap(), &ExecOptions::default()).unwrap();
+    let expected = Block::from_vec(&[4], vec![27i64, -343, (1i64 << 22).wrapping_pow(3), i64::MAX.wrapping_pow(3)]);
+    assert_eq!(cube.data(), expected.data());
+}
