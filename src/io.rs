@@ -6,6 +6,7 @@
 //! new leading axis; [`create_sink`] turns an OUTPUT into a sink by its extension.
 
 pub mod atomic;
+pub mod cftime;
 pub mod demo;
 pub mod hdf5;
 pub mod npy;

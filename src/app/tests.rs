@@ -160,6 +160,26 @@ fn cancel_stops_the_job_and_late_tiles_are_not_drawn() {
 }
 
 #[test]
+fn a_netcdf_time_axis_steps_by_its_dates() {
+    // one NetCDF file written by netCDF4-python, its time axis in "days since 2000-01-01"
+    let tmp = tempfile::tempdir().unwrap();
+    let nc = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/cf.nc:/t2m").to_string();
+    let mut h = harness(AppOptions {
+        sources: vec![nc],
+        demo: demo(&tmp.path().join("demo"), (18, 36), (6, 9)),
+        frame_log: None,
+        reopen_last: false,
+    });
+    wait(&mut h, "the time mean", complete);
+    assert_eq!(h.state().data.as_ref().unwrap().label(2), "2000-01-03");
+    h.get_by_label("Day − mean").click();
+    wait(&mut h, "day − mean", |a| a.op.preset == Preset::DayMinusMean && complete(a));
+    h.key_press(egui::Key::ArrowRight);
+    wait(&mut h, "day 1", |a| a.op.day == 1 && complete(a));
+    assert!(h.state().status.label.contains("2000-01-02"), "{}", h.state().status.label);
+}
+
+#[test]
 fn a_bad_file_shows_a_message_and_the_app_keeps_running() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("broken.h5");

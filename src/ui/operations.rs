@@ -156,13 +156,17 @@ fn cost_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
 pub fn color_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>) {
     ui.heading("Colors");
     ui.horizontal(|ui| {
-        ui.label("Colormap");
+        let label = ui.label("Colormap");
         let mut current = app.settings.colormap.clone();
-        egui::ComboBox::from_id_salt("colormap").selected_text(&current).show_ui(ui, |ui| {
-            for name in gridlens::colormap::names() {
-                ui.selectable_value(&mut current, name.to_string(), name);
-            }
-        });
+        egui::ComboBox::from_id_salt("colormap")
+            .selected_text(&current)
+            .show_ui(ui, |ui| {
+                for name in gridlens::colormap::names() {
+                    ui.selectable_value(&mut current, name.to_string(), name);
+                }
+            })
+            .response
+            .labelled_by(label.id);
         if current != app.settings.colormap {
             cmds.push(Command::SetColormap(current));
         }

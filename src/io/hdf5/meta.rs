@@ -398,7 +398,13 @@ fn read_coordinate(ds: &Dataset, decode_cf: bool) -> Option<Coordinate> {
         }
     }
     let units = attrs.iter().find(|a| a.name == "units").and_then(|a| a.text().map(str::to_owned));
-    Some(Coordinate { name: leaf_name(&ds.name()).to_owned(), values, labels: Vec::new(), units })
+    // a CF time (`days since 2000-01-01`) is labelled with its dates, as xarray decodes it
+    let calendar = attrs.iter().find(|a| a.name == "calendar").and_then(|a| a.text());
+    let labels = match &units {
+        Some(u) if decode_cf => crate::io::cftime::time_labels(&values, u, calendar).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    Some(Coordinate { name: leaf_name(&ds.name()).to_owned(), values, labels, units })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -441,8 +441,14 @@ fn metadata_holds_attributes_and_coordinates() {
         let values: Vec<f64> = w["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(c.values, values, "axis {d}");
     }
-    // raw reading keeps the packing attributes
+    // the time axis (days since 2000-01-01, as netCDF4-python wrote it) reads as dates, the
+    // way netCDF4.num2date and xarray decode it; lat and lon stay numbers
+    let time = md.coords[0].as_ref().unwrap();
+    assert_eq!(time.labels, ["2000-01-01", "2000-01-02", "2000-01-03"]);
+    assert!(md.coords[1].as_ref().unwrap().labels.is_empty());
+    // raw reading keeps the packing attributes, and the time as numbers
     let md = open("cf.nc", "/t2m", &raw()).metadata();
+    assert!(md.coords[0].as_ref().unwrap().labels.is_empty());
     assert!(md.attrs.iter().any(|(k, v)| k == "scale_factor" && *v == AttrValue::Float(vec![f64::from(0.01f32)])));
     // an axis on a dimension without coordinate variable has none
     assert_eq!(open("cf.nc", "/station_height", &OpenOptions::default()).metadata().coords, vec![None]);
