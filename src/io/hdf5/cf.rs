@@ -1,6 +1,7 @@
-//! CF-conventions decoding of stored values, as xarray's `decode_cf` does it: masking
-//! (`_FillValue`, `missing_value`, plus `valid_min`/`valid_max`/`valid_range` as
-//! netCDF4-python does) to NaN, then unpacking (`value * scale_factor + add_offset`).
+//! CF-conventions decoding of stored values, as xarray's `decode_cf` does it: signed storage
+//! flagged `_Unsigned = "true"` read as unsigned (with its fill values), masking (`_FillValue`,
+//! `missing_value`, plus `valid_min`/`valid_max`/`valid_range` as netCDF4-python does) to NaN,
+//! then unpacking (`value * scale_factor + add_offset`).
 //!
 //! The decoded dtype follows xarray's `_choose_float_dtype`: packed data takes the type of
 //! `scale_factor`/`add_offset` when both are the same float type (but int32 data → float64),
@@ -15,8 +16,11 @@ use crate::with_buffer;
 /// How to decode one variable's stored values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CfDecoding {
-    /// The decoded dtype (float32 or float64).
+    /// The decoded dtype: float32 or float64, or the unsigned integer type of `_Unsigned`
+    /// data that is neither packed nor masked.
     pub dtype: DType,
+    /// Bits of a signed storage type read as unsigned (`_Unsigned`), else 0.
+    unsigned_bits: u32,
     scale: Option<f64>,
     offset: Option<f64>,
     /// Stored values that mean "missing" (`_FillValue` and every `missing_value`).
@@ -28,7 +32,8 @@ pub struct CfDecoding {
 }
 
 /// The attributes that CF decoding consumes.
-const CF_ATTRS: [&str; 7] = ["scale_factor", "add_offset", "_FillValue", "missing_value", "valid_min", "valid_max", "valid_range"];
+const CF_ATTRS: [&str; 8] =
+    ["scale_factor", "add_offset", "_FillValue", "missing_value", "valid_min", "valid_max", "valid_range", "_Unsigned"];
 
 /// xarray's `_choose_float_dtype`: the float type packed or masked data decodes to.
 pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType>) -> DType {
@@ -58,6 +63,11 @@ pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType
     if raw.size_bytes() <= 2 && raw.is_integer() { DType::F32 } else { DType::F64 }
 }
 
+/// A signed stored value read as the unsigned number of the same `bits` (0: unchanged).
+fn to_unsigned(x: f64, bits: u32) -> f64 {
+    if bits > 0 && x < 0.0 { x + 2f64.powi(bits as i32) } else { x }
+}
+
 impl CfDecoding {
     /// The decoding a variable's attributes ask for, or `None` when they ask for none (or the
     /// data is boolean).
@@ -65,7 +75,28 @@ impl CfDecoding {
         if raw == DType::Bool {
             return None;
         }
-        let find = |name: &str| attrs.iter().find(|a| a.name == name).and_then(|a| a.numbers().map(|v| (v, a.dtype)));
+        // `_Unsigned = "true"` on signed storage: the bytes are unsigned numbers (netCDF-3
+        // has no unsigned types), and so are its fill values and valid range
+        let unsigned = raw.kind() == crate::dtype::Kind::Signed
+            && attrs.iter().any(|a| a.name == "_Unsigned" && a.text().is_some_and(|t| t.trim().eq_ignore_ascii_case("true")));
+        let unsigned_bits = if unsigned { raw.size_bytes() as u32 * 8 } else { 0 };
+        let raw = if unsigned {
+            match raw {
+                DType::I8 => DType::U8,
+                DType::I16 => DType::U16,
+                DType::I32 => DType::U32,
+                _ => DType::U64,
+            }
+        } else {
+            raw
+        };
+        let as_stored = |x: f64| to_unsigned(x, unsigned_bits);
+        let find = |name: &str| {
+            attrs
+                .iter()
+                .find(|a| a.name == name)
+                .and_then(|a| a.numbers().map(|v| (v.into_iter().map(as_stored).collect::<Vec<_>>(), a.dtype)))
+        };
         let first = |name: &str| find(name).and_then(|(v, t)| v.first().map(|&x| (x, t)));
         let scale = first("scale_factor");
         let offset = first("add_offset");
@@ -93,11 +124,22 @@ impl CfDecoding {
         } else if masked {
             // xarray's maybe_promote: floats keep their type, integers become floats.
             if raw.is_float() { raw } else { choose_float_dtype(raw, None, None) }
+        } else if unsigned {
+            raw
         } else {
             return None;
         };
         let applied = CF_ATTRS.iter().copied().filter(|n| attrs.iter().any(|a| a.name == *n)).collect();
-        Some(CfDecoding { dtype, scale: scale.map(|s| s.0), offset: offset.map(|o| o.0), fills, valid_min, valid_max, applied })
+        Some(CfDecoding {
+            dtype,
+            unsigned_bits,
+            scale: scale.map(|s| s.0),
+            offset: offset.map(|o| o.0),
+            fills,
+            valid_min,
+            valid_max,
+            applied,
+        })
     }
 
     fn is_missing(&self, x: f64) -> bool {
@@ -111,7 +153,7 @@ impl CfDecoding {
                 // float32 arithmetic, as NumPy does it for float32 data and float32 attributes
                 let (scale, offset) = (self.scale.map(|s| s as f32), self.offset.map(|o| o as f32));
                 Buffer::F32(with_buffer!(raw.data(), v => v.iter().map(|&x| {
-                    let x = x.to_f64();
+                    let x = to_unsigned(x.to_f64(), self.unsigned_bits);
                     if self.is_missing(x) {
                         return f32::NAN;
                     }
@@ -121,8 +163,16 @@ impl CfDecoding {
                     y
                 }).collect()))
             }
+            // `_Unsigned` data neither packed nor masked: the same bits, read as unsigned
+            t if t.is_integer() => match raw.data() {
+                Buffer::I8(v) => Buffer::U8(v.iter().map(|&x| x as u8).collect()),
+                Buffer::I16(v) => Buffer::U16(v.iter().map(|&x| x as u16).collect()),
+                Buffer::I32(v) => Buffer::U32(v.iter().map(|&x| x as u32).collect()),
+                Buffer::I64(v) => Buffer::U64(v.iter().map(|&x| x as u64).collect()),
+                other => other.cast(t),
+            },
             _ => Buffer::F64(with_buffer!(raw.data(), v => v.iter().map(|&x| {
-                let x = x.to_f64();
+                let x = to_unsigned(x.to_f64(), self.unsigned_bits);
                 if self.is_missing(x) {
                     return f64::NAN;
                 }
@@ -182,5 +232,26 @@ mod tests {
         let cf = CfDecoding::from_attrs(DType::F32, &[r]).unwrap();
         let out = cf.apply(&Block::from_vec(&[3], vec![-3.0f32, 1.0, 36.0])).to_ndarray::<f32>().unwrap();
         assert!(out[0].is_nan() && out[2].is_nan() && out[1] == 1.0);
+    }
+
+    #[test]
+    fn unsigned_flag_reads_signed_storage_as_unsigned() {
+        let mut flag = attr("_Unsigned", 0.0, DType::I8);
+        flag.value = Some(AttrValue::Text("true".into()));
+        let data = Block::from_vec(&[3], vec![-1i8, -2, 5]);
+        // with a fill value (stored as -1, meaning 255): masked, float32
+        let cf = CfDecoding::from_attrs(DType::I8, &[flag.clone(), attr("_FillValue", -1.0, DType::I8)]).unwrap();
+        let v = cf.apply(&data).to_ndarray::<f32>().unwrap();
+        assert!(v[0].is_nan());
+        assert_eq!((v[1], v[2]), (254.0, 5.0));
+        assert!(cf.applied.contains(&"_Unsigned"));
+        // alone: the same bits as uint8
+        let cf = CfDecoding::from_attrs(DType::I8, std::slice::from_ref(&flag)).unwrap();
+        assert_eq!(cf.dtype, DType::U8);
+        assert_eq!(cf.apply(&data).data(), &Buffer::U8(vec![255, 254, 5]));
+        // on unsigned storage, or "false", it changes nothing
+        assert!(CfDecoding::from_attrs(DType::U8, std::slice::from_ref(&flag)).is_none());
+        flag.value = Some(AttrValue::Text("false".into()));
+        assert!(CfDecoding::from_attrs(DType::I8, &[flag]).is_none());
     }
 }

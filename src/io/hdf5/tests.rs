@@ -131,7 +131,17 @@ fn cf_decoding_matches_the_xarray_rules_computed_by_numpy() {
     }
     // packed int16 with float32 scale/offset decodes to float32; with float64 to float64;
     // int32 with only a fill value to float64; int8 with a fill value to float32
-    let dtypes: Vec<(&str, DType)> = vec![("/t2m", DType::F32), ("/precip", DType::F64), ("/count", DType::F64), ("/small", DType::F32)];
+    // _Unsigned int8 with a fill to float32; _Unsigned int16 with a float32 scale to float32;
+    // _Unsigned int8 alone to uint8
+    let dtypes: Vec<(&str, DType)> = vec![
+        ("/t2m", DType::F32),
+        ("/precip", DType::F64),
+        ("/count", DType::F64),
+        ("/small", DType::F32),
+        ("/ubyte", DType::F32),
+        ("/ushort", DType::F32),
+        ("/ucount", DType::U8),
+    ];
     for (name, dtype) in dtypes {
         assert_eq!(open("cf.nc", name, &OpenOptions::default()).dtype(), dtype, "{name}");
     }
