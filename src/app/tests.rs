@@ -180,6 +180,28 @@ fn a_netcdf_time_axis_steps_by_its_dates() {
 }
 
 #[test]
+fn files_dropped_on_the_window_are_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    /// A file as the windowing layer hands a dropped one to egui.
+    #[derive(Debug)]
+    struct Dropped(std::path::PathBuf);
+    impl egui::DroppedFile for Dropped {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            std::fs::read(&self.0).map_err(|e| e.to_string())
+        }
+    }
+    let dropped = Dropped(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/single.h5").into());
+    h.input_mut().dropped_files.push(std::sync::Arc::new(dropped));
+    wait(&mut h, "the dropped file", |a| a.data.as_ref().is_some_and(|d| d.array.shape() == [20, 30]) && complete(a));
+    assert!(h.state().messages.iter().all(|m| !m.error), "{:?}", h.state().messages.iter().map(|m| &m.text).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_bad_file_shows_a_message_and_the_app_keeps_running() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("broken.h5");
