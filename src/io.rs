@@ -6,6 +6,7 @@
 //! new leading axis; [`create_sink`] turns an OUTPUT into a sink by its extension.
 
 pub mod atomic;
+pub mod cf;
 pub mod cftime;
 pub mod demo;
 pub mod hdf5;
@@ -119,7 +120,7 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
 /// A [`SourceError`] naming the file (and dataset) when it cannot be opened.
 pub fn open_file(path: &Path, dataset: Option<&str>, opts: &OpenOptions) -> Result<Arc<dyn Source>, SourceError> {
     match Format::of(path) {
-        Some(Format::Zarr) => zarr::open_array(path, dataset),
+        Some(Format::Zarr) => zarr::open_array(path, dataset, opts.decode_cf),
         Some(Format::Npy) => npy::open(path),
         Some(Format::Png) => Err(SourceError::new(path.display().to_string(), "PNG files can be written but not read")),
         Some(Format::Hdf5) | None => hdf5::open_dataset(path, dataset, opts),

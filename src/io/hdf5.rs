@@ -16,7 +16,6 @@
 
 #![warn(missing_docs)]
 
-pub mod cf;
 pub mod filters;
 pub mod meta;
 pub mod reader;

@@ -29,13 +29,16 @@ use zarrs::array::data_type as zdt;
 /// Opens an array of the Zarr store at `path` as a [`Source`].
 ///
 /// `array` is the array's path inside the store (`temperature`, `/group/t2m`). Without it,
-/// the store's root must be an array, or a group holding exactly one array.
+/// the store's root must be an array, or a group holding exactly one array. With `decode_cf`
+/// the CF attributes xarray writes are applied ([`crate::io::cf`]): `scale_factor`,
+/// `add_offset`, `_FillValue` (in Zarr v2 stores written by xarray, the array's `fill_value`),
+/// `missing_value`, the valid range and `_Unsigned`; a CF time coordinate gets date labels.
 ///
 /// # Errors
 /// A [`SourceError`] naming the store when it does not exist, is not a Zarr store, has no
 /// such array (the message lists the arrays it has), or holds an unsupported data type.
-pub fn open_array(path: &Path, array: Option<&str>) -> Result<Arc<dyn Source>, SourceError> {
-    Ok(Arc::new(ZarrSource::open(path, array)?))
+pub fn open_array(path: &Path, array: Option<&str>, decode_cf: bool) -> Result<Arc<dyn Source>, SourceError> {
+    Ok(Arc::new(ZarrSource::open(path, array, decode_cf)?))
 }
 
 /// Creates a sink writing a new Zarr store at `path` holding one array at its root.

@@ -10,7 +10,6 @@
 //! Storage the fast path does not handle (compact, external and virtual layouts, filters
 //! other than gzip/shuffle/fletcher32, unusual number formats) is read through the library.
 
-use super::cf::CfDecoding;
 use super::filters::Pipeline;
 use super::meta;
 use super::storage::{self, ByteOrder, FilterInfo, Layout, NativeType, StoredType};
@@ -18,6 +17,7 @@ use crate::block::{Block, Buffer, c_strides, for_each_row};
 use crate::chunks::{Chunks, Region, split_axis};
 use crate::dtype::DType;
 use crate::io::OpenOptions;
+use crate::io::cf::{CfAttr, CfDecoding};
 use crate::source::{Fetched, Metadata, Payload, Source, SourceError, assemble, fmt_shape};
 use std::any::Any;
 use std::fmt;
@@ -407,7 +407,7 @@ impl Hdf5Source {
             _ => unchunked_blocks(&shape, item, UNCHUNKED_BLOCK_BYTES),
         };
         let attrs = meta::read_attrs(&ds);
-        let cf = if opts.decode_cf { CfDecoding::from_attrs(stored.dtype, &attrs) } else { None };
+        let cf = if opts.decode_cf { CfDecoding::from_attrs(stored.dtype, &CfAttr::of_stored(&attrs)) } else { None };
         let applied: &[&str] = cf.as_ref().map_or(&[], |c| &c.applied);
         let metadata =
             Metadata { attrs: meta::public_attrs(&attrs, applied), coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf) };

@@ -4,6 +4,7 @@ use super::{dtype_of, with_element_type};
 use crate::block::Block;
 use crate::chunks::{Chunks, Region};
 use crate::dtype::DType;
+use crate::io::cf::{CfAttr, CfDecoding};
 use crate::io::npy::check_region;
 use crate::source::{AttrValue, Coordinate, Fetched, Metadata, Payload, Source, SourceError, fmt_shape};
 use std::any::Any;
@@ -26,7 +27,10 @@ pub struct ZarrSource {
     /// `store.zarr` for a root array, `store.zarr:/group/t2m` for one inside a group.
     what: String,
     array: Array<FilesystemStore>,
-    dtype: DType,
+    /// The stored element type.
+    stored: DType,
+    /// CF decoding of the stored values, when asked for and the attributes call for it.
+    cf: Option<CfDecoding>,
     /// The storage chunks (inner chunks when sharded), bounded by the array's shape.
     chunks: Chunks,
     /// Whether the array uses the sharding codec; then a storage key holds many chunks and
@@ -39,7 +43,8 @@ impl fmt::Debug for ZarrSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ZarrSource")
             .field("what", &self.what)
-            .field("dtype", &self.dtype)
+            .field("stored", &self.stored)
+            .field("cf", &self.cf.as_ref().map(|c| c.dtype))
             .field("chunks", &self.chunks)
             .field("sharded", &self.sharded)
             .finish()
@@ -103,7 +108,7 @@ impl ZarrSource {
     ///
     /// # Errors
     /// As [`super::open_array`].
-    pub fn open(path: &Path, array: Option<&str>) -> Result<ZarrSource, SourceError> {
+    pub fn open(path: &Path, array: Option<&str>, decode_cf: bool) -> Result<ZarrSource, SourceError> {
         let store = open_store(path)?;
         let store_name = path.display().to_string();
         let array_path = match array {
@@ -150,8 +155,13 @@ impl ZarrSource {
         let grid = if sharded { z.subchunk_grid() } else { z.chunk_grid().clone() };
         let shape: Vec<usize> = z.shape().iter().map(|&n| n as usize).collect();
         let chunks = grid_chunks(&grid, &shape).map_err(|m| SourceError::new(what.clone(), m))?;
-        let metadata = read_metadata(&store, &z, &array_path, &shape);
-        Ok(ZarrSource { what, array: z, dtype, chunks, sharded, metadata })
+        let cf_attrs = cf_attributes(&z);
+        let cf = if decode_cf { CfDecoding::from_attrs(dtype, &cf_attrs) } else { None };
+        let mut metadata = read_metadata(&store, &z, &array_path, &shape, decode_cf);
+        if let Some(cf) = &cf {
+            metadata.attrs.retain(|(k, _)| !cf.applied.contains(&k.as_str()));
+        }
+        Ok(ZarrSource { what, array: z, stored: dtype, cf, chunks, sharded, metadata })
     }
 
     fn err(&self, message: impl Into<String>) -> SourceError {
@@ -185,11 +195,20 @@ impl ZarrSource {
         };
         // Chunks at the array's far edges are stored whole; keep the part inside the array.
         let full_shape: Vec<usize> = shape_u64.iter().map(|&n| n as usize).collect();
-        let block = with_element_type!(self.dtype, T => {
+        let block = with_element_type!(self.stored, T => {
             let v = Vec::<T>::from_array_bytes(bytes, &shape_u64, data_type).map_err(|e| err(e.to_string()))?;
             Block::from_vec(&full_shape, v)
         });
-        Ok(if full_shape == region.shape { block } else { block.subblock(&vec![0; region.ndim()], &region.shape) })
+        let block = if full_shape == region.shape { block } else { block.subblock(&vec![0; region.ndim()], &region.shape) };
+        Ok(self.finish(block))
+    }
+
+    /// Applies CF decoding when it is on.
+    fn finish(&self, stored: Block) -> Block {
+        match &self.cf {
+            Some(cf) => cf.apply(&stored),
+            None => stored,
+        }
     }
 }
 
@@ -223,7 +242,7 @@ fn grid_chunks(grid: &ChunkGrid, shape: &[usize]) -> Result<Chunks, String> {
 /// Attributes as [`Metadata`], with coordinates from the dimension names (v3
 /// `dimension_names`, or xarray's `_ARRAY_DIMENSIONS` in v2) when the store holds 1-D
 /// arrays of those names next to this one, as xarray writes them.
-fn read_metadata(store: &Arc<FilesystemStore>, z: &Array<FilesystemStore>, array_path: &str, shape: &[usize]) -> Metadata {
+fn read_metadata(store: &Arc<FilesystemStore>, z: &Array<FilesystemStore>, array_path: &str, shape: &[usize], decode_cf: bool) -> Metadata {
     let attrs: Vec<(String, AttrValue)> = z
         .attributes()
         .iter()
@@ -249,14 +268,14 @@ fn read_metadata(store: &Arc<FilesystemStore>, z: &Array<FilesystemStore>, array
             if coord_path == array_path {
                 continue;
             }
-            coords[d] = read_coordinate(store, &coord_path, name, shape[d]);
+            coords[d] = read_coordinate(store, &coord_path, name, shape[d], decode_cf);
         }
     }
     Metadata { attrs, coords }
 }
 
 /// A 1-D numeric array of length `len` at `path`, as a coordinate; `None` if there is none.
-fn read_coordinate(store: &Arc<FilesystemStore>, path: &str, name: &str, len: usize) -> Option<Coordinate> {
+fn read_coordinate(store: &Arc<FilesystemStore>, path: &str, name: &str, len: usize, decode_cf: bool) -> Option<Coordinate> {
     let c = Array::open(store.clone(), path).ok()?;
     if c.shape() != [len as u64] || len as u64 > MAX_COORDINATE_LEN {
         return None;
@@ -267,11 +286,35 @@ fn read_coordinate(store: &Arc<FilesystemStore>, path: &str, name: &str, len: us
         let v: Vec<T> = c.retrieve_array_subset(&subset).ok()?;
         v.into_iter().map(crate::block::Element::to_f64).collect()
     });
-    let units = match c.attributes().get("units") {
+    let text = |key: &str| match c.attributes().get(key) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         _ => None,
     };
-    Some(Coordinate { name: name.to_string(), values, labels: vec![], units })
+    let units = text("units");
+    // a CF time (`days since 2000-01-01`, as xarray encodes datetimes) is labelled with its dates
+    let labels = match &units {
+        Some(u) if decode_cf => crate::io::cftime::time_labels(&values, u, text("calendar").as_deref()).unwrap_or_default(),
+        _ => vec![],
+    };
+    Some(Coordinate { name: name.to_string(), values, labels, units })
+}
+
+/// The attributes CF decoding reads. Zarr v2 has no `_FillValue` attribute: xarray stores the
+/// CF fill value as the array's `fill_value` and reads it back from there, so for arrays that
+/// xarray wrote (they carry `_ARRAY_DIMENSIONS`) it is taken from there too. Other v2 writers
+/// use `fill_value` for unwritten chunks only (zarr-python 2's default is 0), and masking it
+/// would turn real zeros into NaN.
+fn cf_attributes(z: &Array<FilesystemStore>) -> Vec<CfAttr> {
+    let mut attrs: Vec<CfAttr> = z.attributes().iter().map(|(k, v)| CfAttr::of_json(k, attr_value(v))).collect();
+    let json = serde_json::to_value(z.metadata()).unwrap_or_default();
+    let written_by_xarray = z.attributes().contains_key("_ARRAY_DIMENSIONS");
+    if json.get("zarr_format").and_then(|v| v.as_u64()) == Some(2) && written_by_xarray && !z.attributes().contains_key("_FillValue") {
+        // ("NaN" would mask what is NaN already; null means no fill value)
+        if let Some(v @ serde_json::Value::Number(_)) = json.get("fill_value") {
+            attrs.push(CfAttr::of_json("_FillValue", attr_value(v)));
+        }
+    }
+    attrs
 }
 
 /// A JSON attribute as an [`AttrValue`]: strings as text, numbers and lists of numbers as
@@ -306,7 +349,7 @@ impl Source for ZarrSource {
     }
 
     fn dtype(&self) -> DType {
-        self.dtype
+        self.cf.as_ref().map_or(self.stored, |c| c.dtype)
     }
 
     fn chunks(&self) -> Chunks {
@@ -316,14 +359,14 @@ impl Source for ZarrSource {
     fn read(&self, region: &Region) -> Result<Block, SourceError> {
         check_region(&self.chunks.shape(), region).map_err(|m| self.err(m).at(region))?;
         if region.is_empty() {
-            return Ok(Block::zeros(self.dtype, &region.shape));
+            return Ok(Block::zeros(self.dtype(), &region.shape));
         }
         let start: Vec<u64> = region.start.iter().map(|&s| s as u64).collect();
         let shape: Vec<u64> = region.shape.iter().map(|&s| s as u64).collect();
         let subset = ArraySubset::new_with_start_shape(start, shape).map_err(|e| self.err(e.to_string()).at(region))?;
-        with_element_type!(self.dtype, T => {
+        with_element_type!(self.stored, T => {
             let v: Vec<T> = self.array.retrieve_array_subset(&subset).map_err(|e| self.err(e.to_string()).at(region))?;
-            Ok(Block::from_vec(&region.shape, v))
+            Ok(self.finish(Block::from_vec(&region.shape, v)))
         })
     }
 

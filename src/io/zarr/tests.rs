@@ -82,7 +82,7 @@ fn round_trips_v3_and_v2() {
         let blocks = Chunks::regular(&shape, &block);
         let opts = WriteOptions { chunk_shape: chunk.clone(), compression_level: level, zarr_version: version, ..Default::default() };
         write_store(&path, &shape, &blocks, dtype, &opts);
-        let src = ZarrSource::open(&path, None).unwrap();
+        let src = ZarrSource::open(&path, None, false).unwrap();
         assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype), "case {i}");
         let want_chunks = chunk.clone().unwrap_or(block.clone());
         assert_eq!(src.chunks(), Chunks::regular(&shape, &want_chunks.iter().map(|&c| c.max(1)).collect::<Vec<_>>()), "case {i}");
@@ -152,7 +152,8 @@ fn aborted_store_leaves_nothing_and_targets_are_not_replaced_silently() {
     let small = Chunks::regular(&[2, 3], &[1, 3]);
     let opts = WriteOptions { overwrite: true, ..Default::default() };
     write_store(&path, &[2, 3], &small, DType::I32, &opts);
-    let src = ZarrSource::open(&path, None).unwrap();
+    // (raw: the test attributes carry a valid_range, which CF decoding would turn into floats)
+    let src = ZarrSource::open(&path, None, false).unwrap();
     assert_eq!((src.shape(), src.dtype()), (vec![2, 3], DType::I32));
     assert!(!path.join("c/1/1").exists(), "chunks of the old store are gone");
 }
@@ -162,23 +163,23 @@ fn bad_stores_give_errors_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.zarr");
     std::fs::create_dir(&empty).unwrap();
-    let msg = ZarrSource::open(&empty, None).unwrap_err().to_string();
+    let msg = ZarrSource::open(&empty, None, true).unwrap_err().to_string();
     assert!(msg.starts_with(&empty.display().to_string()) && msg.contains("not a Zarr store"), "{msg}");
     let file = dir.path().join("file.zarr");
     std::fs::write(&file, "x").unwrap();
-    assert!(ZarrSource::open(&file, None).unwrap_err().to_string().contains("directory"));
+    assert!(ZarrSource::open(&file, None, true).unwrap_err().to_string().contains("directory"));
     let missing = dir.path().join("missing.zarr");
-    assert!(ZarrSource::open(&missing, None).unwrap_err().to_string().contains("no such file"));
+    assert!(ZarrSource::open(&missing, None, true).unwrap_err().to_string().contains("no such file"));
     let garbage = dir.path().join("garbage.zarr");
     std::fs::create_dir(&garbage).unwrap();
     std::fs::write(garbage.join("zarr.json"), "{not json").unwrap();
-    let msg = ZarrSource::open(&garbage, None).unwrap_err().to_string();
+    let msg = ZarrSource::open(&garbage, None, true).unwrap_err().to_string();
     assert!(msg.contains("garbage.zarr"), "{msg}");
 
     // a store with an array: asking for another one lists it
     let store = dir.path().join("one.zarr");
     write_store(&store, &[3, 3], &Chunks::regular(&[3, 3], &[3, 3]), DType::F64, &WriteOptions::default());
-    let msg = ZarrSource::open(&store, Some("t2m")).unwrap_err().to_string();
+    let msg = ZarrSource::open(&store, Some("t2m"), true).unwrap_err().to_string();
     assert!(msg.contains("no array /t2m") && msg.contains("its arrays are /"), "{msg}");
 }
 
@@ -253,7 +254,7 @@ fn reads_stores_zarr_python_wrote() {
     ];
     for (name, shape, dtype, chunk) in cases {
         let path = dir.path().join(format!("{name}.zarr"));
-        let src = open_array(&path, None).unwrap();
+        let src = open_array(&path, None, true).unwrap();
         assert_eq!((src.shape(), src.dtype()), (shape.clone(), dtype), "{name}");
         assert_eq!(src.chunks(), Chunks::regular(&shape, &chunk), "{name}: storage chunks (inner chunks when sharded)");
         let want = read_f64_raw(&dir.path().join(format!("{name}.raw")));
@@ -281,15 +282,15 @@ fn reads_stores_zarr_python_wrote() {
         }
         assert_eq!(flat(&assembled), want, "{name} via fetch/decode");
     }
-    let m = open_array(&dir.path().join("v3_default.zarr"), None).unwrap().metadata();
+    let m = open_array(&dir.path().join("v3_default.zarr"), None, true).unwrap().metadata();
     assert_eq!((m.units(), m.long_name()), (Some("K"), Some("2 metre temperature")));
-    assert_eq!(open_array(&dir.path().join("v2_blosc.zarr"), None).unwrap().metadata().units(), Some("m s-1"));
+    assert_eq!(open_array(&dir.path().join("v2_blosc.zarr"), None, true).unwrap().metadata().units(), Some("m s-1"));
 
     // groups: pick an array by path, with its coordinates
     let group = dir.path().join("group.zarr");
-    let msg = open_array(&group, None).unwrap_err().to_string();
+    let msg = open_array(&group, None, true).unwrap_err().to_string();
     assert!(msg.contains("4 arrays") && msg.contains("/lat, /lon, /sub/u, /t2m"), "{msg}");
-    let t = open_array(&group, Some("t2m")).unwrap();
+    let t = open_array(&group, Some("t2m"), true).unwrap();
     assert_eq!(t.describe(), format!("{}:/t2m", group.display()));
     assert_eq!(flat(&t.read(&Region::full(&[6, 8])).unwrap()), read_f64_raw(&dir.path().join("group_t2m.raw")));
     let m = t.metadata();
@@ -299,14 +300,14 @@ fn reads_stores_zarr_python_wrote() {
         ("lat", &[75.0, 45.0, 15.0, -15.0, -45.0, -75.0][..], Some("degrees_north"))
     );
     assert_eq!(m.coords[1].as_ref().expect("lon coordinate").values[0], -157.5);
-    let u = open_array(&group, Some("/sub/u/")).unwrap();
+    let u = open_array(&group, Some("/sub/u/"), true).unwrap();
     assert_eq!(flat(&u.read(&Region::full(&[2])).unwrap()), vec![1.0, 2.0]);
-    let msg = open_array(&group, Some("t3m")).unwrap_err().to_string();
+    let msg = open_array(&group, Some("t3m"), true).unwrap_err().to_string();
     assert!(msg.contains("no array /t3m") && msg.contains("/t2m"), "{msg}");
     assert_eq!(list_arrays(&group).unwrap(), vec!["/lat", "/lon", "/sub/u", "/t2m"]);
-    let single = open_array(&dir.path().join("single.zarr"), None).unwrap();
+    let single = open_array(&dir.path().join("single.zarr"), None, true).unwrap();
     assert_eq!(flat(&single.read(&Region::full(&[3])).unwrap()), vec![1.5, 2.5, 3.5]);
-    let msg = open_array(&dir.path().join("complex.zarr"), None).unwrap_err().to_string();
+    let msg = open_array(&dir.path().join("complex.zarr"), None, true).unwrap_err().to_string();
     assert!(msg.contains("unsupported data type") && msg.contains("complex.zarr"), "{msg}");
 }
 
@@ -363,14 +364,14 @@ fn fixture_values(n: usize, integer: bool) -> Vec<f64> {
 #[test]
 fn reads_committed_zarr_python_fixtures() {
     // zarr-python 2's default compressor: v2, Blosc lz4 with byte shuffle
-    let src = open_array(&fixture("v2_blosc_lz4.zarr"), None).unwrap();
+    let src = open_array(&fixture("v2_blosc_lz4.zarr"), None, true).unwrap();
     assert_eq!((src.shape(), src.dtype()), (vec![17, 19], DType::F64));
     assert_eq!(src.chunks(), Chunks::regular(&[17, 19], &[8, 8]));
     assert_eq!(flat(&src.read(&Region::full(&[17, 19])).unwrap()), fixture_values(17 * 19, false));
     assert_eq!(src.metadata().units(), Some("K"));
 
     // v3 sharded (inner chunks 5 x 4 are the natural blocks), zstd, big-endian int16
-    let src = open_array(&fixture("v3_sharded_zstd.zarr"), None).unwrap();
+    let src = open_array(&fixture("v3_sharded_zstd.zarr"), None, true).unwrap();
     assert_eq!((src.shape(), src.dtype()), (vec![21, 13], DType::I16));
     assert_eq!(src.chunks(), Chunks::regular(&[21, 13], &[5, 4]));
     assert!(!src.needs_decode(&Region { start: vec![0, 0], shape: vec![5, 4] }), "sharded reads go through zarrs");
@@ -380,7 +381,7 @@ fn reads_committed_zarr_python_fixtures() {
     assert_eq!(flat(&src.read(&r).unwrap()), want);
 
     // v3 blosc with a chunk never written: the fill value, also through fetch/decode
-    let src = open_array(&fixture("v3_blosc_sparse.zarr"), None).unwrap();
+    let src = open_array(&fixture("v3_blosc_sparse.zarr"), None, true).unwrap();
     let mut want = fixture_values(60, false);
     for i in 3..6 {
         for j in 5..10 {
@@ -424,7 +425,57 @@ fn partial_chunk_writes_from_many_threads_lose_nothing() {
         });
         sink.commit().unwrap();
         let full = Region::full(&shape);
-        let got = ZarrSource::open(&path, None).unwrap().read(&full).unwrap();
+        let got = ZarrSource::open(&path, None, false).unwrap().read(&full).unwrap();
         assert!(got == expected(DType::F64, &shape, &full), "v{version}: some blocks were lost");
     }
+}
+
+#[test]
+fn xarray_cf_encoding_decodes_as_xarray_decodes_it() {
+    // packed int16 written by xarray.to_zarr in v2 (fill in the array's fill_value) and v3
+    // (fill as an attribute); xr_t2m.json is what xarray.open_zarr gives back
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("xr_t2m.json")).unwrap()).unwrap();
+    for store in ["xr_v2.zarr", "xr_v3.zarr"] {
+        let want = &expected[store];
+        let src = crate::io::open_file(&fixture(store), Some("t2m"), &crate::io::OpenOptions::default()).unwrap();
+        assert_eq!(src.dtype().name(), want["dtype"].as_str().unwrap(), "{store}");
+        let got = flat(&src.read(&Region::full(&src.shape())).unwrap());
+        let values = want["values"].as_array().unwrap();
+        assert_eq!(got.len(), values.len());
+        for (i, (g, w)) in got.iter().zip(values).enumerate() {
+            match w.as_f64() {
+                Some(w) => assert_eq!(*g, w, "{store} element {i}"),
+                None => assert!(g.is_nan(), "{store} element {i}: {g} where xarray has NaN"),
+            }
+        }
+        // chunk by chunk (the fetch/decode path) the same
+        let c = src.chunks();
+        for k in 0..c.num_blocks() {
+            let r = c.block_region(&c.block_index(k));
+            let via_decode = match src.fetch(&r).unwrap().payload {
+                Payload::Encoded(p) => src.decode(&r, p).unwrap(),
+                Payload::Block(b) => b,
+            };
+            let read = src.read(&r).unwrap();
+            assert_eq!(
+                flat(&via_decode).iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                flat(&read).iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        let md = src.metadata();
+        assert_eq!(md.units(), Some("K"));
+        assert!(md.attrs.iter().all(|(k, _)| k != "scale_factor" && k != "_FillValue"), "applied attributes hidden: {:?}", md.attrs);
+        let time: Vec<&str> = want["time"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert_eq!(md.coords[0].as_ref().unwrap().labels, time, "{store}: time labels");
+        // raw: the stored integers
+        let raw = crate::io::open_file(&fixture(store), Some("t2m"), &crate::io::OpenOptions { decode_cf: false, chunks: None }).unwrap();
+        assert_eq!(raw.dtype(), DType::I16);
+        let stored: Vec<f64> = want["stored"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(flat(&raw.read(&Region::full(&raw.shape())).unwrap()), stored, "{store} raw");
+    }
+    // a v2 store zarr-python wrote (no _ARRAY_DIMENSIONS): its fill_value 0.0 is not a CF fill,
+    // and the 0.0 it holds stays a number
+    let plain = crate::io::open_file(&fixture("v2_blosc_lz4.zarr"), None, &crate::io::OpenOptions::default()).unwrap();
+    assert_eq!(plain.dtype(), DType::F64);
+    assert_eq!(flat(&plain.read(&Region::full(&plain.shape())).unwrap()), fixture_values(17 * 19, false));
 }

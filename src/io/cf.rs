@@ -8,10 +8,51 @@
 //! any other `add_offset` gives float64; masked integers become float32 up to two bytes
 //! and float64 beyond. Everything here is pure arithmetic on blocks.
 
-use super::meta::StoredAttr;
 use crate::block::{Block, Buffer, Element};
 use crate::dtype::DType;
+use crate::source::AttrValue;
 use crate::with_buffer;
+
+/// One attribute as CF decoding sees it: its value and, for numbers, the type it is stored
+/// in (a float32 `scale_factor` decodes to float32, as in xarray).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CfAttr {
+    pub name: String,
+    pub value: AttrValue,
+    pub dtype: Option<DType>,
+}
+
+impl CfAttr {
+    /// The attributes of an HDF5 dataset that have a value.
+    pub fn of_stored(attrs: &[crate::io::hdf5::meta::StoredAttr]) -> Vec<CfAttr> {
+        attrs.iter().filter_map(|a| a.value.clone().map(|value| CfAttr { name: a.name.clone(), value, dtype: a.dtype })).collect()
+    }
+
+    /// A JSON attribute (Zarr): numbers are float64 or int64, as JSON holds them.
+    pub fn of_json(name: &str, value: AttrValue) -> CfAttr {
+        let dtype = match value {
+            AttrValue::Float(_) => Some(DType::F64),
+            AttrValue::Int(_) => Some(DType::I64),
+            _ => None,
+        };
+        CfAttr { name: name.to_string(), value, dtype }
+    }
+
+    fn numbers(&self) -> Option<Vec<f64>> {
+        match &self.value {
+            AttrValue::Float(v) => Some(v.clone()),
+            AttrValue::Int(v) => Some(v.iter().map(|&x| x as f64).collect()),
+            _ => None,
+        }
+    }
+
+    fn text(&self) -> Option<&str> {
+        match &self.value {
+            AttrValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
 
 /// How to decode one variable's stored values.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,7 +112,7 @@ fn to_unsigned(x: f64, bits: u32) -> f64 {
 impl CfDecoding {
     /// The decoding a variable's attributes ask for, or `None` when they ask for none (or the
     /// data is boolean).
-    pub fn from_attrs(raw: DType, attrs: &[StoredAttr]) -> Option<CfDecoding> {
+    pub fn from_attrs(raw: DType, attrs: &[CfAttr]) -> Option<CfDecoding> {
         if raw == DType::Bool {
             return None;
         }
@@ -189,11 +230,10 @@ impl CfDecoding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::AttrValue;
 
-    fn attr(name: &str, v: f64, t: DType) -> StoredAttr {
+    fn attr(name: &str, v: f64, t: DType) -> CfAttr {
         let value = if t.is_float() { AttrValue::Float(vec![v]) } else { AttrValue::Int(vec![v as i64]) };
-        StoredAttr { name: name.into(), value: Some(value), dtype: Some(t), type_description: t.name().into() }
+        CfAttr { name: name.into(), value, dtype: Some(t) }
     }
 
     #[test]
@@ -228,7 +268,7 @@ mod tests {
         assert_eq!(cf.dtype, DType::F64);
         assert!(CfDecoding::from_attrs(DType::F64, &[]).is_none());
         let mut r = attr("valid_range", 0.0, DType::F32);
-        r.value = Some(AttrValue::Float(vec![-2.0, 35.0]));
+        r.value = AttrValue::Float(vec![-2.0, 35.0]);
         let cf = CfDecoding::from_attrs(DType::F32, &[r]).unwrap();
         let out = cf.apply(&Block::from_vec(&[3], vec![-3.0f32, 1.0, 36.0])).to_ndarray::<f32>().unwrap();
         assert!(out[0].is_nan() && out[2].is_nan() && out[1] == 1.0);
@@ -237,7 +277,7 @@ mod tests {
     #[test]
     fn unsigned_flag_reads_signed_storage_as_unsigned() {
         let mut flag = attr("_Unsigned", 0.0, DType::I8);
-        flag.value = Some(AttrValue::Text("true".into()));
+        flag.value = AttrValue::Text("true".into());
         let data = Block::from_vec(&[3], vec![-1i8, -2, 5]);
         // with a fill value (stored as -1, meaning 255): masked, float32
         let cf = CfDecoding::from_attrs(DType::I8, &[flag.clone(), attr("_FillValue", -1.0, DType::I8)]).unwrap();
@@ -251,7 +291,7 @@ mod tests {
         assert_eq!(cf.apply(&data).data(), &Buffer::U8(vec![255, 254, 5]));
         // on unsigned storage, or "false", it changes nothing
         assert!(CfDecoding::from_attrs(DType::U8, std::slice::from_ref(&flag)).is_none());
-        flag.value = Some(AttrValue::Text("false".into()));
+        flag.value = AttrValue::Text("false".into());
         assert!(CfDecoding::from_attrs(DType::I8, &[flag]).is_none());
     }
 }
