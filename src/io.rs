@@ -144,7 +144,7 @@ pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, So
         for f in &files {
             members.push(open_file(f, spec.dataset.as_deref(), opts)?);
         }
-        Arc::new(StackSource::new(members, Some(stack_labels(&files)))?)
+        Arc::new(stack_files(&files, members)?)
     };
     match &opts.chunks {
         None => Ok(source),
@@ -154,6 +154,52 @@ pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, So
             Ok(Arc::new(Rechunked { inner: source, chunks }))
         }
     }
+}
+
+/// Stacks one source per file in the given order. Files that each hold one time record (a
+/// leading `time` axis of length 1, as daily NetCDF files from model output or the CDS do)
+/// are joined along that axis, as xarray's `open_mfdataset` does; other files are stacked
+/// along a new first axis. Days are labelled by the dates in the file names, else by each
+/// record's time.
+///
+/// # Errors
+/// When the files disagree in shape or dtype (the message names the first that differs).
+pub fn stack_files(files: &[PathBuf], members: Vec<Arc<dyn Source>>) -> Result<StackSource, SourceError> {
+    let record_time = |m: &Arc<dyn Source>| -> Option<String> {
+        let shape = m.shape();
+        if shape.len() < 2 || shape[0] != 1 {
+            return None;
+        }
+        let meta = m.metadata();
+        let time = meta.coords.first()?.as_ref()?;
+        let is_time = time.name == "time" || !time.labels.is_empty();
+        is_time.then(|| time.labels.first().cloned().or_else(|| time.values.first().map(|v| format!("{v}"))).unwrap_or_default())
+    };
+    let times: Vec<Option<String>> = members.iter().map(record_time).collect();
+    if !members.is_empty() && times.iter().all(Option::is_some) {
+        let mut labels = stack_labels(files);
+        if labels.name == "file" {
+            labels =
+                Coordinate { name: "time".into(), labels: same_resolution(times.into_iter().flatten().collect()), ..Default::default() };
+        }
+        return StackSource::records(members, Some(labels));
+    }
+    StackSource::new(members, Some(stack_labels(files)))
+}
+
+/// Dates decoded one file at a time drop a midnight time of day ("2000-01-01" beside
+/// "2000-01-01 06:00"): pads them to the longest form among them.
+fn same_resolution(labels: Vec<String>) -> Vec<String> {
+    let longest = labels.iter().map(String::len).max().unwrap_or(0);
+    labels
+        .into_iter()
+        .map(|l| match (l.len(), longest) {
+            (10, 16) => format!("{l} 00:00"),
+            (10, 19) => format!("{l} 00:00:00"),
+            (16, 19) => format!("{l}:00"),
+            _ => l,
+        })
+        .collect()
 }
 
 /// Labels for a stack of files: the dates in their names when every name has one

@@ -229,6 +229,9 @@ pub struct StackSource {
     shape: Vec<usize>,
     dtype: DType,
     labels: Option<Coordinate>,
+    /// Each member is one record along its own leading axis of length 1 (a daily NetCDF
+    /// file with `time = 1`): the stack joins them along that axis instead of adding one.
+    records: bool,
 }
 
 impl StackSource {
@@ -253,7 +256,31 @@ impl StackSource {
         }
         let mut full = vec![members.len()];
         full.extend(&shape);
-        Ok(StackSource { members, shape: full, dtype, labels })
+        Ok(StackSource { members, shape: full, dtype, labels, records: false })
+    }
+
+    /// Joins members that each hold one record along a leading axis of length 1 (as xarray's
+    /// `open_mfdataset` concatenates daily files along `time`): `n` files of shape
+    /// `(1, 180, 360)` give `(n, 180, 360)`, not `(n, 1, 180, 360)`.
+    ///
+    /// # Errors
+    /// As [`StackSource::new`], and when a member's leading axis is not of length 1.
+    pub fn records(members: Vec<Arc<dyn Source>>, labels: Option<Coordinate>) -> Result<StackSource, SourceError> {
+        if let Some(m) = members.iter().find(|m| m.shape().first() != Some(&1)) {
+            return Err(SourceError::new(
+                m.describe(),
+                format!("shape {} does not hold one record along its first axis", fmt_shape(&m.shape())),
+            ));
+        }
+        let mut s = StackSource::new(members, labels)?;
+        s.shape.remove(1);
+        s.records = true;
+        Ok(s)
+    }
+
+    /// Whether the members are joined along their own leading axis (see [`StackSource::records`]).
+    pub fn joins_records(&self) -> bool {
+        self.records
     }
 
     pub fn members(&self) -> &[Arc<dyn Source>] {
@@ -271,8 +298,15 @@ pub fn fmt_shape(shape: &[usize]) -> String {
 }
 
 impl StackSource {
-    fn member_region(region: &Region) -> Region {
-        Region { start: region.start[1..].to_vec(), shape: region.shape[1..].to_vec() }
+    /// The part of one member that `region` (one member thick) covers.
+    fn member_region(&self, region: &Region) -> Region {
+        if self.records {
+            let mut r = region.clone();
+            (r.start[0], r.shape[0]) = (0, 1);
+            r
+        } else {
+            Region { start: region.start[1..].to_vec(), shape: region.shape[1..].to_vec() }
+        }
     }
 }
 
@@ -295,14 +329,17 @@ impl Source for StackSource {
     }
     fn chunks(&self) -> Chunks {
         let mut axes = vec![vec![1; self.members.len()]];
-        axes.extend(self.members[0].chunks().axes().iter().cloned());
+        let member = self.members[0].chunks();
+        axes.extend(member.axes().iter().skip(usize::from(self.records)).cloned());
         Chunks::new(axes)
     }
     fn read(&self, region: &Region) -> Result<Block, SourceError> {
-        let inner = Self::member_region(region);
+        let inner = self.member_region(region);
         let mut data = Vec::with_capacity(region.shape[0]);
         for k in region.start[0]..region.start[0] + region.shape[0] {
-            data.push(self.members[k].read(&inner)?);
+            let part = self.members[k].read(&inner)?;
+            // a record's own leading axis of length 1 is the stack's axis
+            data.push(if self.records { part.reshape(region.shape[1..].to_vec()) } else { part });
         }
         Ok(concat_leading(&region.shape, self.dtype, data))
     }
@@ -310,7 +347,7 @@ impl Source for StackSource {
         if region.shape[0] != 1 {
             return Ok(Fetched::decoded(self.read(region)?));
         }
-        let inner = Self::member_region(region);
+        let inner = self.member_region(region);
         let f = self.members[region.start[0]].fetch(&inner)?;
         Ok(Fetched {
             bytes_read: f.bytes_read,
@@ -321,18 +358,19 @@ impl Source for StackSource {
         })
     }
     fn needs_decode(&self, region: &Region) -> bool {
-        region.shape[0] == 1 && self.members[region.start[0]].needs_decode(&Self::member_region(region))
+        region.shape[0] == 1 && self.members[region.start[0]].needs_decode(&self.member_region(region))
     }
     fn decode(&self, region: &Region, payload: Box<dyn Any + Send + Sync>) -> Result<Block, SourceError> {
         let p =
             payload.downcast::<StackPayload>().map_err(|_| SourceError::new(self.describe(), "payload from another source").at(region))?;
-        let inner = Self::member_region(region);
+        let inner = self.member_region(region);
         Ok(self.members[region.start[0]].decode(&inner, p.0)?.reshape(region.shape.clone()))
     }
     fn metadata(&self) -> Metadata {
         let mut m = self.members[0].metadata();
         let mut coords = vec![self.labels.clone()];
-        coords.extend(if m.coords.is_empty() { vec![None; self.shape.len() - 1] } else { m.coords });
+        let skip = usize::from(self.records);
+        coords.extend(if m.coords.is_empty() { vec![None; self.shape.len() - 1] } else { m.coords.into_iter().skip(skip).collect() });
         m.coords = coords;
         m
     }

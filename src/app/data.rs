@@ -5,7 +5,7 @@
 
 use crossbeam_channel::{Receiver, bounded};
 use gridlens::io::{OpenOptions, SourceSpec};
-use gridlens::source::{Metadata, Source, StackSource};
+use gridlens::source::{Metadata, Source};
 use gridlens::{Array, Plan};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,7 +85,7 @@ fn open(sources: &[String]) -> Result<DataSet, gridlens::Error> {
             members.push(gridlens::io::open_file(f, d.as_deref(), &opts)?);
         }
         let paths: Vec<PathBuf> = pairs.iter().map(|p| p.0.clone()).collect();
-        Arc::new(StackSource::new(members, Some(gridlens::io::stack_labels(&paths)))?)
+        Arc::new(gridlens::io::stack_files(&paths, members)?)
     };
     let sized: Vec<(PathBuf, u64)> = files.iter().map(|f| (f.clone(), file_size(f))).collect();
     let tree = sized.first().and_then(|(f, _)| match gridlens::io::Format::of(f) {

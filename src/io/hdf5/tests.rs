@@ -782,3 +782,32 @@ print(json.dumps(out))
         assert_eq!(g["compression"], "gzip");
     }
 }
+
+#[test]
+fn files_of_one_time_record_each_join_along_time() {
+    // three NetCDF4 files written by netCDF4-python, t2m (time = 1, lat, lon), named without dates
+    let glob = format!("{}/records/*.nc:/t2m", fixtures().display());
+    let src = crate::io::open(&SourceSpec::parse(&glob), &OpenOptions::default()).unwrap();
+    assert_eq!(src.shape(), vec![3, 4, 5], "joined along time, not stacked as (3, 1, 4, 5)");
+    assert_eq!(src.chunks(), Chunks::new(vec![vec![1, 1, 1], vec![3, 1], vec![2, 2, 1]]));
+    let names = ["records/run_a.nc", "records/run_b.nc", "records/run_c.nc"];
+    let want: Vec<Value> = names.iter().flat_map(|n| expected()[n]["/t2m"]["raw"].as_array().unwrap().clone()).collect();
+    assert_values(&src.read(&Region::full(&[3, 4, 5])).unwrap(), &Value::Array(want.clone()), "joined records");
+    // a region across files and chunks, through the engine's reader
+    let r = Region { start: vec![1, 1, 1], shape: vec![2, 3, 3] };
+    let part = src.read(&r).unwrap();
+    for (i, j, k) in (0..2).flat_map(|i| (0..3).flat_map(move |j| (0..3).map(move |k| (i, j, k)))) {
+        let w = want[((1 + i) * 4 + 1 + j) * 5 + 1 + k].as_f64().unwrap();
+        assert_eq!(part.data().get_f64((i * 3 + j) * 3 + k), w, "element ({i}, {j}, {k}) of {r}");
+    }
+    let md = src.metadata();
+    let time = md.coords[0].as_ref().unwrap();
+    // each file's own time (hours since 2000-01-01: 0, 6, 12), in one format
+    assert_eq!(time.labels, ["2000-01-01 00:00", "2000-01-01 06:00", "2000-01-01 12:00"]);
+    assert_eq!(md.coords[1].as_ref().map(|c| c.name.as_str()), Some("lat"));
+    assert_eq!(md.coords[2].as_ref().map(|c| c.values.len()), Some(5));
+    // files without a time axis still stack along a new one
+    let stacked =
+        crate::io::open(&SourceSpec::parse(&format!("{}/single.h*5:/t2m", fixtures().display())), &OpenOptions::default()).unwrap();
+    assert_eq!(stacked.shape(), vec![1, 20, 30]);
+}
