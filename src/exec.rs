@@ -599,7 +599,7 @@ impl Scheduler<'_> {
                     None => return Err(ExecError::Cancelled),
                 }
             }
-            Work::Fold { kernel, spec, prev, finalize, out_shape } => {
+            Work::Fold { kernel, spec, prev, finalize, out_shape, origin } => {
                 let len: usize = out_shape.iter().product();
                 let mut partial = match prev_partial {
                     Some(arc) => match Arc::try_unwrap(arc) {
@@ -620,6 +620,11 @@ impl Scheduler<'_> {
                         .map_err(|e| self.compute_error(task, e))?
                         .ok_or(ExecError::Cancelled)?;
                     reduce::fold_moments(&mut partial, &buf, &kernel.shape, &acc_strides, spec.func.skips_nan());
+                } else if reduce::uses_positions(spec.func) {
+                    let buf = kernel::run_to_buffer(kernel, &leaves, spec.input_dtype, &is_cancelled)
+                        .map_err(|e| self.compute_error(task, e))?
+                        .ok_or(ExecError::Cancelled)?;
+                    reduce::fold_arg(spec.func, &mut partial, &buf, &kernel.shape, &acc_strides, origin, &spec.arg_strides);
                 } else {
                     let mut sink = reduce::Fold::new(spec.func, &mut partial);
                     let done =
@@ -628,11 +633,11 @@ impl Scheduler<'_> {
                         return Err(ExecError::Cancelled);
                     }
                 }
-                if *finalize { Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape))) } else { Value::Partial(partial) }
+                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
             }
             Work::ReduceRead { source, regions, spec, finalize, out_shape, .. } => {
                 let partial = self.reduce_read(source.as_ref(), regions, spec, out_shape)?;
-                if *finalize { Value::Block(Arc::new(reduce::finalize(spec, partial, out_shape))) } else { Value::Partial(partial) }
+                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
             }
             Work::Combine { spec, finalize, out_shape } => {
                 // the first partial is updated in place when this task is its last holder
@@ -650,7 +655,7 @@ impl Scheduler<'_> {
                         _ => unreachable!("combine inputs are partials"),
                     }
                 }
-                if *finalize { Value::Block(Arc::new(reduce::finalize(spec, acc, out_shape))) } else { Value::Partial(acc) }
+                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, acc, out_shape)?)) } else { Value::Partial(acc) }
             }
             Work::TopkChunk { kernel, k, axis } => {
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
@@ -753,6 +758,23 @@ impl Scheduler<'_> {
             Work::Map { kernel } | Work::TopkChunk { kernel, .. } => program_dtype(kernel),
             _ => self.plan.dtype,
         }
+    }
+
+    /// Finishes a reduction's partial result into its output block.
+    fn finalize(
+        &self,
+        task: &Task,
+        spec: &crate::plan::ReduceSpec,
+        partial: Partial,
+        out_shape: &[usize],
+    ) -> Result<crate::Block, ExecError> {
+        reduce::finalize(spec, partial, out_shape).map_err(|message| ExecError::Compute { region: self.task_region(task), message })
+    }
+
+    fn task_region(&self, task: &Task) -> String {
+        task.output_block
+            .map(|k| self.plan.chunks.block_region(&self.plan.chunks.block_index(k)).to_string())
+            .unwrap_or_else(|| "(intermediate)".into())
     }
 
     fn compute_error(&self, task: &Task, e: kernel::KernelError) -> ExecError {

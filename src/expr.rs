@@ -151,6 +151,13 @@ pub enum ReduceFunc {
     Count,
     Any,
     All,
+    /// Index of the largest element (the first one, and the first NaN if there is one), as
+    /// NumPy's `argmax`: over the flattened array, or along one axis.
+    ArgMax,
+    ArgMin,
+    /// argmax/argmin ignoring NaN; an all-NaN slice is an error, as in NumPy.
+    NanArgMax,
+    NanArgMin,
 }
 
 impl ReduceFunc {
@@ -172,7 +179,16 @@ impl ReduceFunc {
             ReduceFunc::Count => "count",
             ReduceFunc::Any => "any",
             ReduceFunc::All => "all",
+            ReduceFunc::ArgMax => "argmax",
+            ReduceFunc::ArgMin => "argmin",
+            ReduceFunc::NanArgMax => "nanargmax",
+            ReduceFunc::NanArgMin => "nanargmin",
         }
+    }
+
+    /// argmax and friends: a position, not a value.
+    pub fn is_arg(self) -> bool {
+        matches!(self, ReduceFunc::ArgMax | ReduceFunc::ArgMin | ReduceFunc::NanArgMax | ReduceFunc::NanArgMin)
     }
 
     pub fn parse(name: &str) -> Option<ReduceFunc> {
@@ -193,6 +209,10 @@ impl ReduceFunc {
             "count" => ReduceFunc::Count,
             "any" => ReduceFunc::Any,
             "all" => ReduceFunc::All,
+            "argmax" => ReduceFunc::ArgMax,
+            "argmin" => ReduceFunc::ArgMin,
+            "nanargmax" => ReduceFunc::NanArgMax,
+            "nanargmin" => ReduceFunc::NanArgMin,
             _ => return None,
         })
     }
@@ -208,6 +228,8 @@ impl ReduceFunc {
                 | ReduceFunc::NanMin
                 | ReduceFunc::NanMax
                 | ReduceFunc::Count
+                | ReduceFunc::NanArgMax
+                | ReduceFunc::NanArgMin
         )
     }
 
@@ -223,14 +245,14 @@ impl ReduceFunc {
             },
             Mean | Var | Std | NanMean | NanVar | NanStd => DType::F64,
             Min | Max | NanMin | NanMax => d,
-            Count => DType::I64,
+            Count | ArgMax | ArgMin | NanArgMax | NanArgMin => DType::I64,
             Any | All => DType::Bool,
         }
     }
 
     /// Reductions with no identity cannot reduce an empty axis.
     fn needs_elements(self) -> bool {
-        matches!(self, ReduceFunc::Min | ReduceFunc::Max | ReduceFunc::NanMin | ReduceFunc::NanMax)
+        matches!(self, ReduceFunc::Min | ReduceFunc::Max | ReduceFunc::NanMin | ReduceFunc::NanMax) || self.is_arg()
     }
 }
 
@@ -572,6 +594,9 @@ impl Array {
         split_every: Option<usize>,
     ) -> Result<Array, ExprError> {
         let nd = self.ndim();
+        if func.is_arg() && axes.is_some_and(|a| a.len() != 1) {
+            return Err(invalid(format!("{} takes one axis or none (the flattened array), not a tuple of axes", func.name())));
+        }
         let mut ax: Vec<usize> = match axes {
             None => (0..nd).collect(),
             Some(list) => list.iter().map(|&a| normalize_axis(a, nd)).collect::<Result<_, _>>()?,
@@ -582,6 +607,9 @@ impl Array {
         }
         let shape = self.shape();
         if func.needs_elements() && ax.iter().any(|&a| shape[a] == 0) {
+            if func.is_arg() {
+                return Err(invalid(format!("attempt to get {} of an empty sequence", func.name())));
+            }
             return Err(invalid(format!("zero-size array to reduction operation {} which has no identity", func.name())));
         }
         if matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd) && ddof < 0.0 {

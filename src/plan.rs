@@ -82,6 +82,9 @@ pub struct ReduceSpec {
     pub keepdims: bool,
     /// Elements reduced into each output element (for mean/var without per-element counts).
     pub count: usize,
+    /// For argmax/argmin: per input axis, its stride in the reduced axes flattened in C
+    /// order (0 on kept axes), so that an element's position is NumPy's index.
+    pub arg_strides: Vec<usize>,
 }
 
 /// What a task does.
@@ -95,7 +98,7 @@ pub enum Work {
     Map { kernel: Kernel },
     /// Runs a fused kernel over one input block of a reduction and folds it into the partial
     /// result of dependency 0 (when `prev`); `finalize` turns the partial into the output block.
-    Fold { kernel: Kernel, spec: Arc<ReduceSpec>, prev: bool, finalize: bool, out_shape: Vec<usize> },
+    Fold { kernel: Kernel, spec: Arc<ReduceSpec>, prev: bool, finalize: bool, out_shape: Vec<usize>, origin: Vec<usize> },
     /// Reads `regions` of `source` (one reduction group) in cache-sized slabs and folds each
     /// slab into the partial result at once; `bytes` is what it reads.
     ReduceRead { source: Arc<dyn Source>, regions: Vec<Region>, spec: Arc<ReduceSpec>, finalize: bool, out_shape: Vec<usize>, bytes: usize },
@@ -589,6 +592,15 @@ impl Planner {
                     axes: red.axes.clone(),
                     keepdims: red.keepdims,
                     count: red.axes.iter().map(|&a| shape[a]).product(),
+                    arg_strides: {
+                        let mut strides = vec![0; shape.len()];
+                        let mut step = 1;
+                        for &a in red.axes.iter().rev() {
+                            strides[a] = step;
+                            step *= shape[a];
+                        }
+                        strides
+                    },
                 })
             })
             .clone()
@@ -643,7 +655,13 @@ impl Planner {
         // each group in cache-sized slabs and folds every slab at once: one task per group,
         // no block ever materialised, the data passing through the cache once.
         let direct = match input.op() {
-            Op::Source(src) if src.cheap_subregion() && !crate::exec::reduce::uses_moments(red.func) => Some(src.clone()),
+            Op::Source(src)
+                if src.cheap_subregion()
+                    && !crate::exec::reduce::uses_moments(red.func)
+                    && !crate::exec::reduce::uses_positions(red.func) =>
+            {
+                Some(src.clone())
+            }
             _ => None,
         };
         if let Some(source) = &direct {
@@ -702,7 +720,14 @@ impl Planner {
                 prev = Some(self.add(Task {
                     stage: Stage::Compute,
                     deps,
-                    work: Work::Fold { kernel, spec: spec.clone(), prev: shift == 1, finalize: false, out_shape: out_shape.clone() },
+                    work: Work::Fold {
+                        kernel,
+                        spec: spec.clone(),
+                        prev: shift == 1,
+                        finalize: false,
+                        out_shape: out_shape.clone(),
+                        origin: region.start.clone(),
+                    },
                     out_bytes: partial_bytes,
                     output_block: None,
                 }));
@@ -797,7 +822,7 @@ fn partial_class(func: ReduceFunc, input: DType) -> ReduceFunc {
 /// Bytes per output element of a reduction's partial result.
 fn partial_width(func: ReduceFunc) -> usize {
     match func {
-        ReduceFunc::NanMean => 16,
+        ReduceFunc::NanMean | ReduceFunc::ArgMax | ReduceFunc::ArgMin | ReduceFunc::NanArgMax | ReduceFunc::NanArgMin => 16,
         ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd => 24,
         _ => 8,
     }

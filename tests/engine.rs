@@ -426,3 +426,65 @@ fn small_integer_powers_equal_numpys() {
     let expected = Block::from_vec(&[4], vec![27i64, -343, (1i64 << 22).wrapping_pow(3), i64::MAX.wrapping_pow(3)]);
     assert_eq!(cube.data(), expected.data());
 }
+
+proptest! {
+    #[test]
+    fn argmax_and_argmin_give_numpys_indices(
+        (shape, chunks) in shape_and_chunks(),
+        axis in prop::option::of(0usize..3),
+        keepdims in any::<bool>(),
+        func in 0usize..4,
+        nan_every in prop::sample::select(vec![0usize, 4, 9]),
+        split_every in 2usize..5,
+        seed in 0u64..1000,
+    ) {
+        let f = [ReduceFunc::ArgMax, ReduceFunc::ArgMin, ReduceFunc::NanArgMax, ReduceFunc::NanArgMin][func];
+        // few distinct values, so ties are common: the first occurrence must win
+        let a = values(&shape, seed, nan_every).mapv(|v| (v / 4.0).round());
+        let axis = axis.map(|d| d % shape.len());
+        let x = source(&a, Chunks::new(chunks));
+        let ax = axis.map(|d| vec![d as i64]);
+        let lazy = x.reduce(f, ax.as_deref(), keepdims, 0.0, Some(split_every)).unwrap();
+        // reference: NumPy's rule written out on each lane (the reduced axis moved last)
+        let (keep, lanes): (Vec<usize>, ArrayD<f64>) = match axis {
+            None => (vec![], a.clone().into_shape_with_order(IxDyn(&[1, a.len()])).unwrap()),
+            Some(d) => {
+                let mut perm: Vec<usize> = (0..shape.len()).filter(|&k| k != d).collect();
+                perm.push(d);
+                let keep: Vec<usize> = perm[..shape.len() - 1].iter().map(|&k| shape[k]).collect();
+                let t = a.clone().permuted_axes(IxDyn(&perm)).as_standard_layout().into_owned();
+                (keep.clone(), t.into_shape_with_order(IxDyn(&[keep.iter().product::<usize>(), shape[d]])).unwrap())
+            }
+        };
+        let skip_nan = matches!(f, ReduceFunc::NanArgMax | ReduceFunc::NanArgMin);
+        let max = matches!(f, ReduceFunc::ArgMax | ReduceFunc::NanArgMax);
+        let pick = |lane: Vec<f64>| -> Option<usize> {
+            if !skip_nan && let Some(i) = lane.iter().position(|v| v.is_nan()) {
+                return Some(i);
+            }
+            let mut best: Option<usize> = None;
+            for (i, &v) in lane.iter().enumerate() {
+                if v.is_nan() { continue; }
+                if best.is_none_or(|b| if max { v > lane[b] } else { v < lane[b] }) { best = Some(i); }
+            }
+            best
+        };
+        let picks: Vec<Option<usize>> = lanes.axis_iter(Axis(0)).map(|l| pick(l.iter().copied().collect())).collect();
+        let result = compute(&lazy, &ExecOptions { threads: 2, memory_limit: 0, ..Default::default() });
+        if picks.iter().any(Option::is_none) {
+            // nanargmax of an all-NaN slice: an error, as NumPy raises
+            let e = result.expect_err("all-NaN slice");
+            prop_assert!(e.to_string().contains("all-NaN slice"), "{e}");
+            return Ok(());
+        }
+        let got = result.unwrap();
+        prop_assert_eq!(got.dtype(), DType::I64);
+        let mut want_shape = keep.clone();
+        if keepdims {
+            want_shape = match axis { None => vec![1; shape.len()], Some(d) => shape.iter().enumerate().map(|(k, &n)| if k == d { 1 } else { n }).collect() };
+        }
+        prop_assert_eq!(got.shape(), &want_shape[..]);
+        let want: Vec<f64> = picks.into_iter().map(|p| p.unwrap() as f64).collect();
+        prop_assert_eq!(got.to_f64_ndarray().into_iter().collect::<Vec<_>>(), want);
+    }
+}

@@ -30,6 +30,9 @@ pub enum Partial {
     Counted { sum: Vec<f64>, count: Vec<u64> },
     /// var and std: count, mean and sum of squared deviations (Chan et al.'s parallel form).
     Moments { n: Vec<f64>, mean: Vec<f64>, m2: Vec<f64> },
+    /// argmax/argmin: the best value so far and its index (-1: none yet) along the reduced
+    /// axes, flattened in C order as NumPy counts it.
+    Arg { values: Acc, index: Vec<i64> },
 }
 
 impl Partial {
@@ -42,6 +45,7 @@ impl Partial {
             Partial::Values(Acc::U64(v)) => v.len() * 8,
             Partial::Counted { sum, .. } => sum.len() * 16,
             Partial::Moments { n, .. } => n.len() * 24,
+            Partial::Arg { index, .. } => index.len() * 16,
         }
     }
 }
@@ -50,6 +54,12 @@ impl Partial {
 /// accumulating strip by strip.
 pub fn uses_moments(func: ReduceFunc) -> bool {
     matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd)
+}
+
+/// Whether the reduction needs each element's position (argmax, argmin), so it folds whole
+/// blocks knowing where they lie.
+pub fn uses_positions(func: ReduceFunc) -> bool {
+    matches!(func, ReduceFunc::ArgMax | ReduceFunc::ArgMin | ReduceFunc::NanArgMax | ReduceFunc::NanArgMin)
 }
 
 /// The empty partial result for `len` output elements.
@@ -88,6 +98,15 @@ pub fn init(spec: &ReduceSpec, len: usize) -> Partial {
                 Kind::Bool => Acc::Bool(filled(is_min, len)),
             })
         }
+        ArgMax | ArgMin | NanArgMax | NanArgMin => Partial::Arg {
+            values: match input {
+                Kind::Float => Acc::F64(filled(f64::NAN, len)),
+                Kind::Signed => Acc::I64(filled(0, len)),
+                Kind::Unsigned => Acc::U64(filled(0, len)),
+                Kind::Bool => Acc::Bool(filled(false, len)),
+            },
+            index: filled(-1, len),
+        },
         Count => Partial::Values(Acc::I64(filled(0, len))),
         Any => Partial::Values(Acc::Bool(filled(false, len))),
         All => Partial::Values(Acc::Bool(filled(true, len))),
@@ -242,7 +261,7 @@ impl StripSink for Fold<'_> {
                 fold_into(sum, xs, offset, stride, |a, x| if x.is_nan() { a } else { a + x });
                 fold_into(count, xs, offset, stride, |a, x| a + (!x.is_nan()) as u64);
             }
-            Partial::Moments { .. } => unreachable!("moments are folded from whole blocks"),
+            Partial::Moments { .. } | Partial::Arg { .. } => unreachable!("moments and arg reductions are folded from whole blocks"),
         }
     }
 }
@@ -352,6 +371,16 @@ pub fn merge(func: ReduceFunc, into: &mut Partial, other: &Partial) {
             s.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
             c.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
         }
+        (Partial::Arg { values, index }, Partial::Arg { values: vb, index: ib }) => {
+            let rule = ArgRule::of(func);
+            match (values, vb) {
+                (Acc::F64(a), Acc::F64(b)) => merge_arg(rule, a, index, b, ib),
+                (Acc::I64(a), Acc::I64(b)) => merge_arg(rule, a, index, b, ib),
+                (Acc::U64(a), Acc::U64(b)) => merge_arg(rule, a, index, b, ib),
+                (Acc::Bool(a), Acc::Bool(b)) => merge_arg(rule, a, index, b, ib),
+                _ => unreachable!("arg partials of different types"),
+            }
+        }
         (Partial::Moments { n, mean, m2 }, Partial::Moments { n: nb, mean: mb, m2: m2b }) => {
             for i in 0..n.len() {
                 let (na, ma, qa) = (n[i], mean[i], m2[i]);
@@ -375,11 +404,20 @@ pub fn merge(func: ReduceFunc, into: &mut Partial, other: &Partial) {
 }
 
 /// Turns a partial into the output block (the `aggregate` phase).
-pub fn finalize(spec: &ReduceSpec, partial: Partial, out_shape: &[usize]) -> Block {
+///
+/// # Errors
+/// nanargmax/nanargmin of a slice that is all NaN (NumPy raises "All-NaN slice encountered").
+pub fn finalize(spec: &ReduceSpec, partial: Partial, out_shape: &[usize]) -> Result<Block, String> {
     use ReduceFunc::*;
     let shape = out_shape.to_vec();
     let out = spec.output_dtype;
     let data = match (spec.func, partial) {
+        (ArgMax | ArgMin | NanArgMax | NanArgMin, Partial::Arg { index, .. }) => {
+            if let Some(p) = index.iter().position(|&i| i < 0) {
+                return Err(format!("{}: all-NaN slice encountered (output element {p})", spec.func.name()));
+            }
+            Buffer::I64(index)
+        }
         (Mean, Partial::Values(Acc::F64(s))) => {
             let c = spec.count as f64;
             Buffer::F64(s.into_iter().map(|x| x / c).collect())
@@ -405,7 +443,124 @@ pub fn finalize(spec: &ReduceSpec, partial: Partial, out_shape: &[usize]) -> Blo
         (_, Partial::Values(Acc::Bool(v))) => Buffer::Bool(v).cast(out),
         (f, p) => unreachable!("finalizing {f:?} from {p:?}"),
     };
-    Block::new(shape, data)
+    Ok(Block::new(shape, data))
+}
+
+/// How argmax-like reductions choose between two candidates.
+#[derive(Copy, Clone, Debug)]
+struct ArgRule {
+    /// argmax (else argmin)
+    max: bool,
+    /// nanargmax/nanargmin: NaN never wins (argmax/argmin: the first NaN wins, as in NumPy)
+    skip_nan: bool,
+}
+
+impl ArgRule {
+    fn of(func: ReduceFunc) -> ArgRule {
+        use ReduceFunc::*;
+        match func {
+            ArgMax => ArgRule { max: true, skip_nan: false },
+            ArgMin => ArgRule { max: false, skip_nan: false },
+            NanArgMax => ArgRule { max: true, skip_nan: true },
+            NanArgMin => ArgRule { max: false, skip_nan: true },
+            other => unreachable!("{other:?} is not an arg reduction"),
+        }
+    }
+
+    /// Whether candidate `(x, i)` replaces the current best `(cur, ci)` (`ci < 0`: none yet).
+    /// Ties go to the smaller index, so the first occurrence wins whatever the order of blocks.
+    #[inline]
+    fn better<T: PartialOrd + Copy>(self, x: T, i: i64, cur: T, ci: i64) -> bool {
+        #[allow(clippy::eq_op)]
+        let nan = |v: T| v != v;
+        if self.skip_nan && nan(x) {
+            return false;
+        }
+        if ci < 0 {
+            return true;
+        }
+        match (nan(x), nan(cur)) {
+            (true, true) => i < ci,
+            (false, true) => false,
+            (true, false) => true,
+            (false, false) => {
+                if self.max {
+                    x > cur || (x == cur && i < ci)
+                } else {
+                    x < cur || (x == cur && i < ci)
+                }
+            }
+        }
+    }
+}
+
+fn merge_arg<T: PartialOrd + Copy>(rule: ArgRule, a: &mut [T], ia: &mut [i64], b: &[T], ib: &[i64]) {
+    for k in 0..a.len() {
+        if ib[k] >= 0 && rule.better(b[k], ib[k], a[k], ia[k]) {
+            (a[k], ia[k]) = (b[k], ib[k]);
+        }
+    }
+}
+
+/// Folds a computed block into an argmax-like partial. `origin` is the block's start in the
+/// input; `arg_strides` gives, per input axis, its stride in the flattened reduced axes (0 for
+/// kept axes), so an element's index is NumPy's index along the reduction.
+pub fn fold_arg(
+    func: ReduceFunc,
+    partial: &mut Partial,
+    block: &Buffer,
+    shape: &[usize],
+    acc_strides: &[isize],
+    origin: &[usize],
+    arg_strides: &[usize],
+) {
+    let Partial::Arg { values, index } = partial else { unreachable!("arg partial") };
+    let rule = ArgRule::of(func);
+    let base: i64 = origin.iter().zip(arg_strides).map(|(&o, &s)| (o * s) as i64).sum();
+    let nd = shape.len();
+    let inner = if nd == 0 { 1 } else { shape[nd - 1] };
+    let inner_arg = if nd == 0 { 0 } else { arg_strides[nd - 1] as i64 };
+    // the flat reduced index of each element, visited in C order next to its output element
+    let mut indices = Vec::with_capacity(block.len());
+    for_each_row(shape, |outer| {
+        let row: i64 = base + outer.iter().enumerate().map(|(d, &k)| (k * arg_strides[d]) as i64).sum::<i64>();
+        indices.extend((0..inner as i64).map(|j| row + j * inner_arg));
+    });
+    macro_rules! fold {
+        ($acc:expr, $get:expr) => {{
+            let acc = $acc;
+            visit(shape, acc_strides, |e, p| {
+                let x = $get(e);
+                if rule.better(x, indices[e], acc[p], index[p]) {
+                    (acc[p], index[p]) = (x, indices[e]);
+                }
+            });
+        }};
+    }
+    match values {
+        Acc::F64(acc) => fold!(acc, |e| block.get_f64(e)),
+        Acc::I64(acc) => {
+            let v: Vec<i64> = match block.cast(DType::I64) {
+                Buffer::I64(v) => v,
+                _ => unreachable!("cast to int64"),
+            };
+            fold!(acc, |e: usize| v[e])
+        }
+        Acc::U64(acc) => {
+            let v: Vec<u64> = match block.cast(DType::U64) {
+                Buffer::U64(v) => v,
+                _ => unreachable!("cast to uint64"),
+            };
+            fold!(acc, |e: usize| v[e])
+        }
+        Acc::Bool(acc) => {
+            let v: Vec<bool> = match block.cast(DType::Bool) {
+                Buffer::Bool(v) => v,
+                _ => unreachable!("cast to bool"),
+            };
+            fold!(acc, |e: usize| v[e])
+        }
+    }
 }
 
 /// Orders numbers as NumPy's sort does: NaN after everything.
