@@ -138,16 +138,16 @@ impl<'a> Fold<'a> {
 
 /// Eight-lane sum of `f(x)` over `xs`: vectorises, and the order is fixed.
 #[inline]
-fn lane_sum(xs: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+fn lane_sum<X: Copy + Into<f64>>(xs: &[X], f: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut chunks = xs.chunks_exact(8);
     for c in &mut chunks {
         for i in 0..8 {
-            lanes[i] += f(c[i]);
+            lanes[i] += f(c[i].into());
         }
     }
     for (i, &x) in chunks.remainder().iter().enumerate() {
-        lanes[i] += f(x);
+        lanes[i] += f(x.into());
     }
     ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
 }
@@ -174,6 +174,27 @@ fn fold_into<A: Copy, X: Copy>(acc: &mut [A], xs: &[X], offset: isize, stride: i
     }
 }
 
+/// Folds float values (float64, or float32 widened on the fly) into a float64 accumulator.
+#[inline]
+fn fold_float<X: Copy + Into<f64>>(func: ReduceFunc, acc: &mut [f64], xs: &[X], offset: isize, stride: isize) {
+    use ReduceFunc::*;
+    match func {
+        Sum | Mean if stride == 0 => acc[offset as usize] += lane_sum(xs, |x| x),
+        NanSum if stride == 0 => acc[offset as usize] += lane_sum(xs, |x| if x.is_nan() { 0.0 } else { x }),
+        Sum | Mean => fold_into(acc, xs, offset, stride, |a, x| a + x.into()),
+        NanSum => fold_into(acc, xs, offset, stride, |a, x| {
+            let x: f64 = x.into();
+            if x.is_nan() { a } else { a + x }
+        }),
+        Prod => fold_into(acc, xs, offset, stride, |a, x| a * x.into()),
+        Min => fold_into(acc, xs, offset, stride, |a, x| min_f(a, x.into())),
+        Max => fold_into(acc, xs, offset, stride, |a, x| max_f(a, x.into())),
+        NanMin => fold_into(acc, xs, offset, stride, |a, x| nanmin_f(a, x.into())),
+        NanMax => fold_into(acc, xs, offset, stride, |a, x| nanmax_f(a, x.into())),
+        other => unreachable!("{other:?} with a float accumulator"),
+    }
+}
+
 #[inline]
 fn min_f(a: f64, x: f64) -> f64 {
     if x < a || x.is_nan() { x } else { a }
@@ -197,27 +218,15 @@ impl StripSink for Fold<'_> {
         let len = values.len();
         let func = self.func;
         match self.partial {
-            Partial::Values(Acc::F64(acc)) => {
-                let xs: &[f64] = match values {
-                    StripRef::F64(v) => v,
-                    other => {
-                        other.to_f64(&mut self.scratch);
-                        &self.scratch[..len]
-                    }
-                };
-                match func {
-                    Sum | Mean if stride == 0 => acc[offset as usize] += lane_sum(xs, |x| x),
-                    NanSum if stride == 0 => acc[offset as usize] += lane_sum(xs, |x| if x.is_nan() { 0.0 } else { x }),
-                    Sum | Mean => fold_into(acc, xs, offset, stride, |a, x| a + x),
-                    NanSum => fold_into(acc, xs, offset, stride, |a, x| if x.is_nan() { a } else { a + x }),
-                    Prod => fold_into(acc, xs, offset, stride, |a, x| a * x),
-                    Min => fold_into(acc, xs, offset, stride, min_f),
-                    Max => fold_into(acc, xs, offset, stride, max_f),
-                    NanMin => fold_into(acc, xs, offset, stride, nanmin_f),
-                    NanMax => fold_into(acc, xs, offset, stride, nanmax_f),
-                    other => unreachable!("{other:?} with a float accumulator"),
+            // float32 strips are widened inside the loops (exactly), not through a scratch copy
+            Partial::Values(Acc::F64(acc)) => match values {
+                StripRef::F64(v) => fold_float(func, acc, v, offset, stride),
+                StripRef::F32(v) => fold_float(func, acc, v, offset, stride),
+                other => {
+                    other.to_f64(&mut self.scratch);
+                    fold_float(func, acc, &self.scratch[..len], offset, stride)
                 }
-            }
+            },
             Partial::Values(Acc::I64(acc)) => match (func, values) {
                 (Count, StripRef::F64(v)) => fold_into(acc, v, offset, stride, |a, x| a + (!x.is_nan()) as i64),
                 (Count, StripRef::F32(v)) => fold_into(acc, v, offset, stride, |a, x| a + (!x.is_nan()) as i64),
@@ -665,6 +674,27 @@ pub fn topk_merge(parts: &[&Block], k: i64, axis: usize) -> Block {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float32_strips_fold_exactly_as_their_float64_values() {
+        use ReduceFunc::*;
+        let xs32: Vec<f32> = (0..1003).map(|i| if i % 97 == 5 { f32::NAN } else { (i as f32 * 0.37).sin() * 1e3 + 0.1 }).collect();
+        let xs64: Vec<f64> = xs32.iter().map(|&x| f64::from(x)).collect();
+        for func in [Sum, Mean, NanSum, Prod, Min, Max, NanMin, NanMax] {
+            // (accumulator length, stride, values): all into one, one each, every other one
+            for (len, stride, n) in [(1, 0, 1003), (1003, 1, 1003), (1001, 2, 501)] {
+                let strip = |p: &mut Partial, v: StripRef<'_>| Fold::new(func, p).strip(v, 0, stride);
+                let (mut a, mut b) = (Partial::Values(Acc::F64(vec![0.5; len])), Partial::Values(Acc::F64(vec![0.5; len])));
+                strip(&mut a, StripRef::F32(&xs32[..n]));
+                strip(&mut b, StripRef::F64(&xs64[..n]));
+                let bits = |p: &Partial| match p {
+                    Partial::Values(Acc::F64(v)) => v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    _ => unreachable!(),
+                };
+                assert_eq!(bits(&a), bits(&b), "{func:?} stride {stride}");
+            }
+        }
+    }
 
     #[test]
     fn chan_merge_equals_two_pass_variance() {
