@@ -767,8 +767,10 @@ impl GridlensApp {
             if s.requested.as_ref() != Some(&p.key) {
                 continue; // a newer coloring is on its way
             }
-            // zoomed-out views get box-filtered textures (the level of detail), so no mipmaps
-            let opts = egui::TextureOptions::LINEAR;
+            // zoomed-out views get box-filtered textures (the level of detail), so no mipmaps;
+            // zoomed in, each data cell is a flat square of its own color, never a blend of
+            // neighbours that would show values the data does not hold
+            let opts = egui::TextureOptions { magnification: egui::TextureFilter::Nearest, ..egui::TextureOptions::LINEAR };
             match &mut s.texture {
                 Some(t) => t.set(p.image, opts),
                 None => s.texture = Some(ctx.load_texture(format!("tile-{}-{}", p.job, p.index), p.image, opts)),
