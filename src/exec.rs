@@ -615,16 +615,16 @@ impl Scheduler<'_> {
                 };
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
                 let acc_strides = fold_strides(&kernel.shape, &spec.axes, out_shape, spec.keepdims);
-                if reduce::uses_moments(spec.func) {
+                if reduce::uses_moments(spec.func) || spec.func.is_arg() {
+                    // whole-block folds: two passes (moments), or each element's position (arg)
                     let buf = kernel::run_to_buffer(kernel, &leaves, spec.input_dtype, &is_cancelled)
                         .map_err(|e| self.compute_error(task, e))?
                         .ok_or(ExecError::Cancelled)?;
-                    reduce::fold_moments(&mut partial, &buf, &kernel.shape, &acc_strides, spec.func.skips_nan());
-                } else if reduce::uses_positions(spec.func) {
-                    let buf = kernel::run_to_buffer(kernel, &leaves, spec.input_dtype, &is_cancelled)
-                        .map_err(|e| self.compute_error(task, e))?
-                        .ok_or(ExecError::Cancelled)?;
-                    reduce::fold_arg(spec.func, &mut partial, &buf, &kernel.shape, &acc_strides, origin, &spec.arg_strides);
+                    if spec.func.is_arg() {
+                        reduce::fold_arg(spec.func, &mut partial, &buf, &kernel.shape, &acc_strides, origin, &spec.arg_strides);
+                    } else {
+                        reduce::fold_moments(&mut partial, &buf, &kernel.shape, &acc_strides, spec.func.skips_nan());
+                    }
                 } else {
                     let mut sink = reduce::Fold::new(spec.func, &mut partial);
                     let done =
@@ -771,6 +771,7 @@ impl Scheduler<'_> {
         reduce::finalize(spec, partial, out_shape).map_err(|message| ExecError::Compute { region: self.task_region(task), message })
     }
 
+    /// The output block a task produces, for messages ("(intermediate)" for inner tasks).
     fn task_region(&self, task: &Task) -> String {
         task.output_block
             .map(|k| self.plan.chunks.block_region(&self.plan.chunks.block_index(k)).to_string())
@@ -778,11 +779,7 @@ impl Scheduler<'_> {
     }
 
     fn compute_error(&self, task: &Task, e: kernel::KernelError) -> ExecError {
-        let region = task
-            .output_block
-            .map(|k| self.plan.chunks.block_region(&self.plan.chunks.block_index(k)).to_string())
-            .unwrap_or_else(|| "(intermediate)".into());
-        ExecError::Compute { region, message: e.to_string() }
+        ExecError::Compute { region: self.task_region(task), message: e.to_string() }
     }
 }
 

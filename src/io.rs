@@ -165,41 +165,30 @@ pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, So
 /// # Errors
 /// When the files disagree in shape or dtype (the message names the first that differs).
 pub fn stack_files(files: &[PathBuf], members: Vec<Arc<dyn Source>>) -> Result<StackSource, SourceError> {
-    let record_time = |m: &Arc<dyn Source>| -> Option<String> {
+    // each member's time coordinate, when it holds exactly one time record
+    let record_time = |m: &Arc<dyn Source>| -> Option<Coordinate> {
         let shape = m.shape();
         if shape.len() < 2 || shape[0] != 1 {
             return None;
         }
-        let meta = m.metadata();
-        let time = meta.coords.first()?.as_ref()?;
-        let is_time = time.name == "time" || !time.labels.is_empty();
-        is_time.then(|| time.labels.first().cloned().or_else(|| time.values.first().map(|v| format!("{v}"))).unwrap_or_default())
+        let time = m.metadata().coords.into_iter().next()??;
+        (time.values.len() == 1 && (time.name == "time" || !time.labels.is_empty())).then_some(time)
     };
-    let times: Vec<Option<String>> = members.iter().map(record_time).collect();
-    if !members.is_empty() && times.iter().all(Option::is_some) {
-        let mut labels = stack_labels(files);
-        if labels.name == "file" {
-            labels =
-                Coordinate { name: "time".into(), labels: same_resolution(times.into_iter().flatten().collect()), ..Default::default() };
-        }
-        return StackSource::records(members, Some(labels));
+    let Some(times) = members.iter().map(record_time).collect::<Option<Vec<Coordinate>>>().filter(|t| !t.is_empty()) else {
+        return StackSource::new(members, Some(stack_labels(files)));
+    };
+    let mut labels = stack_labels(files);
+    if labels.name == "file" {
+        // the records' times decoded together, so they share one format ("2000-01-01 00:00"
+        // beside "2000-01-01 06:00"); when the files disagree on units, each its own
+        let values: Vec<f64> = times.iter().map(|t| t.values[0]).collect();
+        let shared = times.iter().all(|t| t.units == times[0].units && t.calendar == times[0].calendar);
+        let together =
+            if shared { cftime::coordinate_labels(&values, times[0].units.as_deref(), times[0].calendar.as_deref()) } else { vec![] };
+        let each = || times.iter().zip(&values).map(|(t, v)| t.labels.first().cloned().unwrap_or_else(|| v.to_string())).collect();
+        labels = Coordinate { name: "time".into(), labels: if together.is_empty() { each() } else { together }, ..Default::default() };
     }
-    StackSource::new(members, Some(stack_labels(files)))
-}
-
-/// Dates decoded one file at a time drop a midnight time of day ("2000-01-01" beside
-/// "2000-01-01 06:00"): pads them to the longest form among them.
-fn same_resolution(labels: Vec<String>) -> Vec<String> {
-    let longest = labels.iter().map(String::len).max().unwrap_or(0);
-    labels
-        .into_iter()
-        .map(|l| match (l.len(), longest) {
-            (10, 16) => format!("{l} 00:00"),
-            (10, 19) => format!("{l} 00:00:00"),
-            (16, 19) => format!("{l}:00"),
-            _ => l,
-        })
-        .collect()
+    StackSource::records(members, Some(labels))
 }
 
 /// Labels for a stack of files: the dates in their names when every name has one

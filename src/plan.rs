@@ -418,19 +418,17 @@ impl Planner {
                         dst
                     }
                     MapFunc::Binary(op) => match (op, b.float_constant(regs[1])) {
-                        // `x ** 2` and `x ** 3` as products: the same numbers as the power, but a
-                        // loop that vectorises instead of one that tests the exponent per element.
-                        (BinaryOp::Pow, Some(2.0)) => {
-                            let dst = b.reg(b.ty(regs[0]));
-                            b.push(Instr::Binary { op: BinaryOp::Mul, a: regs[0], b: regs[0], dst });
-                            dst
-                        }
-                        (BinaryOp::Pow, Some(3.0)) => {
-                            let square = b.reg(b.ty(regs[0]));
-                            b.push(Instr::Binary { op: BinaryOp::Mul, a: regs[0], b: regs[0], dst: square });
-                            let dst = b.reg(b.ty(regs[0]));
-                            b.push(Instr::Binary { op: BinaryOp::Mul, a: square, b: regs[0], dst });
-                            dst
+                        // `x ** 2` and `x ** 3` as products (`(x * x) * x`): the same numbers as
+                        // the power, but a loop that vectorises instead of one that tests the
+                        // exponent per element.
+                        (BinaryOp::Pow, Some(n @ (2.0 | 3.0))) => {
+                            let mut product = regs[0];
+                            for _ in 1..n as usize {
+                                let dst = b.reg(b.ty(regs[0]));
+                                b.push(Instr::Binary { op: BinaryOp::Mul, a: product, b: regs[0], dst });
+                                product = dst;
+                            }
+                            product
                         }
                         _ => {
                             let dt = if op.is_comparison() { ComputeType::Bool } else { b.ty(regs[0]) };
@@ -655,11 +653,7 @@ impl Planner {
         // each group in cache-sized slabs and folds every slab at once: one task per group,
         // no block ever materialised, the data passing through the cache once.
         let direct = match input.op() {
-            Op::Source(src)
-                if src.cheap_subregion()
-                    && !crate::exec::reduce::uses_moments(red.func)
-                    && !crate::exec::reduce::uses_positions(red.func) =>
-            {
+            Op::Source(src) if src.cheap_subregion() && !crate::exec::reduce::uses_moments(red.func) && !red.func.is_arg() => {
                 Some(src.clone())
             }
             _ => None,
@@ -822,7 +816,7 @@ fn partial_class(func: ReduceFunc, input: DType) -> ReduceFunc {
 /// Bytes per output element of a reduction's partial result.
 fn partial_width(func: ReduceFunc) -> usize {
     match func {
-        ReduceFunc::NanMean | ReduceFunc::ArgMax | ReduceFunc::ArgMin | ReduceFunc::NanArgMax | ReduceFunc::NanArgMin => 16,
+        f if f == ReduceFunc::NanMean || f.is_arg() => 16,
         ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd => 24,
         _ => 8,
     }

@@ -44,6 +44,25 @@ pub enum AttrValue {
     Float(Vec<f64>),
 }
 
+impl AttrValue {
+    /// All values as f64 when the attribute is numeric.
+    pub fn numbers(&self) -> Option<Vec<f64>> {
+        match self {
+            AttrValue::Float(v) => Some(v.clone()),
+            AttrValue::Int(v) => Some(v.iter().map(|&x| x as f64).collect()),
+            AttrValue::Text(_) => None,
+        }
+    }
+
+    /// The value when the attribute is text.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            AttrValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for AttrValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, v: &[T]) -> fmt::Result {
@@ -77,6 +96,8 @@ pub struct Coordinate {
     /// Text labels, one per index, when the coordinate is textual (dates, file names).
     pub labels: Vec<String>,
     pub units: Option<String>,
+    /// The CF `calendar` of a time coordinate.
+    pub calendar: Option<String>,
 }
 
 /// What a source knows about its data beyond shape and dtype.
@@ -91,10 +112,7 @@ pub struct Metadata {
 impl Metadata {
     /// A text attribute by name (`units`, `long_name`, `standard_name`).
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).and_then(|(_, v)| match v {
-            AttrValue::Text(s) => Some(s.as_str()),
-            _ => None,
-        })
+        self.attrs.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.text())
     }
 
     pub fn units(&self) -> Option<&str> {
@@ -276,11 +294,6 @@ impl StackSource {
         s.shape.remove(1);
         s.records = true;
         Ok(s)
-    }
-
-    /// Whether the members are joined along their own leading axis (see [`StackSource::records`]).
-    pub fn joins_records(&self) -> bool {
-        self.records
     }
 
     pub fn members(&self) -> &[Arc<dyn Source>] {

@@ -56,12 +56,6 @@ pub fn uses_moments(func: ReduceFunc) -> bool {
     matches!(func, ReduceFunc::Var | ReduceFunc::Std | ReduceFunc::NanVar | ReduceFunc::NanStd)
 }
 
-/// Whether the reduction needs each element's position (argmax, argmin), so it folds whole
-/// blocks knowing where they lie.
-pub fn uses_positions(func: ReduceFunc) -> bool {
-    matches!(func, ReduceFunc::ArgMax | ReduceFunc::ArgMin | ReduceFunc::NanArgMax | ReduceFunc::NanArgMin)
-}
-
 /// The empty partial result for `len` output elements.
 pub fn init(spec: &ReduceSpec, len: usize) -> Partial {
     use ReduceFunc::*;

@@ -37,21 +37,6 @@ impl CfAttr {
         };
         CfAttr { name: name.to_string(), value, dtype }
     }
-
-    fn numbers(&self) -> Option<Vec<f64>> {
-        match &self.value {
-            AttrValue::Float(v) => Some(v.clone()),
-            AttrValue::Int(v) => Some(v.iter().map(|&x| x as f64).collect()),
-            _ => None,
-        }
-    }
-
-    fn text(&self) -> Option<&str> {
-        match &self.value {
-            AttrValue::Text(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 /// How to decode one variable's stored values.
@@ -119,7 +104,7 @@ impl CfDecoding {
         // `_Unsigned = "true"` on signed storage: the bytes are unsigned numbers (netCDF-3
         // has no unsigned types), and so are its fill values and valid range
         let unsigned = raw.kind() == crate::dtype::Kind::Signed
-            && attrs.iter().any(|a| a.name == "_Unsigned" && a.text().is_some_and(|t| t.trim().eq_ignore_ascii_case("true")));
+            && attrs.iter().any(|a| a.name == "_Unsigned" && a.value.text().is_some_and(|t| t.trim().eq_ignore_ascii_case("true")));
         let unsigned_bits = if unsigned { raw.size_bytes() as u32 * 8 } else { 0 };
         let raw = if unsigned {
             match raw {
@@ -136,7 +121,7 @@ impl CfDecoding {
             attrs
                 .iter()
                 .find(|a| a.name == name)
-                .and_then(|a| a.numbers().map(|v| (v.into_iter().map(as_stored).collect::<Vec<_>>(), a.dtype)))
+                .and_then(|a| a.value.numbers().map(|v| (v.into_iter().map(as_stored).collect::<Vec<_>>(), a.dtype)))
         };
         let first = |name: &str| find(name).and_then(|(v, t)| v.first().map(|&x| (x, t)));
         let scale = first("scale_factor");

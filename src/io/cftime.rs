@@ -213,6 +213,11 @@ pub fn time_labels(values: &[f64], units: &str, calendar: Option<&str>) -> Optio
     )
 }
 
+/// The date labels of a coordinate: its dates when `units` are a CF time, else none.
+pub fn coordinate_labels(values: &[f64], units: Option<&str>, calendar: Option<&str>) -> Vec<String> {
+    units.and_then(|u| time_labels(values, u, calendar)).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

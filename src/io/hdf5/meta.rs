@@ -29,19 +29,12 @@ pub struct StoredAttr {
 impl StoredAttr {
     /// All values as f64 when the attribute is numeric.
     pub fn numbers(&self) -> Option<Vec<f64>> {
-        match &self.value {
-            Some(AttrValue::Float(v)) => Some(v.clone()),
-            Some(AttrValue::Int(v)) => Some(v.iter().map(|&x| x as f64).collect()),
-            _ => None,
-        }
+        self.value.as_ref().and_then(AttrValue::numbers)
     }
 
     /// The value when the attribute is text.
     pub fn text(&self) -> Option<&str> {
-        match &self.value {
-            Some(AttrValue::Text(s)) => Some(s),
-            _ => None,
-        }
+        self.value.as_ref().and_then(AttrValue::text)
     }
 }
 
@@ -398,13 +391,10 @@ fn read_coordinate(ds: &Dataset, decode_cf: bool) -> Option<Coordinate> {
         }
     }
     let units = attrs.iter().find(|a| a.name == "units").and_then(|a| a.text().map(str::to_owned));
+    let calendar = attrs.iter().find(|a| a.name == "calendar").and_then(|a| a.text().map(str::to_owned));
     // a CF time (`days since 2000-01-01`) is labelled with its dates, as xarray decodes it
-    let calendar = attrs.iter().find(|a| a.name == "calendar").and_then(|a| a.text());
-    let labels = match &units {
-        Some(u) if decode_cf => crate::io::cftime::time_labels(&values, u, calendar).unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    Some(Coordinate { name: leaf_name(&ds.name()).to_owned(), values, labels, units })
+    let labels = if decode_cf { crate::io::cftime::coordinate_labels(&values, units.as_deref(), calendar.as_deref()) } else { Vec::new() };
+    Some(Coordinate { name: leaf_name(&ds.name()).to_owned(), values, labels, units, calendar })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -290,13 +290,10 @@ fn read_coordinate(store: &Arc<FilesystemStore>, path: &str, name: &str, len: us
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         _ => None,
     };
-    let units = text("units");
+    let (units, calendar) = (text("units"), text("calendar"));
     // a CF time (`days since 2000-01-01`, as xarray encodes datetimes) is labelled with its dates
-    let labels = match &units {
-        Some(u) if decode_cf => crate::io::cftime::time_labels(&values, u, text("calendar").as_deref()).unwrap_or_default(),
-        _ => vec![],
-    };
-    Some(Coordinate { name: name.to_string(), values, labels, units })
+    let labels = if decode_cf { crate::io::cftime::coordinate_labels(&values, units.as_deref(), calendar.as_deref()) } else { Vec::new() };
+    Some(Coordinate { name: name.to_string(), values, labels, units, calendar })
 }
 
 /// The attributes CF decoding reads. Zarr v2 has no `_FillValue` attribute: xarray stores the
