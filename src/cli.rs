@@ -332,6 +332,32 @@ pub fn info(args: &InfoArgs) -> Result<()> {
                 }
             }
         }
+        // what `-i x=PATTERN:/dataset` gives when the pattern names several files
+        if spec.dataset.is_some() && crate::io::expand(&spec.pattern)?.len() > 1 {
+            let src = crate::io::open(&spec, &OpenOptions::default())?;
+            let first = src.metadata().coords.into_iter().next().flatten();
+            let (axis, from, to) = match &first {
+                Some(c) if !c.labels.is_empty() => (c.name.clone(), c.labels[0].clone(), c.labels[c.labels.len() - 1].clone()),
+                _ => ("file".into(), String::new(), String::new()),
+            };
+            if args.json {
+                json.push(serde_json::json!({
+                    "stack": s,
+                    "shape": src.shape(),
+                    "dtype": src.dtype().name(),
+                    "chunks": src.chunks().max_block_shape(),
+                    "first_axis": {"name": axis, "first": from, "last": to},
+                }));
+            } else {
+                println!(
+                    "as one array: shape {} {} chunks {}, first axis {axis}{}",
+                    fmt_shape(&src.shape()),
+                    src.dtype(),
+                    fmt_shape(&src.chunks().max_block_shape()),
+                    if from.is_empty() { String::new() } else { format!(" {from} … {to}") }
+                );
+            }
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(json))?);

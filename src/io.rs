@@ -156,39 +156,51 @@ pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, So
     }
 }
 
-/// Stacks one source per file in the given order. Files that each hold one time record (a
-/// leading `time` axis of length 1, as daily NetCDF files from model output or the CDS do)
-/// are joined along that axis, as xarray's `open_mfdataset` does; other files are stacked
-/// along a new first axis. Days are labelled by the dates in the file names, else by each
-/// record's time.
+/// Stacks one source per file in the given order. Files whose first axis is time (a
+/// coordinate named `time`, or one with CF dates) are joined along it, as xarray's
+/// `open_mfdataset` does: daily files of `time = 1` give one record per file, monthly files
+/// of 28 to 31 days their days in turn. Other files are stacked along a new first axis.
+/// Records are labelled by the dates in the file names when each file holds one record and
+/// every name has a date, else by the records' own times.
 ///
 /// # Errors
 /// When the files disagree in shape or dtype (the message names the first that differs).
 pub fn stack_files(files: &[PathBuf], members: Vec<Arc<dyn Source>>) -> Result<StackSource, SourceError> {
-    // each member's time coordinate, when it holds exactly one time record
-    let record_time = |m: &Arc<dyn Source>| -> Option<Coordinate> {
+    // each member's time coordinate, when its first axis is time
+    let leading_time = |m: &Arc<dyn Source>| -> Option<Coordinate> {
         let shape = m.shape();
-        if shape.len() < 2 || shape[0] != 1 {
+        if shape.len() < 2 {
             return None;
         }
         let time = m.metadata().coords.into_iter().next()??;
-        (time.values.len() == 1 && (time.name == "time" || !time.labels.is_empty())).then_some(time)
+        (time.values.len() == shape[0] && (time.name == "time" || !time.labels.is_empty())).then_some(time)
     };
-    let Some(times) = members.iter().map(record_time).collect::<Option<Vec<Coordinate>>>().filter(|t| !t.is_empty()) else {
+    let Some(times) = members.iter().map(leading_time).collect::<Option<Vec<Coordinate>>>().filter(|t| !t.is_empty()) else {
         return StackSource::new(members, Some(stack_labels(files)));
     };
-    let mut labels = stack_labels(files);
-    if labels.name == "file" {
-        // the records' times decoded together, so they share one format ("2000-01-01 00:00"
-        // beside "2000-01-01 06:00"); when the files disagree on units, each its own
-        let values: Vec<f64> = times.iter().map(|t| t.values[0]).collect();
-        let shared = times.iter().all(|t| t.units == times[0].units && t.calendar == times[0].calendar);
-        let together =
-            if shared { cftime::coordinate_labels(&values, times[0].units.as_deref(), times[0].calendar.as_deref()) } else { vec![] };
-        let each = || times.iter().zip(&values).map(|(t, v)| t.labels.first().cloned().unwrap_or_else(|| v.to_string())).collect();
-        labels = Coordinate { name: "time".into(), labels: if together.is_empty() { each() } else { together }, ..Default::default() };
-    }
-    StackSource::records(members, Some(labels))
+    let named = stack_labels(files);
+    let labels = if named.name == "time" && times.iter().all(|t| t.values.len() == 1) { named } else { joined_time(&times) };
+    StackSource::join(members, Some(labels))
+}
+
+/// The time coordinate of files joined along time: their values decoded together when they
+/// share units and calendar, so all labels have one format ("2000-01-01 00:00" beside
+/// "2000-01-01 06:00"); else each file's own labels.
+fn joined_time(times: &[Coordinate]) -> Coordinate {
+    let values: Vec<f64> = times.iter().flat_map(|t| t.values.iter().copied()).collect();
+    let shared = times.iter().all(|t| t.units == times[0].units && t.calendar == times[0].calendar);
+    let together =
+        if shared { cftime::coordinate_labels(&values, times[0].units.as_deref(), times[0].calendar.as_deref()) } else { vec![] };
+    let labels = if together.is_empty() {
+        times
+            .iter()
+            .flat_map(|t| t.values.iter().enumerate().map(|(i, v)| t.labels.get(i).cloned().unwrap_or_else(|| v.to_string())))
+            .collect()
+    } else {
+        together
+    };
+    let (units, calendar) = if shared { (times[0].units.clone(), times[0].calendar.clone()) } else { (None, None) };
+    Coordinate { name: "time".into(), values: if shared { values } else { vec![] }, labels, units, calendar }
 }
 
 /// Labels for a stack of files: the dates in their names when every name has one

@@ -240,16 +240,17 @@ impl Source for MemorySource {
 }
 
 /// Sources of equal shape and dtype stacked along a new leading axis (dask's `stack` of
-/// `from_array`s): one block per member along that axis.
+/// `from_array`s: one block per member along that axis), or joined along their own leading
+/// axis (dask's `concatenate`, xarray's `open_mfdataset` of files along `time`).
 #[derive(Debug)]
 pub struct StackSource {
     members: Vec<Arc<dyn Source>>,
     shape: Vec<usize>,
     dtype: DType,
     labels: Option<Coordinate>,
-    /// Each member is one record along its own leading axis of length 1 (a daily NetCDF
-    /// file with `time = 1`): the stack joins them along that axis instead of adding one.
-    records: bool,
+    /// For a join: where each member starts along the leading axis, and the total length
+    /// last. `None` for a stack along a new axis.
+    offsets: Option<Vec<usize>>,
 }
 
 impl StackSource {
@@ -259,46 +260,98 @@ impl StackSource {
     /// When there are no members, or a member's shape or dtype differs from the first's;
     /// the message names the first member that differs and both shapes or dtypes.
     pub fn new(members: Vec<Arc<dyn Source>>, labels: Option<Coordinate>) -> Result<StackSource, SourceError> {
-        let first = members.first().ok_or_else(|| SourceError::new("stack", "no sources to stack"))?;
-        let (shape, dtype) = (first.shape(), first.dtype());
-        for m in &members[1..] {
-            if m.shape() != shape {
-                return Err(SourceError::new(
-                    m.describe(),
-                    format!("shape {} differs from {} of {}", fmt_shape(&m.shape()), fmt_shape(&shape), first.describe()),
-                ));
-            }
-            if m.dtype() != dtype {
-                return Err(SourceError::new(m.describe(), format!("dtype {} differs from {} of {}", m.dtype(), dtype, first.describe())));
-            }
-        }
+        let (shape, dtype) = common_layout(&members, 0)?;
         let mut full = vec![members.len()];
         full.extend(&shape);
-        Ok(StackSource { members, shape: full, dtype, labels, records: false })
+        Ok(StackSource { members, shape: full, dtype, labels, offsets: None })
     }
 
-    /// Joins members that each hold one record along a leading axis of length 1 (as xarray's
-    /// `open_mfdataset` concatenates daily files along `time`): `n` files of shape
-    /// `(1, 180, 360)` give `(n, 180, 360)`, not `(n, 1, 180, 360)`.
+    /// Joins `members` along their own leading axis, which may differ in length between
+    /// members (daily files of `time = 1`, monthly files of 28 to 31 days): `n` files of
+    /// shape `(1, 180, 360)` give `(n, 180, 360)`, not `(n, 1, 180, 360)`. `labels` holds one
+    /// label per index of the joined axis.
     ///
     /// # Errors
-    /// As [`StackSource::new`], and when a member's leading axis is not of length 1.
-    pub fn records(members: Vec<Arc<dyn Source>>, labels: Option<Coordinate>) -> Result<StackSource, SourceError> {
-        if let Some(m) = members.iter().find(|m| m.shape().first() != Some(&1)) {
-            return Err(SourceError::new(
-                m.describe(),
-                format!("shape {} does not hold one record along its first axis", fmt_shape(&m.shape())),
-            ));
+    /// As [`StackSource::new`] for the axes after the first, and when a member has no axis.
+    pub fn join(members: Vec<Arc<dyn Source>>, labels: Option<Coordinate>) -> Result<StackSource, SourceError> {
+        let (rest, dtype) = common_layout(&members, 1)?;
+        let mut offsets = vec![0];
+        for m in &members {
+            offsets.push(offsets.last().copied().unwrap_or(0) + m.shape()[0]);
         }
-        let mut s = StackSource::new(members, labels)?;
-        s.shape.remove(1);
-        s.records = true;
-        Ok(s)
+        let mut shape = vec![*offsets.last().expect("one offset per member")];
+        shape.extend(rest);
+        Ok(StackSource { members, shape, dtype, labels, offsets: Some(offsets) })
     }
 
     pub fn members(&self) -> &[Arc<dyn Source>] {
         &self.members
     }
+
+    /// The member holding index `i` of the leading axis, and where that member starts.
+    fn member_at(&self, i: usize) -> (usize, usize) {
+        match &self.offsets {
+            None => (i, i),
+            Some(off) => {
+                // the last member starting at or before `i`: members of length 0 are skipped
+                let k = (off.partition_point(|&o| o <= i) - 1).min(self.members.len() - 1);
+                (k, off[k])
+            }
+        }
+    }
+
+    /// The part of member `k` (which starts at `start` along the leading axis) that `region`
+    /// covers, when `region` lies inside that member.
+    fn member_region(&self, region: &Region, start: usize) -> Region {
+        match self.offsets {
+            None => Region { start: region.start[1..].to_vec(), shape: region.shape[1..].to_vec() },
+            Some(_) => {
+                let mut r = region.clone();
+                r.start[0] -= start;
+                r
+            }
+        }
+    }
+
+    /// The one member `region` lies inside, with that member's part of it, if there is one.
+    fn inside_one(&self, region: &Region) -> Option<(usize, Region)> {
+        if region.shape.contains(&0) {
+            return None;
+        }
+        let (k, start) = self.member_at(region.start[0]);
+        let len = if self.offsets.is_some() { self.members[k].shape()[0] } else { 1 };
+        (region.start[0] + region.shape[0] <= start + len).then(|| (k, self.member_region(region, start)))
+    }
+}
+
+/// The shape (without its first `skip` axes) and dtype all `members` share.
+///
+/// # Errors
+/// When there are no members, one lacks the axes to skip, or one differs from the first;
+/// the message names the first member that differs.
+fn common_layout(members: &[Arc<dyn Source>], skip: usize) -> Result<(Vec<usize>, DType), SourceError> {
+    let first = members.first().ok_or_else(|| SourceError::new("stack", "no sources to stack"))?;
+    let shape_of = |m: &Arc<dyn Source>| -> Result<Vec<usize>, SourceError> {
+        let s = m.shape();
+        if s.len() < skip {
+            return Err(SourceError::new(m.describe(), format!("shape {} has no axis to join along", fmt_shape(&s))));
+        }
+        Ok(s[skip..].to_vec())
+    };
+    let (shape, dtype) = (shape_of(first)?, first.dtype());
+    for m in &members[1..] {
+        if shape_of(m)? != shape {
+            let what = if skip == 0 { "shape" } else { "shape after the first axis" };
+            return Err(SourceError::new(
+                m.describe(),
+                format!("{what} {} differs from {} of {}", fmt_shape(&shape_of(m)?), fmt_shape(&shape), first.describe()),
+            ));
+        }
+        if m.dtype() != dtype {
+            return Err(SourceError::new(m.describe(), format!("dtype {} differs from {} of {}", m.dtype(), dtype, first.describe())));
+        }
+    }
+    Ok((shape, dtype))
 }
 
 /// Formats a shape as NumPy prints it: `(31, 1440, 2880)`, `(5,)`, `()`.
@@ -310,20 +363,7 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     }
 }
 
-impl StackSource {
-    /// The part of one member that `region` (one member thick) covers.
-    fn member_region(&self, region: &Region) -> Region {
-        if self.records {
-            let mut r = region.clone();
-            (r.start[0], r.shape[0]) = (0, 1);
-            r
-        } else {
-            Region { start: region.start[1..].to_vec(), shape: region.shape[1..].to_vec() }
-        }
-    }
-}
-
-/// A stack's encoded payload: the member's own payload for a one-member region.
+/// A stack's encoded payload: the member's own payload for a region inside one member.
 struct StackPayload(Box<dyn Any + Send + Sync>);
 
 impl Source for StackSource {
@@ -341,27 +381,49 @@ impl Source for StackSource {
         self.dtype
     }
     fn chunks(&self) -> Chunks {
-        let mut axes = vec![vec![1; self.members.len()]];
+        // blocks never straddle two members, so each block is read from one file
+        let mut axes = match self.offsets {
+            None => vec![vec![1; self.members.len()]],
+            Some(_) => vec![self.members.iter().flat_map(|m| m.chunks().axis(0).to_vec()).filter(|&c| c > 0).collect()],
+        };
         let member = self.members[0].chunks();
-        axes.extend(member.axes().iter().skip(usize::from(self.records)).cloned());
+        axes.extend(member.axes().iter().skip(usize::from(self.offsets.is_some())).cloned());
         Chunks::new(axes)
     }
     fn read(&self, region: &Region) -> Result<Block, SourceError> {
-        let inner = self.member_region(region);
-        let mut data = Vec::with_capacity(region.shape[0]);
-        for k in region.start[0]..region.start[0] + region.shape[0] {
-            let part = self.members[k].read(&inner)?;
-            // a record's own leading axis of length 1 is the stack's axis
-            data.push(if self.records { part.reshape(region.shape[1..].to_vec()) } else { part });
+        if let Some((k, inner)) = self.inside_one(region) {
+            return Ok(self.members[k].read(&inner)?.reshape(region.shape.clone()));
         }
-        Ok(concat_leading(&region.shape, self.dtype, data))
+        // the region spans members (or is empty): each one's part, placed along the leading axis
+        let mut out = Block::zeros(self.dtype, &region.shape);
+        if region.shape.contains(&0) {
+            return Ok(out);
+        }
+        let end = region.start[0] + region.shape[0];
+        let mut i = region.start[0];
+        while i < end {
+            let (k, start) = self.member_at(i);
+            let len = if self.offsets.is_some() { self.members[k].shape()[0] } else { 1 };
+            let stop = end.min(start + len);
+            if stop <= i {
+                // only a member table that disagrees with the members' shapes gets here
+                return Err(SourceError::new(self.describe(), format!("no member holds index {i} of the first axis")).at(region));
+            }
+            let mut part = region.clone();
+            (part.start[0], part.shape[0]) = (i, stop - i);
+            let block = self.members[k].read(&self.member_region(&part, start))?.reshape(part.shape.clone());
+            let mut at = vec![0; region.ndim()];
+            at[0] = i - region.start[0];
+            out.paste(&at, &block);
+            i = stop;
+        }
+        Ok(out)
     }
     fn fetch(&self, region: &Region) -> Result<Fetched, SourceError> {
-        if region.shape[0] != 1 {
+        let Some((k, inner)) = self.inside_one(region) else {
             return Ok(Fetched::decoded(self.read(region)?));
-        }
-        let inner = self.member_region(region);
-        let f = self.members[region.start[0]].fetch(&inner)?;
+        };
+        let f = self.members[k].fetch(&inner)?;
         Ok(Fetched {
             bytes_read: f.bytes_read,
             payload: match f.payload {
@@ -371,18 +433,20 @@ impl Source for StackSource {
         })
     }
     fn needs_decode(&self, region: &Region) -> bool {
-        region.shape[0] == 1 && self.members[region.start[0]].needs_decode(&self.member_region(region))
+        self.inside_one(region).is_some_and(|(k, inner)| self.members[k].needs_decode(&inner))
     }
     fn decode(&self, region: &Region, payload: Box<dyn Any + Send + Sync>) -> Result<Block, SourceError> {
         let p =
             payload.downcast::<StackPayload>().map_err(|_| SourceError::new(self.describe(), "payload from another source").at(region))?;
-        let inner = self.member_region(region);
-        Ok(self.members[region.start[0]].decode(&inner, p.0)?.reshape(region.shape.clone()))
+        let (k, inner) = self
+            .inside_one(region)
+            .ok_or_else(|| SourceError::new(self.describe(), "encoded payload for a region across files").at(region))?;
+        Ok(self.members[k].decode(&inner, p.0)?.reshape(region.shape.clone()))
     }
     fn metadata(&self) -> Metadata {
         let mut m = self.members[0].metadata();
         let mut coords = vec![self.labels.clone()];
-        let skip = usize::from(self.records);
+        let skip = usize::from(self.offsets.is_some());
         coords.extend(if m.coords.is_empty() { vec![None; self.shape.len() - 1] } else { m.coords.into_iter().skip(skip).collect() });
         m.coords = coords;
         m
@@ -390,22 +454,6 @@ impl Source for StackSource {
     fn cheap_subregion(&self) -> bool {
         self.members[0].cheap_subregion()
     }
-}
-
-/// Concatenates equally shaped blocks along a new leading axis into one block of `shape`.
-fn concat_leading(shape: &[usize], dtype: DType, parts: Vec<Block>) -> Block {
-    if parts.len() == 1 {
-        return parts.into_iter().next().expect("one part").reshape(shape.to_vec());
-    }
-    let mut out = Block::zeros(dtype, shape);
-    for (k, p) in parts.into_iter().enumerate() {
-        let mut start = vec![0; shape.len()];
-        start[0] = k;
-        let mut s = vec![1];
-        s.extend(p.shape());
-        out.paste(&start, &p.reshape(s));
-    }
-    out
 }
 
 /// Reads `region` block by block: calls `read_part(block_index, local)` for every block of
@@ -480,7 +528,7 @@ pub fn from_buffer(name: &str, shape: Vec<usize>, data: Buffer) -> Arc<dyn Sourc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array, IxDyn};
+    use ndarray::{Array, ArrayD, IxDyn};
 
     #[test]
     fn stack_reads_members_along_a_new_axis() {
@@ -493,6 +541,35 @@ mod tests {
         let got = r.to_ndarray::<f64>().unwrap();
         assert_eq!(got[[0, 0, 0]], a[[1, 1]]);
         assert_eq!(got[[1, 1, 2]], b[[2, 3]]);
+    }
+
+    #[test]
+    fn join_reads_every_range_across_members_of_uneven_length() {
+        // members of 3, 0, 2 and 4 records, each chunked by 2 along the joined axis
+        let lens = [3usize, 0, 2, 4];
+        let parts: Vec<ArrayD<f64>> =
+            lens.iter().enumerate().map(|(m, &n)| Array::from_shape_fn(IxDyn(&[n, 3]), |i| (m * 100 + i[0] * 10 + i[1]) as f64)).collect();
+        let members = parts.iter().enumerate().map(|(m, a)| from_ndarray_f64(&format!("m{m}"), a.clone(), &[2, 2])).collect();
+        let s = StackSource::join(members, None).unwrap();
+        assert_eq!(s.shape(), vec![9, 3]);
+        assert_eq!(s.chunks().axis(0), &[2, 1, 2, 2, 2]);
+        let views: Vec<_> = parts.iter().map(|a| a.view()).collect();
+        let whole = ndarray::concatenate(ndarray::Axis(0), &views).unwrap();
+        for start in 0..=9 {
+            for len in 0..=9 - start {
+                let r = Region { start: vec![start, 1], shape: vec![len, 2] };
+                let got = s.read(&r).unwrap().to_ndarray::<f64>().unwrap();
+                assert_eq!(got, whole.slice(ndarray::s![start..start + len, 1..3]).into_dyn(), "{r}");
+            }
+        }
+    }
+
+    #[test]
+    fn join_names_the_first_member_that_differs() {
+        let a = from_ndarray_f64("jan.nc:/t2m", ndarray::ArrayD::zeros(IxDyn(&[31, 3, 4])), &[1, 3, 4]);
+        let b = from_ndarray_f64("feb.nc:/t2m", ndarray::ArrayD::zeros(IxDyn(&[28, 3, 5])), &[1, 3, 5]);
+        let err = StackSource::join(vec![a, b], None).unwrap_err();
+        assert_eq!(err.to_string(), "feb.nc:/t2m: shape after the first axis (3, 5) differs from (3, 4) of jan.nc:/t2m");
     }
 
     #[test]

@@ -121,6 +121,23 @@ fn info_lists_datasets_as_text_and_json() {
     assert!(v.is_array());
 }
 
+#[test]
+fn info_tells_how_a_glob_of_files_becomes_one_array() {
+    // monthly NetCDF4 files of 3, 2 and 4 days join along time, as xarray's open_mfdataset does
+    let months = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hdf5/months/*.nc:/t2m");
+    let out = gridlens().args(["info", months.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap_or_default();
+    assert_eq!(last, "as one array: shape (9, 5, 6) float32 chunks (2, 3, 4), first axis time 2001-01-01 12:00 … 2001-03-04 12:00");
+    // h5py's daily files without a time axis stack along a new one, labelled by their names
+    let out = gridlens().args(["info", "--json", weather().trim_start_matches("x=")]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stack = v.as_array().unwrap().last().unwrap();
+    assert_eq!(stack["shape"], serde_json::json!([31, 180, 360]));
+    assert_eq!(stack["first_axis"], serde_json::json!({"name": "time", "first": "2014-01-01", "last": "2014-01-31"}));
+}
+
 /// Runs a failing command and returns its stderr, checking the one-line contract.
 fn fails(args: &[&str]) -> String {
     let out = gridlens().args(args).output().unwrap();

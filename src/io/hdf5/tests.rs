@@ -784,6 +784,42 @@ print(json.dumps(out))
 }
 
 #[test]
+fn files_of_many_time_records_join_along_time_as_xarray_does() {
+    // three NetCDF4 files of 3, 2 and 4 days (packed int16, a fill value, noleap calendar,
+    // time chunks of 2); expected values, dates and time mean from xarray's open_mfdataset
+    let want = &expected()["months"];
+    let glob = format!("{}/months/*.nc:/t2m", fixtures().display());
+    let src = crate::io::open(&SourceSpec::parse(&glob), &OpenOptions::default()).unwrap();
+    assert_eq!(src.shape(), vec![9, 5, 6], "joined along time");
+    assert_eq!(src.dtype().name(), want["dtype"]);
+    // each file's own time chunks (3 = 2 + 1, 2, 4 = 2 + 2): no block straddles two files
+    assert_eq!(src.chunks().axis(0), &[2, 1, 2, 2, 2]);
+    assert_values(&src.read(&Region::full(&[9, 5, 6])).unwrap(), &want["values"], "joined months");
+    // a region across all three files and a block's edge
+    let flat: Vec<Value> = want["values"].as_array().unwrap().clone();
+    let r = Region { start: vec![2, 1, 2], shape: vec![5, 3, 4] };
+    let part = src.read(&r).unwrap();
+    for (i, j, k) in (0..5).flat_map(|i| (0..3).flat_map(move |j| (0..4).map(move |k| (i, j, k)))) {
+        let w = flat[((2 + i) * 5 + 1 + j) * 6 + 2 + k].as_f64().unwrap_or(f64::NAN);
+        let g = part.data().get_f64((i * 3 + j) * 4 + k);
+        assert!(g == w || (g.is_nan() && w.is_nan()), "element ({i}, {j}, {k}) of {r}: {g} != {w}");
+    }
+    let time = src.metadata().coords[0].clone().unwrap();
+    assert_eq!(serde_json::json!(time.labels), want["time"], "xarray's dates, noleap calendar");
+    assert_eq!((time.units.as_deref(), time.calendar.as_deref()), (Some("days since 2001-01-01"), Some("noleap")));
+    // the engine's time mean (NaN skipped) equals xarray's, which rounds to float32
+    let x = crate::expr::Array::from_source(src);
+    let mean =
+        crate::compute(&x.reduce(crate::expr::ReduceFunc::NanMean, Some(&[0]), false, 0.0, None).unwrap(), &Default::default()).unwrap();
+    let xr = want["mean"].as_array().unwrap();
+    assert_eq!(mean.len(), xr.len());
+    for (i, w) in xr.iter().enumerate() {
+        let (g, w) = (mean.data().get_f64(i), w.as_f64().unwrap());
+        assert!((g - w).abs() <= 1e-6 * w.abs(), "time mean at {i}: {g} against xarray's {w}");
+    }
+}
+
+#[test]
 fn files_of_one_time_record_each_join_along_time() {
     // three NetCDF4 files written by netCDF4-python, t2m (time = 1, lat, lon), named without dates
     let glob = format!("{}/records/*.nc:/t2m", fixtures().display());
