@@ -5,10 +5,12 @@ For each workload this runs the gridlens command line (the whole process, start-
 included) and ../shared/bench/dask_reference.py (dask's own compute time, its Python
 start-up excluded) in turns, and prints medians, the ratio, the peak RSS of each process,
 and the time `cat` needs to read the same files from the page cache (the read limit).
-gridlens is also timed with 1 thread, to show the scaling.
+gridlens is also timed with 1 thread, to show the scaling. Each run's answers are compared
+(the same digest, element-equal Zarr stores, the sum within float32's rounding), and a
+disagreement stops the benchmark.
 
     python3 benches/compare.py                      # the 1 GB weather stack and the rest
-    python3 benches/compare.py --full               # adds the tutorial's 16.5 GB stack
+    python3 benches/compare.py --full               # adds the 16.5 GB stack and the 1e9 sum
     python3 benches/compare.py --only mean,sum --runs 5
 
 Data is written once into --data (default target/bench-data) with the shared
@@ -53,67 +55,135 @@ def run_measured(cmd, env=None):
     return wall, usage.ru_maxrss * 1024, b"".join(out_chunks).decode()
 
 
-def ensure_data(args):
+def ensure_data(args, needs):
+    """Writes the data sets the chosen workloads read, once each."""
     os.makedirs(args.data, exist_ok=True)
     py = args.python
-    sets = {"weather-g8": 8}
-    if args.full:
-        sets["weather-g32"] = 32
-    for name, growth in sets.items():
+    for name, growth in (("weather-g8", 8), ("weather-g32", 32)):
         d = os.path.join(args.data, name)
-        if not (os.path.isdir(d) and len([f for f in os.listdir(d) if f.endswith(".hdf5")]) == 31):
+        if name in needs and not (os.path.isdir(d) and len([f for f in os.listdir(d) if f.endswith(".hdf5")]) == 31):
             print(f"writing {d} (make_weather.py --growth {growth}) ...", file=sys.stderr)
             subprocess.check_call([py, os.path.join(SHARED, "make_weather.py"), d, "--growth", str(growth)])
-    rnd = os.path.join(args.data, "random.hdf5")
-    if not os.path.exists(rnd):
-        print(f"writing {rnd} (1e8 float32) ...", file=sys.stderr)
-        subprocess.check_call([py, os.path.join(SHARED, "dask_reference.py"), "make-random", "--file", rnd, "--n", "100000000"])
+    for name, n in (("random.hdf5", 100_000_000), ("random-1e9.hdf5", 1_000_000_000)):
+        f = os.path.join(args.data, name)
+        if name in needs and not os.path.exists(f):
+            print(f"writing {f} ({n:.0e} float32) ...", file=sys.stderr)
+            subprocess.check_call([py, os.path.join(SHARED, "dask_reference.py"), "make-random", "--file", f + ".part", "--n", str(n)])
+            os.replace(f + ".part", f)
     cl = os.path.join(args.data, "cluster7000.npy")
-    if not os.path.exists(cl):
+    if "cluster7000.npy" in needs and not os.path.exists(cl):
         # the same cluster dask_reference.py builds for `lj --n 7000`
         subprocess.check_call([py, "-c", (
             "import numpy as np, sys; rng = np.random.default_rng(1981); "
             "np.save(sys.argv[1], rng.normal(0, 500, (7000, 3)) - 0.5)"), cl])
 
 
+def close(a, b, rel):
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
+
+
+def check_digest(gl_out, dk):
+    """gridlens' --stats line against dask_reference.py's digest of the same result."""
+    g = json.loads(gl_out.strip().splitlines()[-1])
+    d = dk["result"]
+    if g["shape"] != d["shape"]:
+        return f"shape {g['shape']} != dask's {d['shape']}"
+    for k in ("sum", "min", "max", "first", "last"):
+        if not close(g[k], d[k], 1e-9):
+            return f"{k} {g[k]!r} != dask's {d[k]!r}"
+    return None
+
+
+def check_sum(gl_out, dk):
+    """dask sums float32 in float32 (100003840.0 for the 1e8 sum); gridlens in float64.
+    Their difference must stay within float32's rounding of the sum."""
+    s, m = (float(v) for v in gl_out.strip().strip("[]").split())
+    if not (close(s, dk["sum"], 1e-6) and close(m, dk["mean"], 1e-6)):
+        return f"sum {s!r}, mean {m!r} != dask's {dk['sum']!r}, {dk['mean']!r} beyond float32 rounding"
+    return None
+
+
+def check_energy(gl_out, dk):
+    e = float(gl_out.strip())
+    return None if close(e, dk["energy"], 1e-9) else f"energy {e!r} != dask's {dk['energy']!r}"
+
+
+def check_random(gl_out, dk):
+    """Different generators, so only the shape and the law: means of 20000 draws of
+    normal(10, 0.1) lie within 10 ± 0.1 / sqrt(20000) * 6."""
+    g = json.loads(gl_out.strip().splitlines()[-1])
+    d = dk["result"]
+    if g["shape"] != d["shape"]:
+        return f"shape {g['shape']} != dask's {d['shape']}"
+    bound = 0.1 / 20000 ** 0.5 * 6
+    if not (abs(g["min"] - 10) < bound and abs(g["max"] - 10) < bound):
+        return f"column means {g['min']}..{g['max']} outside 10 ± {bound:.4f}"
+    return None
+
+
+def check_zarr(py, gl_path, dask_path):
+    """Both Zarr outputs read back with zarr-python and compared element by element."""
+    code = ("import sys, zarr, numpy as np; a = zarr.open(sys.argv[1], mode='r'); b = zarr.open(sys.argv[2], mode='r'); "
+            "print('ok' if a.shape == b.shape and np.array_equal(a[...], b[...]) else f'{a.shape} vs {b.shape} or values differ')")
+    out = subprocess.run([py, "-c", code, gl_path, dask_path], capture_output=True, text=True)
+    msg = (out.stdout.strip() or out.stderr.strip()[-500:])
+    return None if msg == "ok" else msg
+
+
 def workloads(args):
+    """Each workload: the gridlens command, the dask_reference.py command, the data set it
+    needs, what `cat` reads for the read limit, and how the two answers are compared."""
     g = args.gridlens
-    dref = [args.python, os.path.join(SHARED, "dask_reference.py")]
-    w8 = os.path.join(args.data, "weather-g8")
-    files8 = sorted(os.path.join(w8, f) for f in os.listdir(w8) if f.endswith(".hdf5"))
-    x8 = f"x={w8}/*.hdf5:/t2m"
-    out = os.path.join(args.data, "out")
-    rnd = os.path.join(args.data, "random.hdf5")
+    py = args.python
+    dref = [py, os.path.join(SHARED, "dask_reference.py")]
+    data = args.data
+    w8, w32 = os.path.join(data, "weather-g8"), os.path.join(data, "weather-g32")
+    x8, x32 = f"x={w8}/*.hdf5:/t2m", f"x={w32}/*.hdf5:/t2m"
+    out = os.path.join(data, "out")
+    rnd, rnd9 = os.path.join(data, "random.hdf5"), os.path.join(data, "random-1e9.hdf5")
     lj = ("r2 = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1); sr6 = (1 / r2) ** 3; "
           "nansum(4 * (sr6 * sr6 - sr6)) / 2")
     wl = [
-        dict(name="mean", what="weather 1 GB: x.mean(axis=0)",
-             gl=[g, "eval", "x.mean(axis=0)", "-i", x8, "--stats"], dask=dref + ["mean", "--dir", w8], cat=files8),
-        dict(name="anomaly", what="weather 1 GB: x[0] - x.mean(axis=0)",
-             gl=[g, "eval", "x[0] - x.mean(axis=0)", "-i", x8, "--stats"], dask=dref + ["anomaly", "--dir", w8], cat=files8),
-        dict(name="subsample", what="weather 1 GB: x[:, ::2, ::2] -> Zarr",
+        dict(name="mean", what="weather 1 GB: x.mean(axis=0)", needs="weather-g8", cat=w8, check=check_digest,
+             gl=[g, "eval", "x.mean(axis=0)", "-i", x8, "--stats"], dask=dref + ["mean", "--dir", w8]),
+        dict(name="anomaly", what="weather 1 GB: x[0] - x.mean(axis=0)", needs="weather-g8", cat=w8, check=check_digest,
+             gl=[g, "eval", "x[0] - x.mean(axis=0)", "-i", x8, "--stats"], dask=dref + ["anomaly", "--dir", w8]),
+        dict(name="subsample", what="weather 1 GB: x[:, ::2, ::2] -> Zarr", needs="weather-g8", cat=w8,
+             check=lambda _g, _d: check_zarr(py, out + "-gl.zarr", out + "-dask.zarr"),
              gl=[g, "eval", "x[:, ::2, ::2]", "-i", x8, "-o", out + "-gl.zarr", "--overwrite"],
-             dask=dref + ["subsample", "--dir", w8, "--out", out + "-dask.zarr"], cat=files8),
-        dict(name="sum", what="1e8 float32: sum and mean",
+             dask=dref + ["subsample", "--dir", w8, "--out", out + "-dask.zarr"]),
+        dict(name="sum", what="1e8 float32: sum and mean", needs="random.hdf5", cat=rnd, check=check_sum,
              gl=[g, "eval", "stack([v.sum(), v.mean()])", "-i", f"v={rnd}:/x", "--chunks", "1000000"],
-             dask=dref + ["sum", "--file", rnd], cat=[rnd]),
-        dict(name="random", what="random.normal 20000² .mean(axis=0)[::100]",
+             dask=dref + ["sum", "--file", rnd]),
+        dict(name="random", what="random.normal 20000² .mean(axis=0)[::100]", needs=None, cat=None, check=check_random,
              gl=[g, "eval", "random.normal(10, 0.1, size=(20000, 20000), chunks=(1000, 1000)).mean(axis=0)[::100]", "--stats"],
-             dask=dref + ["random"], cat=None),
-        dict(name="lj", what="Lennard-Jones energy, 7000 particles",
-             gl=[g, "eval", lj, "-i", f"c={os.path.join(args.data, 'cluster7000.npy')}", "--chunks", "500,3"],
-             dask=dref + ["lj", "--n", "7000"], cat=None),
+             dask=dref + ["random"]),
+        dict(name="lj", what="Lennard-Jones energy, 7000 particles", needs="cluster7000.npy", cat=None, check=check_energy,
+             gl=[g, "eval", lj, "-i", f"c={os.path.join(data, 'cluster7000.npy')}", "--chunks", "500,3"],
+             dask=dref + ["lj", "--n", "7000"]),
     ]
     if args.full:
-        w32 = os.path.join(args.data, "weather-g32")
-        files32 = sorted(os.path.join(w32, f) for f in os.listdir(w32) if f.endswith(".hdf5"))
-        x32 = f"x={w32}/*.hdf5:/t2m"
-        wl.append(dict(name="mean-full", what="weather 16.5 GB: x.mean(axis=0)",
-                       gl=[g, "eval", "x.mean(axis=0)", "-i", x32, "--stats"], dask=dref + ["mean", "--dir", w32], cat=files32))
+        wl += [
+            dict(name="mean-full", what="weather 16.5 GB: x.mean(axis=0)", needs="weather-g32", cat=w32, check=check_digest,
+                 gl=[g, "eval", "x.mean(axis=0)", "-i", x32, "--stats"], dask=dref + ["mean", "--dir", w32]),
+            dict(name="sum-1e9", what="1e9 float32: sum and mean", needs="random-1e9.hdf5", cat=rnd9, check=check_sum,
+                 gl=[g, "eval", "stack([v.sum(), v.mean()])", "-i", f"v={rnd9}:/x", "--chunks", "1000000"],
+                 dask=dref + ["sum", "--file", rnd9]),
+        ]
     if args.only:
         keep = set(args.only.split(","))
+        unknown = keep - {w["name"] for w in wl}
+        if unknown:
+            sys.exit(f"unknown workload(s) {', '.join(sorted(unknown))} (the 16.5 GB mean and the 1e9 sum need --full)")
         wl = [w for w in wl if w["name"] in keep]
     return wl
+
+
+def cat_files(path):
+    """The files `cat` reads for a workload: one file, or a stack's *.hdf5."""
+    if os.path.isdir(path):
+        return sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".hdf5"))
+    return [path]
 
 
 def cat_time(files):
@@ -139,32 +209,39 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", help="comma-separated workload names")
-    ap.add_argument("--full", action="store_true", help="also the tutorial's 16.5 GB stack")
+    ap.add_argument("--full", action="store_true", help="also the tutorial's 16.5 GB stack and 1e9 float32 values (4 GB)")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench-results.json"))
     args = ap.parse_args()
     if not os.path.exists(args.gridlens):
         sys.exit(f"{args.gridlens} not found: run `cargo build --release` first")
-    ensure_data(args)
+    chosen = workloads(args)
+    ensure_data(args, {w["needs"] for w in chosen})
     results = []
-    for w in workloads(args):
+    for w in chosen:
         print(f"{w['name']}: {w['what']}", file=sys.stderr)
-        if w["cat"]:
-            cat_time(w["cat"])  # warm the page cache
+        files = cat_files(w["cat"]) if w["cat"] else None
+        if files:
+            cat_time(files)  # warm the page cache
         gl, gl1, dk, cats = [], [], [], []
         gl_rss, dk_rss = [], []
         for r in range(args.runs):
-            t, rss, _ = run_measured(w["gl"] + ["--threads", "2"])
+            t, rss, gl_out = run_measured(w["gl"] + ["--threads", "2"])
             gl.append(t)
             gl_rss.append(rss)
             t1, _, _ = run_measured(w["gl"] + ["--threads", "1"])
             gl1.append(t1)
             if not args.no_dask:
                 _, rss, out = run_measured(w["dask"])
-                dk.append(json.loads(out.strip().splitlines()[-1])["compute_s"])
+                dk_json = json.loads(out.strip().splitlines()[-1])
+                dk.append(dk_json["compute_s"])
                 dk_rss.append(rss)
-            if w["cat"]:
-                cats.append(cat_time(w["cat"]))
+                # a fast wrong answer is no result: each run's answers are compared
+                problem = w["check"](gl_out, dk_json)
+                if problem:
+                    sys.exit(f"{w['name']}: gridlens and dask disagree: {problem}")
+            if files:
+                cats.append(cat_time(files))
             print(f"  run {r + 1}: gridlens {t:.3f} s (1 thread {t1:.3f} s)" + (f", dask {dk[-1]:.3f} s" if dk else ""), file=sys.stderr)
         row = dict(
             name=w["name"], what=w["what"],
