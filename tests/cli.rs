@@ -71,6 +71,17 @@ fn subsample_std_max_and_reversed_slices() {
 }
 
 #[test]
+fn list_indexing_of_the_h5py_weather_files() {
+    // weekly days, then lists with duplicates and the axis order NumPy gives (values from NumPy)
+    let s = stats("x[[0, 7, 14, 21, 28]].mean(axis=0)", &[&weather()]);
+    check(&s, &[180, 360], 10079151.55, 29.7, 230.5, 92.6, 86.25);
+    let s = stats("x[[30, 2, 2, 11], 100:, 5]", &[&weather()]);
+    check(&s, &[4, 80], 47315.25, 55.75, 206.75, 206.75, 87.25);
+    let s = stats("x[5, 100:, [300, 5]]", &[&weather()]);
+    check(&s, &[2, 80], 26053.0, 91.5, 219.75, 203.5, 95.75);
+}
+
+#[test]
 fn random_normal_mean_is_reproducible_with_a_seed() {
     let e = "random.normal(10, 0.1, size=(2000, 2000), chunks=(500, 500), seed=42).mean(axis=0)[::100]";
     let a = stats(e, &[]);

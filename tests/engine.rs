@@ -488,3 +488,130 @@ proptest! {
         prop_assert_eq!(got.to_f64_ndarray().into_iter().collect::<Vec<_>>(), want);
     }
 }
+
+/// `np.arange(120).reshape(2, 3, 4, 5)[INDEX]`: shape and values as NumPy 2.4 printed them,
+/// including where NumPy moves the list's axis to the front (a slice or None between the
+/// list and an integer).
+const NUMPY_LIST_INDEXING: &[(&str, &[usize], &[i64])] = &[
+    (
+        "[0, :, [3, 1]]",
+        &[2, 3, 5],
+        &[15, 16, 17, 18, 19, 35, 36, 37, 38, 39, 55, 56, 57, 58, 59, 5, 6, 7, 8, 9, 25, 26, 27, 28, 29, 45, 46, 47, 48, 49],
+    ),
+    ("[:, 0, [3, 1]]", &[2, 2, 5], &[15, 16, 17, 18, 19, 5, 6, 7, 8, 9, 75, 76, 77, 78, 79, 65, 66, 67, 68, 69]),
+    (
+        "[..., [4, 0, 4]]",
+        &[2, 3, 4, 3],
+        &[
+            4, 0, 4, 9, 5, 9, 14, 10, 14, 19, 15, 19, 24, 20, 24, 29, 25, 29, 34, 30, 34, 39, 35, 39, 44, 40, 44, 49, 45, 49, 54, 50, 54,
+            59, 55, 59, 64, 60, 64, 69, 65, 69, 74, 70, 74, 79, 75, 79, 84, 80, 84, 89, 85, 89, 94, 90, 94, 99, 95, 99, 104, 100, 104, 109,
+            105, 109, 114, 110, 114, 119, 115, 119,
+        ],
+    ),
+    ("[1, [2, 0], ::2]", &[2, 2, 5], &[100, 101, 102, 103, 104, 110, 111, 112, 113, 114, 60, 61, 62, 63, 64, 70, 71, 72, 73, 74]),
+    (
+        "[:, None, [True, False, True]]",
+        &[2, 1, 2, 4, 5],
+        &[
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
+            54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 100, 101, 102, 103,
+            104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119,
+        ],
+    ),
+    (
+        "[0, None, [1, 2]]",
+        &[2, 1, 4, 5],
+        &[
+            20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+            52, 53, 54, 55, 56, 57, 58, 59,
+        ],
+    ),
+    (
+        "[[-1, 0]]",
+        &[2, 3, 4, 5],
+        &[
+            60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91,
+            92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118,
+            119, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+            33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+        ],
+    ),
+    (
+        "[:, [0, 1, 2], 1:3]",
+        &[2, 3, 2, 5],
+        &[
+            5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 65, 66, 67,
+            68, 69, 70, 71, 72, 73, 74, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114,
+        ],
+    ),
+    ("[[], 0]", &[0, 4, 5], &[]),
+    ("[1, :, [2, 2, 3], 4]", &[3, 3], &[74, 94, 114, 74, 94, 114, 79, 99, 119]),
+    (
+        "[::-1, [2, 1, 0], -1]",
+        &[2, 3, 5],
+        &[115, 116, 117, 118, 119, 95, 96, 97, 98, 99, 75, 76, 77, 78, 79, 55, 56, 57, 58, 59, 35, 36, 37, 38, 39, 15, 16, 17, 18, 19],
+    ),
+    ("[0, 1:, 0, [4, 2, 0, 1]]", &[4, 2], &[24, 44, 22, 42, 20, 40, 21, 41]),
+];
+
+#[test]
+fn a_list_index_equals_numpys_advanced_indexing() {
+    let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4, 5]), |i| (((i[0] * 3 + i[1]) * 4 + i[2]) * 5 + i[3]) as f64);
+    // blocks that do not divide the axes, so runs of positions cross block edges
+    let x = source(&a, Chunks::new(vec![vec![1, 1], vec![2, 1], vec![3, 1], vec![2, 2, 1]]));
+    let names = std::collections::HashMap::from([("a".to_string(), x)]);
+    for &(index, shape, values) in NUMPY_LIST_INDEXING {
+        let e = gridlens::expr::parse::evaluate(&format!("a{index}"), &names).unwrap_or_else(|e| panic!("a{index}: {e}"));
+        let got = run(&e);
+        assert_eq!(got.shape(), shape, "a{index}");
+        let want: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+        assert_eq!(got.iter().copied().collect::<Vec<_>>(), want, "a{index}");
+    }
+}
+
+#[test]
+fn bad_index_lists_are_refused_with_numpys_reasons() {
+    let a = ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| (i[0] * 4 + i[1]) as f64);
+    let names = std::collections::HashMap::from([("a".to_string(), source(&a, Chunks::new(vec![vec![2, 1], vec![4]])))]);
+    let err = |text: &str| gridlens::expr::parse::evaluate(text, &names).map(|_| ()).unwrap_err().to_string();
+    assert!(err("a[[0, 3]]").contains("index 3 is out of bounds for axis 0 with size 3"), "{}", err("a[[0, 3]]"));
+    assert!(err("a[:, [True, False]]").contains("size of axis is 4 but size of corresponding boolean axis is 2"));
+    assert!(err("a[[0, 1], [1, 2]]").contains("only one index list"));
+    assert!(err("a[[0, True]]").contains("integers or booleans, not both"));
+    assert!(err("a[[0.5]]").contains("an index list holds integers or booleans"));
+    assert!(err("a[a > 3]").contains("computed array"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn one_index_list_equals_a_gather(
+        (shape, chunks) in shape_and_chunks(),
+        axis_pick in 0usize..3,
+        picks in prop::collection::vec(-9i64..9, 0..9),
+        mask_bits in any::<u16>(),
+        use_mask in any::<bool>(),
+        seed in 0u64..1000,
+    ) {
+        let a = values(&shape, seed, 0);
+        let x = source(&a, Chunks::new(chunks));
+        let axis = axis_pick % shape.len();
+        let n = shape[axis] as i64;
+        let (item, positions): (IndexItem, Vec<usize>) = if use_mask {
+            let mask: Vec<bool> = (0..n).map(|i| mask_bits >> i & 1 == 1).collect();
+            let pos = (0..n as usize).filter(|&i| mask[i]).collect();
+            (IndexItem::Mask(mask), pos)
+        } else {
+            // in range, negatives too, duplicates and runs as they come
+            let list: Vec<i64> = picks.iter().map(|&p| if p >= 0 { p % n } else { -1 - (-1 - p) % n }).collect();
+            let pos = list.iter().map(|&i| i.rem_euclid(n) as usize).collect();
+            (IndexItem::Positions(list), pos)
+        };
+        let mut items = vec![IndexItem::Slice { start: None, stop: None, step: None }; axis];
+        items.push(item);
+        let got = run(&x.index(&items).unwrap());
+        let want = a.select(Axis(axis), &positions);
+        close(&got, &want, 0.0)?;
+    }
+}

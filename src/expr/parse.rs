@@ -692,6 +692,27 @@ impl Args {
 }
 
 impl Evaluator<'_> {
+    /// A list written inside an index, `x[[0, 31, 59]]` or `x[:, [True, False, True]]`: all
+    /// integers or all booleans, evaluated now (the list is part of the expression).
+    fn index_list(&mut self, node: &Node) -> Result<IndexItem, ParseError> {
+        let Kind::List(elems) = &node.kind else { unreachable!("called on lists") };
+        let mut ints = Vec::with_capacity(elems.len());
+        let mut bools = Vec::with_capacity(elems.len());
+        for e in elems {
+            match self.eval(e)? {
+                Value::Scalar(Scalar::Int(i)) => ints.push(i),
+                Value::Scalar(Scalar::Bool(b)) => bools.push(b),
+                v => {
+                    return Err(err(e.span, format!("an index list holds integers or booleans, not {}", type_name(&v))));
+                }
+            }
+        }
+        if !ints.is_empty() && !bools.is_empty() {
+            return Err(err(node.span, "an index list holds integers or booleans, not both"));
+        }
+        Ok(if bools.is_empty() { IndexItem::Positions(ints) } else { IndexItem::Mask(bools) })
+    }
+
     fn eval(&mut self, node: &Node) -> Result<Value, ParseError> {
         let span = node.span;
         Ok(match &node.kind {
@@ -741,12 +762,17 @@ impl Evaluator<'_> {
                 let mut items = Vec::with_capacity(subs.len());
                 for s in subs {
                     items.push(match s {
+                        Sub::Expr(e) if matches!(e.kind, Kind::List(_)) => self.index_list(e)?,
                         Sub::Expr(e) => match self.eval(e)? {
                             Value::Scalar(Scalar::Int(i)) => IndexItem::Int(i),
                             Value::NoneV => IndexItem::NewAxis,
                             Value::Ellipsis => IndexItem::Ellipsis,
                             Value::Array(_) => {
-                                return Err(err(e.span, "indexing with arrays is not supported; use slices such as 0:10 or ::2"));
+                                return Err(err(
+                                    e.span,
+                                    "indexing with a computed array is not supported; use a list such as [0, 31, 59], or slices \
+                                     such as 0:10 or ::2",
+                                ));
                             }
                             v => {
                                 return Err(err(
