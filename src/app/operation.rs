@@ -54,10 +54,12 @@ impl Operation {
     pub fn display_expression(&self, ndim: usize) -> String {
         let lead = if ndim >= 3 { format!("{}, ", self.day) } else { String::new() };
         match self.preset {
-            Preset::TimeMean if ndim >= 3 => "x.mean(axis=0)".into(),
+            // missing values are skipped, as xarray's `.mean("time")` does: one missing day
+            // must not blank a pixel's mean of thirty
+            Preset::TimeMean if ndim >= 3 => "nanmean(x, axis=0)".into(),
             Preset::TimeMean => "x".into(),
-            Preset::DayMinusMean if ndim >= 3 => format!("x[{}] - x.mean(axis=0)", self.day),
-            Preset::DayMinusMean => "x - x.mean()".into(),
+            Preset::DayMinusMean if ndim >= 3 => format!("x[{}] - nanmean(x, axis=0)", self.day),
+            Preset::DayMinusMean => "x - nanmean(x)".into(),
             Preset::Subsample => format!("x[{lead}::{}, ::{}]", self.factor.0.max(1), self.factor.1.max(1)),
             Preset::SingleDay if ndim >= 3 => format!("x[{}]", self.day),
             Preset::SingleDay => "x".into(),
@@ -91,10 +93,10 @@ mod tests {
     #[test]
     fn presets_build_the_tutorial_expressions() {
         let mut op = Operation::default();
-        assert_eq!(op.display_expression(3), "x.mean(axis=0)");
+        assert_eq!(op.display_expression(3), "nanmean(x, axis=0)");
         op.preset = Preset::DayMinusMean;
         op.day = 4;
-        assert_eq!(op.display_expression(3), "x[4] - x.mean(axis=0)");
+        assert_eq!(op.display_expression(3), "x[4] - nanmean(x, axis=0)");
         op.preset = Preset::Subsample;
         assert_eq!(op.display_expression(3), "x[4, ::2, ::2]");
         assert_eq!(op.result_expression(3), "x[:, ::2, ::2]");

@@ -180,6 +180,33 @@ fn a_netcdf_time_axis_steps_by_its_dates() {
 }
 
 #[test]
+fn the_time_mean_skips_a_missing_day_as_xarray_does() {
+    // monthly NetCDF4 files of 3, 2 and 4 days joined along time; pixel (2, 3) of day 1 is
+    // the fill value. The expected means are xarray's open_mfdataset(...).t2m.mean("time").
+    let tmp = tempfile::tempdir().unwrap();
+    let glob = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/months/*.nc:/t2m").to_string();
+    let mut h = harness(AppOptions {
+        sources: vec![glob],
+        demo: demo(&tmp.path().join("demo"), (18, 36), (6, 9)),
+        frame_log: None,
+        reopen_last: false,
+    });
+    wait(&mut h, "the time mean", complete);
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/expected.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let xr = expected["months"]["mean"].as_array().unwrap();
+    let app = h.state();
+    assert_eq!(app.data.as_ref().unwrap().label(3), "2001-02-01 12:00", "days labelled across files");
+    let g = app.grid.as_ref().unwrap();
+    for (row, col) in [(2, 3), (0, 0), (4, 5)] {
+        let got = g.value_at(row, col).expect("a computed pixel");
+        let want = xr[row * 6 + col].as_f64().unwrap() as f32;
+        assert!(got.is_finite() && (got - want).abs() <= 1e-4, "pixel ({row}, {col}): {got}, xarray {want}");
+    }
+    h.get_by_label("nanmean(x, axis=0)");
+}
+
+#[test]
 fn files_dropped_on_the_window_are_opened() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = app_with_demo(&tmp.path().join("demo"));
@@ -261,7 +288,7 @@ fn an_export_runs_with_progress_and_reads_back_equal() {
         assert_eq!(v as f32, shown, "pixel ({r}, {c})");
     }
     assert_eq!(file.metadata().units(), Some("K"), "units carried over");
-    assert!(file.metadata().text("history").is_some_and(|h| h.contains("x.mean(axis=0)")), "provenance recorded");
+    assert!(file.metadata().text("history").is_some_and(|h| h.contains("nanmean(x, axis=0)")), "provenance recorded");
 }
 
 #[test]

@@ -19,6 +19,12 @@ pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Co
             }
         }
     });
+    if app.op.preset != Preset::Expression
+        && let Some(data) = &app.data
+    {
+        // what the preset computes, in the expression language the Expression box takes
+        ui.weak(RichText::new(app.op.display_expression(data.array.ndim())).monospace());
+    }
     let days = app.days();
     if days > 1 && (app.op.preset.uses_day() || app.op.preset == Preset::Expression) {
         ui.horizontal(|ui| {
