@@ -5,7 +5,9 @@
 //! reform of 1582-10-15 on; earlier dates would need the mixed Julian calendar, and then no
 //! labels are given rather than wrong ones), `proleptic_gregorian`, `julian`,
 //! `noleap`/`365_day`, `all_leap`/`366_day` and `360_day`. Units are microseconds through
-//! days; `months since` and `years since` have no fixed length and are not decoded.
+//! days, and as cftime allows them, `months` in the 360_day calendar (30 days) and
+//! `common_years` in the noleap calendar (365 days); elsewhere months and years have no fixed
+//! length and are not decoded, as cftime and xarray refuse them.
 
 /// A day count in one calendar: days since year 0, month 1, day 1 of that calendar.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -167,13 +169,22 @@ fn parse_reference(text: &str, calendar: Calendar) -> Option<i64> {
     Some(days * SECONDS_PER_DAY + seconds.round() as i64)
 }
 
+/// Seconds per unit of a unit that has a fixed length only in one calendar (cftime's rule).
+fn calendar_unit_seconds(unit: &str, calendar: Calendar) -> Option<f64> {
+    match (unit.to_ascii_lowercase().as_str(), calendar) {
+        ("months" | "month", Calendar::Day360) => Some(30.0 * 86_400.0),
+        ("common_years" | "common_year", Calendar::NoLeap) => Some(365.0 * 86_400.0),
+        _ => None,
+    }
+}
+
 /// Dates for the values of a time coordinate with CF `units` and `calendar`, one label per
 /// value ("–" for a missing value); `None` when the units are not a CF time or a date would be
 /// outside what the calendar can tell.
 pub fn time_labels(values: &[f64], units: &str, calendar: Option<&str>) -> Option<Vec<String>> {
     let calendar = Calendar::parse(calendar.unwrap_or("standard"))?;
     let (unit, reference) = units.trim().split_once(" since ")?;
-    let per_unit = unit_seconds(unit.trim())?;
+    let per_unit = unit_seconds(unit.trim()).or_else(|| calendar_unit_seconds(unit.trim(), calendar))?;
     let origin = parse_reference(reference, calendar)?;
     let instants: Vec<Option<i64>> = values
         .iter()
@@ -304,6 +315,12 @@ mod tests {
             &["1600-02-28 00:00:00", "1600-02-29 00:00:00", "1600-03-01 00:00:00", "1601-02-27 00:00:00", "2000-02-28 00:00:00"],
         );
         check("hours since 2000-01-01 00:00:00 +06:00", "standard", &[0.0, 6.0], &["1999-12-31 18:00:00", "2000-01-01 00:00:00"]);
+        // units of a fixed length in one calendar only
+        let months = ["2000-01-01 00:00:00", "2000-02-01 00:00:00", "2000-03-16 00:00:00", "1999-12-01 00:00:00"];
+        check("months since 2000-01-01", "360_day", &[0.0, 1.0, 2.5, -1.0], &months);
+        let years = ["2000-01-01 00:00:00", "2001-01-01 00:00:00", "2002-07-02 12:00:00", "1999-01-01 00:00:00"];
+        check("common_years since 2000-01-01", "noleap", &[0.0, 1.0, 2.5, -1.0], &years);
+        check("common_year since 2000-01-01", "365_day", &[0.0, 1.0, 2.5, -1.0], &years);
     }
 
     #[test]
@@ -319,6 +336,9 @@ mod tests {
         // not a time, an unfixed unit length, an unknown calendar, a malformed reference
         assert!(time_labels(&[0.0], "degrees_north", None).is_none());
         assert!(time_labels(&[0.0], "months since 2000-01-01", None).is_none());
+        assert!(time_labels(&[0.0], "months since 2000-01-01", Some("noleap")).is_none());
+        assert!(time_labels(&[0.0], "years since 2000-01-01", Some("360_day")).is_none());
+        assert!(time_labels(&[0.0], "common_years since 2000-01-01", Some("360_day")).is_none());
         assert!(time_labels(&[0.0], "days since 2000-01-01", Some("lunar")).is_none());
         assert!(time_labels(&[0.0], "days since 2000-13-01", None).is_none());
         assert!(time_labels(&[0.0], "days since 2001-02-29", None).is_none());
