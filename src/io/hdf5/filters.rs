@@ -1,6 +1,7 @@
-//! The HDF5 filter pipeline, decoded without the library: gzip (deflate), shuffle and
+//! The HDF5 filter pipeline, decoded without the library: gzip (deflate), shuffle,
 //! fletcher32 (zarrs' codec chain plays this role; the algorithms follow libhdf5's
-//! `H5Zdeflate.c`, `H5Zshuffle.c` and `H5Zfletcher32.c`).
+//! `H5Zdeflate.c`, `H5Zshuffle.c` and `H5Zfletcher32.c`) and h5py's LZF (its
+//! `lzf_filter.c`, decoded by the `lzf` crate), which libhdf5 itself lacks.
 //!
 //! A [`Pipeline`] undoes the filters of one chunk in reverse order of writing, skipping the
 //! filters whose bit is set in the chunk's filter mask. Everything here is pure: bytes in,
@@ -21,6 +22,24 @@ pub enum Stage {
     },
     /// Fletcher-32 checksum in the last four bytes (filter 3).
     Fletcher32,
+    /// LZF (filter 32000, h5py's `compression="lzf"`).
+    Lzf,
+}
+
+impl Stage {
+    /// The stage that undoes filter `f`, when the lock-free reader decodes it itself.
+    pub fn of(f: &FilterInfo, element_size: usize) -> Option<Stage> {
+        Some(match f.id {
+            1 => Stage::Deflate,
+            2 => Stage::Shuffle {
+                // The library stores the element size as the filter's local parameter.
+                element_size: f.params.first().map_or(element_size, |&n| n as usize),
+            },
+            3 => Stage::Fletcher32,
+            32000 => Stage::Lzf,
+            _ => return None,
+        })
+    }
 }
 
 /// Why a chunk could not be decoded.
@@ -29,6 +48,12 @@ pub enum DecodeError {
     /// The zlib stream is damaged (zlib's message).
     #[error("gzip data is corrupt: {0}")]
     Inflate(String),
+    /// The LZF data is damaged or decodes to more than a chunk holds.
+    #[error("lzf data is corrupt or longer than the {limit} bytes of a chunk")]
+    Lzf {
+        /// Bytes of one uncompressed chunk.
+        limit: usize,
+    },
     /// The zlib stream inflates to more than a chunk holds.
     #[error("gzip data inflates to more than the {limit} bytes of a chunk")]
     TooLarge {
@@ -69,21 +94,10 @@ impl Pipeline {
     /// The pipeline for a dataset's filters, or the first filter the lock-free reader cannot undo.
     ///
     /// # Errors
-    /// The unsupported filter (szip, lzf, blosc, nbit, scaleoffset …): such datasets are
+    /// The unsupported filter (szip, blosc, zstd, nbit, scaleoffset …): such datasets are
     /// read through the library instead.
     pub fn from_filters(filters: &[FilterInfo], element_size: usize) -> Result<Pipeline, FilterInfo> {
-        let mut stages = Vec::with_capacity(filters.len());
-        for f in filters {
-            stages.push(match f.id {
-                1 => Stage::Deflate,
-                2 => Stage::Shuffle {
-                    // The library stores the element size as the filter's local parameter.
-                    element_size: f.params.first().map_or(element_size, |&n| n as usize),
-                },
-                3 => Stage::Fletcher32,
-                _ => return Err(f.clone()),
-            });
-        }
+        let stages = filters.iter().map(|f| Stage::of(f, element_size).ok_or_else(|| f.clone())).collect::<Result<_, _>>()?;
         Ok(Pipeline { stages })
     }
 
@@ -108,6 +122,7 @@ impl Pipeline {
             }
             bytes = match stage {
                 Stage::Deflate => inflate(&bytes, expected_len)?,
+                Stage::Lzf => lzf::decompress(&bytes, expected_len).map_err(|_| DecodeError::Lzf { limit: expected_len })?,
                 Stage::Shuffle { element_size } => unshuffle(&bytes, *element_size),
                 Stage::Fletcher32 => {
                     verify_fletcher32(&bytes)?;

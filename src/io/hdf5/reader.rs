@@ -402,6 +402,15 @@ impl Hdf5Source {
                 other => Access::Library { reason: format!("{} layout", other.name()) },
             }
         };
+        if let Access::Library { reason } = &access
+            && let Some(f) = filters.iter().find(|f| !f.in_library)
+        {
+            return Err(err(format!(
+                "the data is encoded with the '{}' filter (HDF5 filter id {}), which gridlens decodes only in chunks it reads \
+                 itself, and this dataset is read through the library ({reason})",
+                f.name, f.id
+            )));
+        }
         let chunks = match &layout {
             Layout::Chunked { chunk } if chunk.len() == shape.len() => Chunks::regular(&shape, chunk),
             _ => unchunked_blocks(&shape, item, UNCHUNKED_BLOCK_BYTES),

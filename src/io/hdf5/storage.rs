@@ -346,8 +346,11 @@ pub struct FilterInfo {
     pub params: Vec<u32>,
     /// Optional filters may be skipped per chunk (the chunk's filter mask says so).
     pub optional: bool,
-    /// Whether this build of the library can decode it.
+    /// Whether gridlens can decode it: the library has it, or the lock-free reader decodes
+    /// it itself (h5py's LZF, which libhdf5 lacks).
     pub available: bool,
+    /// Whether the library itself has it (datasets read through the library need it).
+    pub in_library: bool,
 }
 
 impl fmt::Display for FilterInfo {
@@ -396,13 +399,17 @@ pub fn filters(ds: &Dataset) -> Result<Vec<FilterInfo>, String> {
             } else {
                 format!("filter {fid}")
             };
-            out.push(FilterInfo {
+            let in_library = hdf5_sys::h5z::H5Zfilter_avail(fid) > 0;
+            let mut info = FilterInfo {
                 id: fid,
                 name,
                 params: values[..nvalues.min(values.len())].to_vec(),
                 optional: flags & hdf5_sys::h5z::H5Z_FLAG_OPTIONAL != 0,
-                available: hdf5_sys::h5z::H5Zfilter_avail(fid) > 0,
-            });
+                available: in_library,
+                in_library,
+            };
+            info.available |= super::filters::Stage::of(&info, 1).is_some();
+            out.push(info);
         }
         Ok(out)
     })
