@@ -52,6 +52,8 @@ pub enum Command {
     SetManualRange(f64, f64),
     Fit,
     OneToOne,
+    /// Draws ascending-latitude data north up, or in the data's own row order.
+    ToggleNorthUp,
     /// A click on image pixel (row, col): plot its time series.
     Pick(usize, usize),
     ShowExport(bool),
@@ -81,11 +83,13 @@ pub struct View {
     pub fit: bool,
     /// Output blocks visible at the last frame, in the order sent to the engine.
     pub visible: Vec<usize>,
+    /// Where the image was drawn at the last frame, on screen.
+    pub screen: egui::Rect,
 }
 
 impl Default for View {
     fn default() -> View {
-        View { center: (0.0, 0.0), zoom: 1.0, fit: true, visible: vec![] }
+        View { center: (0.0, 0.0), zoom: 1.0, fit: true, visible: vec![], screen: egui::Rect::NOTHING }
     }
 }
 
@@ -276,6 +280,15 @@ impl GridlensApp {
         self.data.as_ref().map_or(1, |d| if d.array.ndim() >= 3 { d.array.shape()[0] } else { 1 })
     }
 
+    /// Whether the image is drawn with its rows reversed, north up: the data's latitudes
+    /// ascend, the setting is on, and the image keeps the data's rows (a preset, or an
+    /// expression whose result has as many rows as there are latitudes).
+    pub fn flip_rows(&self) -> bool {
+        let (Some(d), Some(g)) = (&self.data, &self.grid) else { return false };
+        let keeps_rows = self.op.preset != Preset::Expression || d.rows_coord.as_ref().is_some_and(|(_, v)| v.len() == g.rows);
+        self.settings.north_up && d.south_first() && keeps_rows
+    }
+
     /// Cancels the display job (its late tiles are dropped).
     pub fn cancel(&mut self) {
         if let Some(j) = self.job.take() {
@@ -443,6 +456,7 @@ impl GridlensApp {
             }
             Command::Fit => self.view.fit = true,
             Command::OneToOne => self.view.zoom = 1.0,
+            Command::ToggleNorthUp => self.settings.north_up = !self.settings.north_up,
             Command::Pick(r, c) => self.pick(r, c),
             Command::ShowExport(open) => {
                 self.export.open = open;

@@ -30,6 +30,16 @@ pub struct DataSet {
 }
 
 impl DataSet {
+    /// Whether the image rows run south to north: a latitude coordinate on the rows axis
+    /// whose values ascend (row 0 is the southernmost), so that drawing row 0 at the top
+    /// would put the map upside down.
+    pub fn south_first(&self) -> bool {
+        self.rows_coord.as_ref().is_some_and(|(name, v)| {
+            let name = name.to_ascii_lowercase();
+            (name == "lat" || name.starts_with("latitude")) && v.len() >= 2 && v[0] < v[v.len() - 1]
+        })
+    }
+
     pub fn units(&self) -> Option<&str> {
         self.metadata.units()
     }

@@ -119,21 +119,23 @@ pub fn view_png(app: &GridlensApp) -> Result<Receiver<Result<PathBuf, String>>, 
     let units = app.data.as_ref().and_then(|d| d.units().map(str::to_string)).unwrap_or_default();
     let target = PathBuf::from(target(&app.export));
     let overwrite = app.export.overwrite;
+    // the picture as the view shows it: north up when the view draws it so
+    let flip = app.flip_rows();
     let (tx, rx) = bounded(1);
     let repaint = app.repaint_fn();
     std::thread::spawn(move || {
-        let r = write_png(&target, overwrite, rows, cols, &tiles, &key, &units);
+        let r = write_png(&target, overwrite, (rows, cols, flip), &tiles, &key, &units);
         let _ = tx.send(r);
         repaint();
     });
     Ok(rx)
 }
 
+/// `shape` is the image's rows, columns, and whether its rows are written last first.
 fn write_png(
     target: &std::path::Path,
     overwrite: bool,
-    rows: usize,
-    cols: usize,
+    (rows, cols, flip): (usize, usize, bool),
     tiles: &[(usize, usize, usize, usize, Arc<Vec<f32>>)],
     key: &super::tiles::ColorKey,
     units: &str,
@@ -156,8 +158,12 @@ fn write_png(
     row_starts.dedup();
     let mut line = vec![0u8; width * 4];
     let mut y = 0usize;
-    for (bi, &r0) in row_starts.iter().enumerate() {
-        let r1 = row_starts.get(bi + 1).copied().unwrap_or(rows);
+    let mut bands: Vec<(usize, usize)> =
+        row_starts.iter().enumerate().map(|(bi, &r0)| (r0, row_starts.get(bi + 1).copied().unwrap_or(rows))).collect();
+    if flip {
+        bands.reverse();
+    }
+    for (r0, r1) in bands {
         let band: Vec<_> = tiles.iter().filter(|t| t.0 == r0).collect();
         let mut rgba = vec![0u8; (r1 - r0) * cols * 4];
         for t in band {
@@ -167,7 +173,8 @@ fn write_png(
                 rgba[dst..dst + t.3 * 4].copy_from_slice(&img[rr * t.3 * 4..(rr + 1) * t.3 * 4]);
             }
         }
-        for rr in 0..(r1 - r0) {
+        for k in 0..(r1 - r0) {
+            let rr = if flip { r1 - r0 - 1 - k } else { k };
             line[..cols * 4].copy_from_slice(&rgba[rr * cols * 4..(rr + 1) * cols * 4]);
             line[cols * 4..].copy_from_slice(&bar[y * COLORBAR_WIDTH * 4..(y + 1) * COLORBAR_WIDTH * 4]);
             stream.write_all(&line).map_err(|e| e.to_string())?;
@@ -257,5 +264,26 @@ mod tests {
         assert_eq!(target(&form), "/tmp/out.zarr");
         let form = ExportForm { path: "/tmp/out.hdf5".into(), format: ExportFormat::Hdf5, ..Default::default() };
         assert_eq!(target(&form), "/tmp/out.hdf5");
+    }
+
+    #[test]
+    fn a_png_is_written_north_up_when_the_view_is() {
+        // an image of 5 rows in two bands (3 + 2 rows), each row a single value 0..4
+        let band = |r0: usize, n: usize| (r0, 0, n, 2, Arc::new((r0..r0 + n).flat_map(|r| [r as f32; 2]).collect::<Vec<f32>>()));
+        let tiles = vec![band(0, 3), band(3, 2)];
+        let key = crate::app::tiles::ColorKey { colormap: "gray".into(), reversed: false, range: (0.0, 4.0), lod: 0 };
+        let dir = tempfile::tempdir().unwrap();
+        let first_column = |flip: bool| -> Vec<[u8; 4]> {
+            let path = dir.path().join(format!("flip-{flip}.png"));
+            write_png(&path, false, (5, 2, flip), &tiles, &key, "K").unwrap();
+            let mut reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).read_info().unwrap();
+            let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+            let info = reader.next_frame(&mut buf).unwrap();
+            (0..5).map(|y| buf[y * info.line_size..y * info.line_size + 4].try_into().unwrap()).collect()
+        };
+        let (plain, flipped) = (first_column(false), first_column(true));
+        let reversed: Vec<[u8; 4]> = plain.iter().rev().copied().collect();
+        assert_eq!(flipped, reversed);
+        assert!(plain[0][0] < plain[4][0], "row 0 (value 0) is darkest and on top unless flipped");
     }
 }

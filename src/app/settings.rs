@@ -45,6 +45,8 @@ pub struct Settings {
     pub show_plots_panel: bool,
     /// Directory the file browser starts in.
     pub browse_dir: String,
+    /// Draw data whose latitudes ascend (south first) with north up, as Panoply and ncview do.
+    pub north_up: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             show_progress_panel: true,
             show_plots_panel: true,
             browse_dir: String::new(),
+            north_up: true,
         }
     }
 }

@@ -207,6 +207,41 @@ fn the_time_mean_skips_a_missing_day_as_xarray_does() {
 }
 
 #[test]
+fn ascending_latitudes_are_drawn_north_up() {
+    // the monthly files' latitudes run from -60 to 60: the top of the image is row 4 (60 N)
+    let tmp = tempfile::tempdir().unwrap();
+    let glob = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/months/*.nc:/t2m").to_string();
+    let mut h = harness(AppOptions {
+        sources: vec![glob],
+        demo: demo(&tmp.path().join("demo"), (18, 36), (6, 9)),
+        frame_log: None,
+        reopen_last: false,
+    });
+    wait(&mut h, "the time mean", complete);
+    assert!(h.state().flip_rows());
+    // click the middle of the top-left image pixel, as drawn
+    let click_top_left = |h: &mut Harness<'static, GridlensApp>| {
+        let v = h.state().view.clone();
+        let at = |x: f64, y: f64| {
+            egui::pos2(v.screen.center().x + ((x - v.center.0) * v.zoom) as f32, v.screen.center().y + ((y - v.center.1) * v.zoom) as f32)
+        };
+        h.hover_at(at(0.5, 0.5));
+        h.step();
+        h.drag_at(at(0.5, 0.5));
+        h.step();
+        h.drop_at(at(0.5, 0.5));
+        h.step();
+        h.state().series.as_ref().map(|s| s.pixel)
+    };
+    assert_eq!(click_top_left(&mut h), Some((4, 0)), "the top row is the northernmost");
+    // North up off: the data's own order, row 0 (60 S) on top
+    h.get_by_label("North up").click();
+    h.step();
+    assert!(!h.state().flip_rows());
+    assert_eq!(click_top_left(&mut h), Some((0, 0)));
+}
+
+#[test]
 fn files_dropped_on_the_window_are_opened() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = app_with_demo(&tmp.path().join("demo"));

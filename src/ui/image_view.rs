@@ -72,6 +72,10 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
             view.center.1 += before.1 - after.1;
         }
     }
+    app.view.screen = img_rect;
+    let flip = app.flip_rows();
+    // image rows as drawn: reversed (north up) when the data's latitudes ascend
+    let drawn_row = |row: f64| if flip { rows - row } else { row };
     let view = app.view.clone();
     let to_screen = |x: f64, y: f64| -> Pos2 {
         pos2(img_rect.center().x + ((x - view.center.0) * view.zoom) as f32, img_rect.center().y + ((y - view.center.1) * view.zoom) as f32)
@@ -79,13 +83,20 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     let mut visible: Vec<(f32, usize)> = Vec::new();
     let c = img_rect.center();
     for (i, s) in grid.slots.iter().enumerate() {
-        let r = Rect::from_min_max(to_screen(s.col0 as f64, s.row0 as f64), to_screen((s.col0 + s.cols) as f64, (s.row0 + s.rows) as f64));
+        let (top, bottom) = (drawn_row(s.row0 as f64), drawn_row((s.row0 + s.rows) as f64));
+        let r = Rect::from_min_max(to_screen(s.col0 as f64, top.min(bottom)), to_screen((s.col0 + s.cols) as f64, top.max(bottom)));
         if !r.intersects(img_rect) {
             continue;
         }
         match &s.texture {
             Some(t) => {
-                painter.image(t.id(), r, Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)), Color32::WHITE);
+                // a flipped tile samples its texture bottom row first
+                let uv = if flip {
+                    Rect::from_min_max(pos2(0.0, 1.0), pos2(1.0, 0.0))
+                } else {
+                    Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0))
+                };
+                painter.image(t.id(), r, uv, Color32::WHITE);
             }
             None => placeholder(&painter, r, s.values.is_some()),
         }
@@ -107,13 +118,21 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     if child.small_button("1:1").on_hover_text("One image pixel per screen point").clicked() {
         cmds.push(Command::OneToOne);
     }
+    if app.data.as_ref().is_some_and(|d| d.south_first())
+        && child
+            .selectable_label(app.settings.north_up, "North up")
+            .on_hover_text("North up: the latitudes of this data ascend, so its first row is the southernmost")
+            .clicked()
+    {
+        cmds.push(Command::ToggleNorthUp);
+    }
     child.weak(format!("{:.0} %", view.zoom * 100.0));
     // readout
     let mut readout = String::new();
     if let Some(p) = resp.hover_pos() {
         let (x, y) = to_img(p, &view);
         if x >= 0.0 && y >= 0.0 && x < cols && y < rows {
-            let (row, col) = (y as usize, x as usize);
+            let (row, col) = (drawn_row(y).min(rows - 1e-9) as usize, x as usize);
             readout = readout_text(app, row, col);
             if resp.clicked() {
                 cmds.push(Command::Pick(row, col));
