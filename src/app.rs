@@ -281,12 +281,11 @@ impl GridlensApp {
     }
 
     /// Whether the image is drawn with its rows reversed, north up: the data's latitudes
-    /// ascend, the setting is on, and the image keeps the data's rows (a preset, or an
-    /// expression whose result has as many rows as there are latitudes).
+    /// ascend, the setting is on, and a preset shows the data's rows in their stored order
+    /// (an expression may reorder rows itself, `x[0, ::-1]`, so its result is drawn as is).
     pub fn flip_rows(&self) -> bool {
-        let (Some(d), Some(g)) = (&self.data, &self.grid) else { return false };
-        let keeps_rows = self.op.preset != Preset::Expression || d.rows_coord.as_ref().is_some_and(|(_, v)| v.len() == g.rows);
-        self.settings.north_up && d.south_first() && keeps_rows
+        let Some(d) = &self.data else { return false };
+        self.settings.north_up && d.south_first() && self.op.preset != Preset::Expression
     }
 
     /// Cancels the display job (its late tiles are dropped).

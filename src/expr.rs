@@ -721,7 +721,15 @@ impl Array {
         }
         match expanded.iter().filter(|i| i.is_list()).count() {
             0 => {}
-            1 => return self.index_list(expanded),
+            1 => {
+                // NumPy: the list's axis stays in place when the list and the integers are
+                // written next to each other, and goes first when a slice, None or `...`
+                // (even one that stands for no axes) separates them
+                let advanced: Vec<usize> =
+                    (0..items.len()).filter(|&k| matches!(items[k], IndexItem::Int(_)) || items[k].is_list()).collect();
+                let adjacent = advanced.windows(2).all(|w| w[1] == w[0] + 1);
+                return self.index_list(expanded, adjacent);
+            }
             _ => {
                 return Err(invalid(
                     "only one index list per indexing is supported (NumPy would broadcast several together); \
@@ -774,7 +782,7 @@ impl Array {
     /// the items with `...` expanded. The basic part is applied first; the listed elements
     /// are then joined along the list's axis, each run of equally spaced positions as one
     /// slice (so `[0, 1, 2, 3]` reads like `0:4`), and blocks stay those of the input.
-    fn index_list(&self, mut items: Vec<IndexItem>) -> Result<Array, ExprError> {
+    fn index_list(&self, mut items: Vec<IndexItem>, adjacent: bool) -> Result<Array, ExprError> {
         let at = items.iter().position(IndexItem::is_list).expect("one list");
         let axis = items[..at].iter().filter(|i| i.consumes_axis()).count();
         let n = self.shape()[axis];
@@ -800,11 +808,9 @@ impl Array {
             }
             _ => unreachable!("a list"),
         };
-        // NumPy: the list's axis stays where the list is when the list and any integers are
-        // adjacent, and goes first when a slice or None separates them
-        let advanced: Vec<usize> = (0..items.len()).filter(|&k| matches!(items[k], IndexItem::Int(_)) || k == at).collect();
-        let adjacent = advanced.windows(2).all(|w| w[1] == w[0] + 1);
-        let target = if adjacent { items[..advanced[0]].iter().filter(|i| i.makes_axis()).count() } else { 0 };
+        // where the list's axis lands: before the first integer or the list, or first
+        let first = (0..items.len()).find(|&k| matches!(items[k], IndexItem::Int(_)) || k == at).expect("the list");
+        let target = if adjacent { items[..first].iter().filter(|i| i.makes_axis()).count() } else { 0 };
         let q = items[..at].iter().filter(|i| i.makes_axis()).count();
         let full = IndexItem::Slice { start: None, stop: None, step: None };
         items[at] = full.clone();

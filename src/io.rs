@@ -159,7 +159,8 @@ pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, So
 /// Stacks one source per file in the given order. Files whose first axis is time (a
 /// coordinate named `time`, or one with CF dates) are joined along it, as xarray's
 /// `open_mfdataset` does: daily files of `time = 1` give one record per file, monthly files
-/// of 28 to 31 days their days in turn. Other files are stacked along a new first axis.
+/// of 28 to 31 days their days in turn, in the order of their times; when their times
+/// repeat or overlap they are not joined. Other files are stacked along a new first axis.
 /// Records are labelled by the dates in the file names when each file holds one record and
 /// every name has a date, else by the records' own times.
 ///
@@ -178,9 +179,37 @@ pub fn stack_files(files: &[PathBuf], members: Vec<Arc<dyn Source>>) -> Result<S
     let Some(times) = members.iter().map(leading_time).collect::<Option<Vec<Coordinate>>>().filter(|t| !t.is_empty()) else {
         return StackSource::new(members, Some(stack_labels(files)));
     };
-    let named = stack_labels(files);
+    // as xarray's combine="by_coords": the files in the order of their times, joined only when
+    // the joined times strictly increase (ten ensemble members of the same twelve months
+    // stack along a new axis instead of making 120 months)
+    let Some(order) = time_order(&times) else {
+        return StackSource::new(members, Some(stack_labels(files)));
+    };
+    let files: Vec<PathBuf> = order.iter().map(|&k| files[k].clone()).collect();
+    let members: Vec<Arc<dyn Source>> = order.iter().map(|&k| members[k].clone()).collect();
+    let times: Vec<Coordinate> = order.iter().map(|&k| times[k].clone()).collect();
+    let named = stack_labels(&files);
     let labels = if named.name == "time" && times.iter().all(|t| t.values.len() == 1) { named } else { joined_time(&times) };
     StackSource::join(members, Some(labels))
+}
+
+/// The order of files (by their first time) in which their times, joined, strictly increase;
+/// `None` when there is none (repeated or overlapping times, missing values) or the times
+/// cannot be compared (different calendars, or different units that are not CF times).
+fn time_order(times: &[Coordinate]) -> Option<Vec<usize>> {
+    let coords: Vec<(&[f64], Option<&str>, Option<&str>)> =
+        times.iter().map(|t| (t.values.as_slice(), t.units.as_deref(), t.calendar.as_deref())).collect();
+    let keys: Vec<Vec<f64>> = match cftime::shared_instants(&coords) {
+        Some(instants) => instants.into_iter().map(|v| v.into_iter().map(|t| t.map_or(f64::NAN, |t| t as f64)).collect()).collect(),
+        None if times.iter().all(|t| t.units == times[0].units) => times.iter().map(|t| t.values.clone()).collect(),
+        None => return None,
+    };
+    let first = |k: usize| keys[k].first().copied().unwrap_or(f64::NEG_INFINITY);
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    // stable: files of equal first times keep their name order (and then fail the check)
+    order.sort_by(|&a, &b| first(a).total_cmp(&first(b)));
+    let joined: Vec<f64> = order.iter().flat_map(|&k| keys[k].iter().copied()).collect();
+    joined.windows(2).all(|w| w[0] < w[1]).then_some(order)
 }
 
 /// The time coordinate of files joined along time: their values decoded together when they

@@ -384,7 +384,11 @@ impl Source for StackSource {
         // blocks never straddle two members, so each block is read from one file
         let mut axes = match self.offsets {
             None => vec![vec![1; self.members.len()]],
-            Some(_) => vec![self.members.iter().flat_map(|m| m.chunks().axis(0).to_vec()).filter(|&c| c > 0).collect()],
+            Some(_) => {
+                let c: Vec<usize> = self.members.iter().flat_map(|m| m.chunks().axis(0).to_vec()).filter(|&c| c > 0).collect();
+                // an axis of length 0 has one empty block, as `concatenate` gives it
+                vec![if c.is_empty() { vec![0] } else { c }]
+            }
         };
         let member = self.members[0].chunks();
         axes.extend(member.axes().iter().skip(usize::from(self.offsets.is_some())).cloned());
@@ -562,6 +566,17 @@ mod tests {
                 assert_eq!(got, whole.slice(ndarray::s![start..start + len, 1..3]).into_dyn(), "{r}");
             }
         }
+    }
+
+    #[test]
+    fn a_join_of_empty_members_has_one_empty_block() {
+        let empty = || from_ndarray_f64("e", ArrayD::zeros(IxDyn(&[0, 3])), &[1, 3]);
+        let s = Arc::new(StackSource::join(vec![empty(), empty()], None).unwrap());
+        assert_eq!((s.shape(), s.chunks().axis(0).to_vec()), (vec![0, 3], vec![0]));
+        // the engine plans and computes over it (NumPy: a sum over no records is 0)
+        let x = crate::expr::Array::from_source(s);
+        let sum = crate::compute(&x.sum(Some(&[0])).unwrap(), &Default::default()).unwrap();
+        assert_eq!(sum.to_ndarray::<f64>().unwrap().into_raw_vec_and_offset().0, vec![0.0; 3]);
     }
 
     #[test]

@@ -219,26 +219,35 @@ fn ascending_latitudes_are_drawn_north_up() {
     });
     wait(&mut h, "the time mean", complete);
     assert!(h.state().flip_rows());
-    // click the middle of the top-left image pixel, as drawn
-    let click_top_left = |h: &mut Harness<'static, GridlensApp>| {
+    // click image point (0.5, y) as drawn: the middle of the top row, then of the second
+    let click = |h: &mut Harness<'static, GridlensApp>, y: f64| {
         let v = h.state().view.clone();
-        let at = |x: f64, y: f64| {
-            egui::pos2(v.screen.center().x + ((x - v.center.0) * v.zoom) as f32, v.screen.center().y + ((y - v.center.1) * v.zoom) as f32)
-        };
-        h.hover_at(at(0.5, 0.5));
+        let at = egui::pos2(
+            v.screen.center().x + ((0.5 - v.center.0) * v.zoom) as f32,
+            v.screen.center().y + ((y - v.center.1) * v.zoom) as f32,
+        );
+        h.hover_at(at);
         h.step();
-        h.drag_at(at(0.5, 0.5));
+        h.drag_at(at);
         h.step();
-        h.drop_at(at(0.5, 0.5));
+        h.drop_at(at);
         h.step();
         h.state().series.as_ref().map(|s| s.pixel)
     };
-    assert_eq!(click_top_left(&mut h), Some((4, 0)), "the top row is the northernmost");
+    assert_eq!(click(&mut h, 0.5), Some((4, 0)), "the top row is the northernmost");
+    assert_eq!(click(&mut h, 1.5), Some((3, 0)), "the second row from the top");
     // North up off: the data's own order, row 0 (60 S) on top
     h.get_by_label("North up").click();
     h.step();
     assert!(!h.state().flip_rows());
-    assert_eq!(click_top_left(&mut h), Some((0, 0)));
+    assert_eq!(click(&mut h, 0.5), Some((0, 0)));
+    assert_eq!(click(&mut h, 1.5), Some((1, 0)));
+    // an expression draws its result as it is (it may reverse rows itself): no toggle
+    h.state_mut().settings.north_up = true;
+    h.state_mut().op.preset = Preset::Expression;
+    h.step();
+    assert!(!h.state().flip_rows());
+    assert!(h.query_by_label("North up").is_none());
 }
 
 #[test]

@@ -178,10 +178,10 @@ fn calendar_unit_seconds(unit: &str, calendar: Calendar) -> Option<f64> {
     }
 }
 
-/// Dates for the values of a time coordinate with CF `units` and `calendar`, one label per
-/// value ("–" for a missing value); `None` when the units are not a CF time or a date would be
-/// outside what the calendar can tell.
-pub fn time_labels(values: &[f64], units: &str, calendar: Option<&str>) -> Option<Vec<String>> {
+/// The instants of a time coordinate, in seconds from year 0 of its calendar (`None` for a
+/// missing value); `None` when the units are not a CF time or a date would be outside what
+/// the calendar can tell.
+fn decode(values: &[f64], units: &str, calendar: Option<&str>) -> Option<(Calendar, Vec<Option<i64>>)> {
     let calendar = Calendar::parse(calendar.unwrap_or("standard"))?;
     let (unit, reference) = units.trim().split_once(" since ")?;
     let per_unit = unit_seconds(unit.trim()).or_else(|| calendar_unit_seconds(unit.trim(), calendar))?;
@@ -190,17 +190,40 @@ pub fn time_labels(values: &[f64], units: &str, calendar: Option<&str>) -> Optio
         .iter()
         .map(|&v| {
             let s = v * per_unit;
-            // beyond ±10^14 s (3 million years) a label means nothing
+            // beyond ±10^14 s (3 million years) a date means nothing
             (s.is_finite() && s.abs() < 1e14).then(|| origin + s.round() as i64)
         })
         .collect();
     if let Calendar::Gregorian { reform_checked: true } = calendar {
-        // before the reform the standard calendar is Julian: no labels rather than wrong ones
+        // before the reform the standard calendar is Julian: no dates rather than wrong ones
         let first = REFORM_DAY * SECONDS_PER_DAY;
         if origin < first || instants.iter().flatten().any(|&t| t < first) {
             return None;
         }
     }
+    Some((calendar, instants))
+}
+
+/// The instants of time coordinates that may use different units (one file's "days since
+/// 2000-01-01", another's "hours since 2000-02-01"), comparable across them: seconds from
+/// year 0 of their shared calendar, `None` for a missing value. `None` when a coordinate is
+/// not a CF time or the calendars differ.
+pub fn shared_instants(coords: &[(&[f64], Option<&str>, Option<&str>)]) -> Option<Vec<Vec<Option<i64>>>> {
+    let mut shared = None;
+    coords
+        .iter()
+        .map(|&(values, units, calendar)| {
+            let (cal, instants) = decode(values, units?, calendar)?;
+            (*shared.get_or_insert(cal) == cal).then_some(instants)
+        })
+        .collect()
+}
+
+/// Dates for the values of a time coordinate with CF `units` and `calendar`, one label per
+/// value ("–" for a missing value); `None` when the units are not a CF time or a date would be
+/// outside what the calendar can tell.
+pub fn time_labels(values: &[f64], units: &str, calendar: Option<&str>) -> Option<Vec<String>> {
+    let (calendar, instants) = decode(values, units, calendar)?;
     let seconds_of_day: Vec<i64> = instants.iter().flatten().map(|t| t.rem_euclid(SECONDS_PER_DAY)).collect();
     let with_time = seconds_of_day.iter().any(|&s| s != 0);
     let with_seconds = seconds_of_day.iter().any(|&s| s % 60 != 0);
@@ -321,6 +344,23 @@ mod tests {
         let years = ["2000-01-01 00:00:00", "2001-01-01 00:00:00", "2002-07-02 12:00:00", "1999-01-01 00:00:00"];
         check("common_years since 2000-01-01", "noleap", &[0.0, 1.0, 2.5, -1.0], &years);
         check("common_year since 2000-01-01", "365_day", &[0.0, 1.0, 2.5, -1.0], &years);
+    }
+
+    #[test]
+    fn instants_compare_across_units_of_one_calendar() {
+        let a = [0.0, 1.0];
+        let b = [0.0, 12.0];
+        let got =
+            shared_instants(&[(&a, Some("days since 2000-01-01"), None), (&b, Some("hours since 2000-01-03"), Some("standard"))]).unwrap();
+        let day = SECONDS_PER_DAY;
+        let d0 = got[0][0].unwrap();
+        assert_eq!(got[0][1].unwrap() - d0, day);
+        assert_eq!((got[1][0].unwrap() - d0, got[1][1].unwrap() - d0), (2 * day, 2 * day + day / 2));
+        // different calendars, or something that is not a time, cannot be compared
+        assert!(
+            shared_instants(&[(&a, Some("days since 2000-01-01"), None), (&a, Some("days since 2000-01-01"), Some("noleap"))]).is_none()
+        );
+        assert!(shared_instants(&[(&a, Some("days since 2000-01-01"), None), (&a, None, None)]).is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! units, and a readout of the pixel under the cursor. It also tells the app which tiles are
 //! visible, so the engine computes those first.
 
+use crate::app::operation::Preset;
 use crate::app::{Command, GridlensApp};
 use egui::{Color32, Pos2, Rect, Sense, Stroke, pos2, vec2};
 
@@ -118,7 +119,8 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     if child.small_button("1:1").on_hover_text("One image pixel per screen point").clicked() {
         cmds.push(Command::OneToOne);
     }
-    if app.data.as_ref().is_some_and(|d| d.south_first())
+    if app.op.preset != Preset::Expression
+        && app.data.as_ref().is_some_and(|d| d.south_first())
         && child
             .selectable_label(app.settings.north_up, "North up")
             .on_hover_text("North up: the latitudes of this data ascend, so its first row is the southernmost")
@@ -132,7 +134,7 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     if let Some(p) = resp.hover_pos() {
         let (x, y) = to_img(p, &view);
         if x >= 0.0 && y >= 0.0 && x < cols && y < rows {
-            let (row, col) = (drawn_row(y).min(rows - 1e-9) as usize, x as usize);
+            let (row, col) = (data_row(y, grid.rows, flip), x as usize);
             readout = readout_text(app, row, col);
             if resp.clicked() {
                 cmds.push(Command::Pick(row, col));
@@ -155,6 +157,13 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
 }
 
 /// A pending tile: hatched dark gray, lighter when its values arrived but colors have not.
+/// The data row under image point `y` (0 ≤ y < rows, from the top as drawn): drawn row k
+/// shows data row rows - 1 - k when the rows are flipped.
+fn data_row(y: f64, rows: usize, flip: bool) -> usize {
+    let k = (y as usize).min(rows - 1);
+    if flip { rows - 1 - k } else { k }
+}
+
 fn placeholder(p: &egui::Painter, r: Rect, arrived: bool) {
     p.rect_filled(r, 0.0, if arrived { Color32::from_gray(70) } else { Color32::from_gray(44) });
     let step = 12.0;
@@ -222,4 +231,18 @@ fn colorbar(ui: &mut egui::Ui, app: &GridlensApp, rect: Rect) {
     let nan_rect = Rect::from_min_size(pos2(bar.left(), bar.bottom() + 4.0), vec2(10.0, 8.0));
     p.rect_filled(nan_rect, 0.0, Color32::from_rgb(nan[0], nan[1], nan[2]));
     p.text(nan_rect.right_center() + vec2(4.0, 0.0), egui::Align2::LEFT_CENTER, "NaN", egui::FontId::proportional(11.0), text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_row;
+
+    #[test]
+    fn points_map_to_the_data_row_drawn_there() {
+        // five rows; drawn row k covers [k, k + 1)
+        for (y, plain, flipped) in [(0.0, 0, 4), (0.5, 0, 4), (1.0, 1, 3), (3.999, 3, 1), (4.0, 4, 0), (4.5, 4, 0)] {
+            assert_eq!(data_row(y, 5, false), plain, "y = {y}");
+            assert_eq!(data_row(y, 5, true), flipped, "y = {y}, flipped");
+        }
+    }
 }

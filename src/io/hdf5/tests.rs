@@ -848,6 +848,30 @@ fn files_of_many_time_records_join_along_time_as_xarray_does() {
 }
 
 #[test]
+fn files_join_in_the_order_of_their_times_and_only_when_times_do_not_repeat() {
+    let months = fixtures().join("months");
+    let open_glob = |dir: &Path| crate::io::open(&SourceSpec::parse(&format!("{}/*.nc:/t2m", dir.display())), &OpenOptions::default());
+    // names sorting March, January, February: joined January to March, as open_mfdataset
+    // with combine="by_coords" does
+    let shuffled = tempfile::tempdir().unwrap();
+    for (from, to) in [("t2m_200103.nc", "a.nc"), ("t2m_200101.nc", "b.nc"), ("t2m_200102.nc", "c.nc")] {
+        std::fs::copy(months.join(from), shuffled.path().join(to)).unwrap();
+    }
+    let src = open_glob(shuffled.path()).unwrap();
+    assert_eq!(src.shape(), vec![9, 5, 6]);
+    assert_values(&src.read(&Region::full(&[9, 5, 6])).unwrap(), &expected()["months"]["values"], "joined by time");
+    assert_eq!(serde_json::json!(src.metadata().coords[0].as_ref().unwrap().labels), expected()["months"]["time"]);
+    // two ensemble members of the same three days: stacked, not joined into six days
+    let members = tempfile::tempdir().unwrap();
+    for to in ["member1.nc", "member2.nc"] {
+        std::fs::copy(months.join("t2m_200101.nc"), members.path().join(to)).unwrap();
+    }
+    let src = open_glob(members.path()).unwrap();
+    assert_eq!(src.shape(), vec![2, 3, 5, 6], "a new axis for the members");
+    assert_eq!(src.metadata().coords[0].as_ref().unwrap().labels, ["member1.nc", "member2.nc"]);
+}
+
+#[test]
 fn files_of_one_time_record_each_join_along_time() {
     // three NetCDF4 files written by netCDF4-python, t2m (time = 1, lat, lon), named without dates
     let glob = format!("{}/records/*.nc:/t2m", fixtures().display());
