@@ -82,6 +82,19 @@ fn list_indexing_of_the_h5py_weather_files() {
 }
 
 #[test]
+fn medians_and_quantiles_of_the_h5py_weather_files() {
+    // values from NumPy's median, quantile and percentile on the same files
+    let s = stats("median(x, axis=0)", &[&weather()]);
+    check(&s, &[180, 360], 10112244.75, 21.25, 233.5, 93.75, 86.75);
+    let s = stats("quantile(x, 0.9, axis=0)", &[&weather()]);
+    check(&s, &[180, 360], 10702535.75, 39.25, 238.75, 119.75, 95.25);
+    let s = stats("np.percentile(x, 37.5, axis=1)", &[&weather()]);
+    check(&s, &[31, 360], 1572251.3125, 89.21875, 169.4375, 152.53125, 150.78125);
+    let s = stats("median(x[:30], axis=0)", &[&weather()]);
+    check(&s, &[180, 360], 10114651.0, 20.125, 233.5, 91.875, 86.75);
+}
+
+#[test]
 fn random_normal_mean_is_reproducible_with_a_seed() {
     let e = "random.normal(10, 0.1, size=(2000, 2000), chunks=(500, 500), seed=42).mean(axis=0)[::100]";
     let a = stats(e, &[]);

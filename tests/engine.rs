@@ -627,3 +627,147 @@ proptest! {
         close(&got, &want, 0.0)?;
     }
 }
+const QUANTILE_F32: [f32; 30] = [
+    -8.01931381225586,
+    -13.243590354919434,
+    -2.4836161136627197,
+    4.2044525146484375,
+    11.360465049743652,
+    1.0970640182495117,
+    -5.526473045349121,
+    -7.847803592681885,
+    7.487457752227783,
+    16.347829818725586,
+    2.7276878356933594,
+    -12.33328628540039,
+    -9.58265209197998,
+    f32::NAN,
+    2.0288243293762207,
+    -17.321348190307617,
+    -0.8369619250297546,
+    -11.632259368896484,
+    -6.292881011962891,
+    -4.880058288574219,
+    -7.133133888244629,
+    5.533784866333008,
+    -0.6308597326278687,
+    -5.894312381744385,
+    4.096378326416016,
+    8.298553466796875,
+    -16.430233001708984,
+    -2.5673012733459473,
+    -9.807473182678223,
+    -1.731552243232727,
+];
+const QUANTILE_I16: [i16; 12] = [55, 41, 54, -100, -93, 0, -33, -13, 86, -60, 5, -36];
+const QUANTILE_F64: [f64; 21] = [
+    -1.091328901695709,
+    -1.3552087462047395,
+    0.22478573245989314,
+    -1.109349937891366,
+    1.1702961011782933,
+    0.7165876558738361,
+    -1.9978166924497212,
+    0.272128869412488,
+    -1.1017166275810448,
+    0.033057220158269195,
+    0.04363199256942161,
+    -1.9884297882311208,
+    -0.23342252376577002,
+    -0.255790031399391,
+    0.9620005318430944,
+    -1.1814468079562157,
+    0.7380418978456841,
+    -1.0989727630364063,
+    -0.33129089269991674,
+    -0.8404731684222111,
+    1.448731288921672,
+];
+/// (expression, dtype, values) as NumPy 2.4 gives them
+const NUMPY_QUANTILES: &[(&str, &str, &[f64])] = &[
+    ("median(f, axis=0)", "float32", &[-3.0180349349975586, -8.929880142211914, -5.207552433013916, f64::NAN, 3.062601327896118]),
+    ("quantile(f, 0.3, axis=0)", "float32", &[-7.576223850250244, -12.78843879699707, -8.715228080749512, f64::NAN, 0.1486361026763916]),
+    (
+        "percentile(f, 95, axis=1)",
+        "float32",
+        &[9.929262161254883, 14.57575511932373, f64::NAN, -1.6455812454223633, 5.246303558349609, 6.292531967163086],
+    ),
+    ("median(i, axis=0)", "float64", &[-46.5, -4.0, 27.0]),
+    ("quantile(i, 0.7, axis=1)", "float64", &[54.4, -55.80000000000001, 26.599999999999994, -19.600000000000005]),
+    ("median(d, axis=0)", "float64", &[-1.091328901695709, 0.04363199256942161, 0.22478573245989314]),
+    ("quantile(d, 0.61, axis=0)", "float64", &[-0.589703815758486, 0.19443993128584544, 0.5493750019130956]),
+    (
+        "quantile(d, 1, axis=1)",
+        "float64",
+        &[
+            0.22478573245989314,
+            1.1702961011782933,
+            0.272128869412488,
+            0.04363199256942161,
+            0.9620005318430944,
+            0.7380418978456841,
+            1.448731288921672,
+        ],
+    ),
+    ("quantile(d, 0, axis=0)", "float64", &[-1.9978166924497212, -1.3552087462047395, -1.9884297882311208]),
+];
+
+#[test]
+fn quantiles_and_medians_equal_numpys() {
+    let mem =
+        |name: &str, b: Block, chunks: Vec<Vec<usize>>| Array::from_source(Arc::new(MemorySource::new(name, b, Some(Chunks::new(chunks)))));
+    // blocks that do not divide the axes, so the sort merges pieces
+    let f =
+        mem("f", Block::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[6, 5]), QUANTILE_F32.to_vec()).unwrap()), vec![vec![4, 2], vec![2, 3]]);
+    let i =
+        mem("i", Block::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[4, 3]), QUANTILE_I16.to_vec()).unwrap()), vec![vec![1, 3], vec![2, 1]]);
+    let d =
+        mem("d", Block::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[7, 3]), QUANTILE_F64.to_vec()).unwrap()), vec![vec![3, 3, 1], vec![3]]);
+    let names = std::collections::HashMap::from([("f".to_string(), f), ("i".to_string(), i), ("d".to_string(), d)]);
+    // a pair whose median (a + b) / 2 differs from both interpolations a + (b - a) / 2 and
+    // b - (b - a) / 2: NumPy takes the mean
+    let pair = ArrayD::from_shape_vec(IxDyn(&[2, 1]), vec![-0.1321048632913019, 0.1257302210933933]).unwrap();
+    let m = run(&source(&pair, Chunks::new(vec![vec![1, 1], vec![1]])).median(0).unwrap());
+    assert_eq!(m[[0]].to_bits(), (-0.003187321098954296f64).to_bits(), "np.median gives -0.003187321098954296");
+    for &(text, dtype, want) in NUMPY_QUANTILES {
+        let e = gridlens::expr::parse::evaluate(text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let got = compute(&e, &ExecOptions::default()).unwrap();
+        assert_eq!(got.dtype().name(), dtype, "{text}");
+        let got = got.to_f64_ndarray();
+        assert_eq!(got.len(), want.len(), "{text}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()), "{text}: {g} != NumPy's {w}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn quantiles_follow_numpys_rule_lane_by_lane(
+        (shape, chunks) in shape_and_chunks(),
+        axis_pick in 0usize..3,
+        q in 0.0f64..=1.0,
+        seed in 0u64..1000,
+        nan_every in prop_oneof![Just(0usize), Just(7)],
+    ) {
+        let a = values(&shape, seed, nan_every);
+        let x = source(&a, Chunks::new(chunks));
+        let axis = axis_pick % shape.len();
+        let got = run(&x.quantile(q, axis as i64).unwrap());
+        // NumPy's linear method on each sorted lane: ranks (n - 1) q, then _lerp
+        let want = a.map_axis(Axis(axis), |lane| {
+            if lane.iter().any(|v| v.is_nan()) {
+                return f64::NAN;
+            }
+            let mut v: Vec<f64> = lane.to_vec();
+            v.sort_by(f64::total_cmp);
+            let vi = (v.len() - 1) as f64 * q;
+            let lo = (vi.floor() as usize).min(v.len() - 1);
+            let (a, b, t) = (v[lo], v[(lo + 1).min(v.len() - 1)], vi - lo as f64);
+            if t >= 0.5 { b - (b - a) * (1.0 - t) } else { a + (b - a) * t }
+        });
+        close(&got, &want, 0.0)?;
+    }
+}

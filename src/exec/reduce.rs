@@ -595,34 +595,40 @@ fn topk_typed<T: Element + TotalOrder>(v: &[T], shape: &[usize], k: i64, axis: u
     let keep = (k.unsigned_abs() as usize).min(n);
     let mut out_shape = shape.to_vec();
     out_shape[axis] = keep;
-    let strides = crate::block::c_strides(shape);
-    let out_strides = crate::block::c_strides(&out_shape);
-    let mut out = vec![T::default(); out_shape.iter().product()];
-    // iterate over every lane along `axis`
-    let mut lane_shape = shape.to_vec();
-    lane_shape[axis] = 1;
-    let total: usize = lane_shape.iter().product();
-    let mut lane = Vec::with_capacity(n);
-    for l in 0..total {
-        // multi-index of lane l in lane_shape
-        let mut rem = l;
-        let mut base = 0;
-        let mut obase = 0;
-        for d in (0..shape.len()).rev() {
-            let i = rem % lane_shape[d];
-            rem /= lane_shape[d];
-            base += i * strides[d];
-            obase += i * out_strides[d];
-        }
-        lane.clear();
-        lane.extend((0..n).map(|j| v[base + j * strides[axis]]));
-        if k > 0 {
-            lane.sort_by(|a, b| T::total(*b, *a));
-        } else {
-            lane.sort_by(|a, b| T::total(*a, *b));
-        }
-        for j in 0..keep {
-            out[obase + j * out_strides[axis]] = lane[j];
+    if n <= 1 {
+        // a lane of one element is sorted
+        return (v.to_vec(), out_shape);
+    }
+    // lanes along `axis` of a C-order array: element j of lane (o, i) is at (o n + j) inner + i
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out = vec![T::default(); outer * keep * inner];
+    // lanes are gathered a tile at a time, reading whole rows (contiguous) rather than one
+    // strided element per lane
+    const TILE: usize = 64;
+    let mut lanes = vec![T::default(); TILE * n];
+    for o in 0..outer {
+        let (src, dst) = (&v[o * n * inner..(o + 1) * n * inner], &mut out[o * keep * inner..(o + 1) * keep * inner]);
+        for i0 in (0..inner).step_by(TILE) {
+            let w = TILE.min(inner - i0);
+            for j in 0..n {
+                for (t, &x) in src[j * inner + i0..j * inner + i0 + w].iter().enumerate() {
+                    lanes[t * n + j] = x;
+                }
+            }
+            for t in 0..w {
+                let lane = &mut lanes[t * n..(t + 1) * n];
+                if k > 0 {
+                    lane.sort_by(|a, b| T::total(*b, *a));
+                } else {
+                    lane.sort_by(|a, b| T::total(*a, *b));
+                }
+            }
+            for j in 0..keep {
+                for (t, y) in dst[j * inner + i0..j * inner + i0 + w].iter_mut().enumerate() {
+                    *y = lanes[t * n + j];
+                }
+            }
         }
     }
     (out, out_shape)

@@ -487,7 +487,8 @@ const BINARY_FUNCS: [(&str, BinaryOp); 8] = [
     ("power", BinaryOp::Pow),
 ];
 
-const OTHER_FUNCS: [&str; 7] = ["where", "clip", "stack", "concatenate", "transpose", "topk", "astype"];
+const OTHER_FUNCS: [&str; 10] =
+    ["where", "clip", "stack", "concatenate", "transpose", "topk", "astype", "median", "quantile", "percentile"];
 
 fn is_function(name: &str) -> bool {
     ReduceFunc::parse(name).is_some()
@@ -1017,6 +1018,37 @@ impl Evaluator<'_> {
                 a.finish(3)?;
                 let k = int_of(&k, ks, "k")?;
                 Ok(Value::Array(to_array(x, xs)?.topk(k, axis).map_err(|e| expr_err(span, e))?))
+            }
+            "median" | "quantile" | "percentile" => {
+                let (x, xs) = a.required(0, "a")?;
+                let q = if name == "median" {
+                    None
+                } else {
+                    let (q, qs) = a.required(1, "q")?;
+                    let q = match q {
+                        Value::Scalar(Scalar::Int(i)) => i as f64,
+                        Value::Scalar(Scalar::Float(f)) => f,
+                        v => return Err(err(qs, format!("q must be a number, not {}", type_name(&v)))),
+                    };
+                    // NumPy's percentile divides by 100 first
+                    Some(if name == "percentile" { q / 100.0 } else { q })
+                };
+                let axis = match a.take(if q.is_some() { 2 } else { 1 }, "axis")? {
+                    Some((v, s)) => int_of(&v, s, "axis")?,
+                    None => {
+                        return Err(err(
+                            span,
+                            format!("{name} needs one axis, as dask's does: {name}(x, {}axis=0)", if q.is_some() { "q, " } else { "" }),
+                        ));
+                    }
+                };
+                a.finish(if q.is_some() { 3 } else { 2 })?;
+                let x = to_array(x, xs)?;
+                let r = match q {
+                    None => x.median(axis),
+                    Some(q) => x.quantile(q, axis),
+                };
+                Ok(Value::Array(r.map_err(|e| expr_err(span, e))?))
             }
             "astype" => {
                 let (x, xs) = a.required(0, "a")?;
