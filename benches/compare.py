@@ -143,6 +143,16 @@ def workloads(args):
     rnd, rnd9 = os.path.join(data, "random.hdf5"), os.path.join(data, "random-1e9.hdf5")
     lj = ("r2 = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1); sr6 = (1 / r2) ** 3; "
           "nansum(4 * (sr6 * sr6 - sr6)) / 2")
+    # workloads beyond dask_reference.py's, timed the same way (compute only, a digest printed)
+    median_dask = [py, "-c", (
+        "import sys, glob, json, time, h5py, dask, dask.array as da, numpy as np\n"
+        "dask.config.set(scheduler='threads')\n"
+        "fs = sorted(glob.glob(sys.argv[1] + '/*.hdf5'))\n"
+        "x = da.stack([da.from_array(h5py.File(f, 'r')['/t2m'], chunks=(500, 500)) for f in fs])\n"
+        "t = time.perf_counter(); a = da.median(x, axis=0).compute(); s = time.perf_counter() - t\n"
+        "print(json.dumps({'compute_s': round(s, 3), 'result': {'shape': list(a.shape), 'sum': float(np.nansum(a)),"
+        " 'min': float(np.nanmin(a)), 'max': float(np.nanmax(a)), 'first': float(a.ravel()[0]), 'last': float(a.ravel()[-1])}}))\n"
+    ), w8]
     wl = [
         dict(name="mean", what="weather 1 GB: x.mean(axis=0)", needs="weather-g8", cat=w8, check=check_digest,
              gl=[g, "eval", "x.mean(axis=0)", "-i", x8, "--stats"], dask=dref + ["mean", "--dir", w8]),
@@ -152,6 +162,8 @@ def workloads(args):
              check=lambda _g, _d: check_zarr(py, out + "-gl.zarr", out + "-dask.zarr"),
              gl=[g, "eval", "x[:, ::2, ::2]", "-i", x8, "-o", out + "-gl.zarr", "--overwrite"],
              dask=dref + ["subsample", "--dir", w8, "--out", out + "-dask.zarr"]),
+        dict(name="median", what="weather 1 GB: median(x, axis=0)", needs="weather-g8", cat=w8, check=check_digest,
+             gl=[g, "eval", "median(x, axis=0)", "-i", x8, "--stats"], dask=median_dask),
         dict(name="sum", what="1e8 float32: sum and mean", needs="random.hdf5", cat=rnd, check=check_sum,
              gl=[g, "eval", "stack([v.sum(), v.mean()])", "-i", f"v={rnd}:/x", "--chunks", "1000000"],
              dask=dref + ["sum", "--file", rnd]),

@@ -962,7 +962,9 @@ impl Plan {
                 }
                 _ => continue,
             };
-            match out.iter_mut().find(|(p, w, _)| Arc::ptr_eq(p, &k.program) && *w == what) {
+            // kernels built per output block (one program each) count as one line when they
+            // do the same thing
+            match out.iter_mut().find(|(p, w, _)| *w == what && (Arc::ptr_eq(p, &k.program) || p.op_count() == k.program.op_count())) {
                 Some((_, _, n)) => *n += 1,
                 None => out.push((k.program.clone(), what, 1)),
             }
