@@ -264,6 +264,9 @@ struct Planner {
     memo: HashMap<(u64, usize), TaskId>,
     programs: HashMap<Program, Arc<Program>>,
     specs: HashMap<u64, Arc<ReduceSpec>>,
+    /// Where each input of a concatenation starts along its axis, by node id: a list index
+    /// `x[[...]]` joins thousands of pieces, and every block looks its piece up.
+    concat_starts: HashMap<u64, Arc<Vec<i64>>>,
 }
 
 impl Planner {
@@ -491,17 +494,25 @@ impl Planner {
             }
             Op::Concat { inputs, axis } => {
                 let (lo, hi) = map[*axis].range(iter);
-                let mut start = 0i64;
-                let mut chosen = None;
-                for x in inputs {
-                    let n = x.shape()[*axis] as i64;
-                    if lo >= start && hi < start + n.max(1) {
-                        chosen = Some((x, start));
-                        break;
-                    }
-                    start += n;
+                let starts = self
+                    .concat_starts
+                    .entry(node.id())
+                    .or_insert_with(|| {
+                        let mut s = Vec::with_capacity(inputs.len() + 1);
+                        s.push(0i64);
+                        for x in inputs {
+                            s.push(s[s.len() - 1] + x.shape()[*axis] as i64);
+                        }
+                        Arc::new(s)
+                    })
+                    .clone();
+                // the input whose range holds `lo`: the last one starting at or before it
+                let k = starts[..inputs.len()].partition_point(|&s| s <= lo).saturating_sub(1);
+                let (start, n) = (starts[k], starts[k + 1] - starts[k]);
+                if lo < start || hi >= start + n.max(1) {
+                    return Err(PlanError(format!("a block of a concatenation spans inputs at {lo}..={hi}")));
                 }
-                let (x, start) = chosen.ok_or_else(|| PlanError(format!("a block of a concatenation spans inputs at {lo}..={hi}")))?;
+                let x = &inputs[k];
                 let mut imap = map.to_vec();
                 imap[*axis] = imap[*axis].shifted(-start);
                 let r = self.lower(b, x, &imap, iter)?;
@@ -878,6 +889,7 @@ impl Plan {
             memo: HashMap::new(),
             programs: HashMap::new(),
             specs: HashMap::new(),
+            concat_starts: HashMap::new(),
         };
         let chunks = array.chunks().clone();
         let mut outputs = Vec::with_capacity(chunks.num_blocks());
