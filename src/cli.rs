@@ -374,7 +374,9 @@ pub fn carried_attrs(array: &Array) -> Vec<(String, AttrValue)> {
                 sources.push(s.clone());
                 true
             }
-            Op::Index { input, .. } | Op::Transpose { input, .. } | Op::Topk { input, .. } => keeps_units(input, sources),
+            Op::Index { input, .. } | Op::Transpose { input, .. } | Op::Topk { input, .. } | Op::Quantile { input, .. } => {
+                keeps_units(input, sources)
+            }
             Op::Stack { inputs, .. } | Op::Concat { inputs, .. } => inputs.iter().all(|i| keeps_units(i, sources)),
             Op::Reduce { input, reduction } => {
                 use ReduceFunc::*;

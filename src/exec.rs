@@ -669,6 +669,7 @@ impl Scheduler<'_> {
                 let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
                 Value::Block(Arc::new(reduce::topk_merge(&parts, *k, *axis)))
             }
+            Work::Quantile { stat, axis } => Value::Block(Arc::new(reduce::quantile_lanes(block(0), *stat, *axis))),
             Work::Write { region } => {
                 let sink = self.sink.expect("write tasks are planned only with a sink");
                 sink.write(region, block(0))?;

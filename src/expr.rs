@@ -347,12 +347,28 @@ pub enum Op {
         input: Array,
         perm: Vec<usize>,
     },
+    /// NumPy's median or quantile along `axis` (dropped), from the sorted lanes.
+    Quantile {
+        input: Array,
+        stat: Quantile,
+        axis: usize,
+    },
     /// The `k` largest (k > 0) or smallest (k < 0) elements along `axis`, sorted.
     Topk {
         input: Array,
         k: i64,
         axis: usize,
     },
+}
+
+/// Which order statistic a [`Op::Quantile`] takes of each lane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantile {
+    /// `None`: the median (the mean of the two middle values for an even count); else the
+    /// quantile in [0, 1] by NumPy's linear method.
+    pub q: Option<f64>,
+    /// Skip NaN (`nanmedian`, `nanquantile`); else a lane holding NaN gives NaN.
+    pub skip_nan: bool,
 }
 
 /// An argument of an elementwise function: an array or a (weakly typed) scalar.
@@ -522,9 +538,11 @@ impl Array {
                     Operand::Scalar(_) => None,
                 })
                 .collect(),
-            Op::Reduce { input, .. } | Op::Index { input, .. } | Op::Transpose { input, .. } | Op::Topk { input, .. } => {
-                vec![input.clone()]
-            }
+            Op::Reduce { input, .. }
+            | Op::Index { input, .. }
+            | Op::Transpose { input, .. }
+            | Op::Topk { input, .. }
+            | Op::Quantile { input, .. } => vec![input.clone()],
             Op::Stack { inputs, .. } | Op::Concat { inputs, .. } => inputs.clone(),
         }
     }
@@ -685,74 +703,42 @@ impl Array {
         Ok(Array::new(Op::Topk { input: self.clone(), k, axis }, Chunks::new(axes), self.dtype()))
     }
 
-    /// NumPy's `quantile(x, q, axis)` with its default (linear) method: the values along
-    /// `axis` sorted, and the two nearest to rank `(n - 1) q` interpolated as NumPy's `_lerp`
-    /// does, so the digits equal NumPy's. A lane holding NaN gives NaN. Integer data gives
-    /// float64, float32 stays float32. One axis, as dask's.
+    /// NumPy's `quantile(x, q, axis)` (`nanquantile` with `skip_nan`) with its default
+    /// linear method: the values along `axis` sorted, and the two nearest to rank `(c - 1) q`
+    /// interpolated as NumPy's `_lerp` does, so the digits equal NumPy's; `c` counts the
+    /// lane's values (its non-NaN ones when skipping NaN). Without `skip_nan` a lane holding
+    /// NaN gives NaN; a lane with nothing to rank gives NaN. Integer data gives float64,
+    /// float32 stays float32. One axis, as dask's.
     ///
     /// # Errors
-    /// When `q` is outside [0, 1], the axis is out of bounds or has no elements.
-    pub fn quantile(&self, q: f64, axis: i64) -> Result<Array, ExprError> {
+    /// When `q` is outside [0, 1], or the axis is out of bounds or has no elements.
+    pub fn quantile(&self, q: f64, axis: i64, skip_nan: bool) -> Result<Array, ExprError> {
         if !(0.0..=1.0).contains(&q) {
             return Err(invalid(format!("quantiles must be in the range [0, 1], got {q}")));
         }
-        let (sorted, axis, n) = self.sorted_along(axis)?;
-        let virtual_index = (n - 1) as f64 * q;
-        let lo = (virtual_index.floor() as usize).min(n - 1);
-        let hi = (lo + 1).min(n - 1);
-        let gamma = virtual_index - lo as f64;
-        let a = sorted.take_one(axis, lo)?;
-        let b = sorted.take_one(axis, hi)?;
-        // NumPy: a + (b - a) t, or b - (b - a)(1 - t) from t = 0.5 on (exact at both ends)
-        let diff = Array::binary(&b, BinaryOp::Sub, &a)?;
-        let lerp = if gamma >= 0.5 {
-            Array::binary(&b, BinaryOp::Sub, Array::binary(&diff, BinaryOp::Mul, 1.0 - gamma)?)?
-        } else {
-            Array::binary(&a, BinaryOp::Add, Array::binary(&diff, BinaryOp::Mul, gamma)?)?
-        };
-        sorted.nan_where_any(axis, n, lerp)
+        self.order_statistic(Quantile { q: Some(q), skip_nan }, axis)
     }
 
-    /// NumPy's `median(x, axis)`: the middle value along `axis`, or the mean of the two middle
-    /// values (`(a + b) / 2`, as NumPy's mean of two gives it). A lane holding NaN gives NaN.
+    /// NumPy's `median(x, axis)` (`nanmedian` with `skip_nan`): the middle value along
+    /// `axis`, or the mean of the two middle values (`(a + b) / 2`, as NumPy's mean of two
+    /// gives it).
     ///
     /// # Errors
     /// When the axis is out of bounds or has no elements.
-    pub fn median(&self, axis: i64) -> Result<Array, ExprError> {
-        let (sorted, axis, n) = self.sorted_along(axis)?;
-        let upper = sorted.take_one(axis, n / 2)?;
-        let mid = if n % 2 == 1 {
-            upper
-        } else {
-            let lower = sorted.take_one(axis, n / 2 - 1)?;
-            Array::binary(Array::binary(&lower, BinaryOp::Add, &upper)?, BinaryOp::Div, 2.0)?
-        };
-        sorted.nan_where_any(axis, n, mid)
+    pub fn median(&self, axis: i64, skip_nan: bool) -> Result<Array, ExprError> {
+        self.order_statistic(Quantile { q: None, skip_nan }, axis)
     }
 
-    /// The values along `axis` in ascending order (NaN last, as NumPy sorts), in float64 for
-    /// integer and boolean data; with the normalised axis and its length.
-    fn sorted_along(&self, axis: i64) -> Result<(Array, usize, usize), ExprError> {
+    fn order_statistic(&self, stat: Quantile, axis: i64) -> Result<Array, ExprError> {
         let axis = normalize_axis(axis, self.ndim())?;
-        let n = self.shape()[axis];
-        if n == 0 {
+        if self.shape()[axis] == 0 {
             return Err(invalid(format!("axis {axis} has no elements to take a quantile of")));
         }
         let x = if self.dtype().is_float() { self.clone() } else { self.astype(DType::F64)? };
-        Ok((x.topk(-(n as i64), axis as i64)?, axis, n))
-    }
-
-    /// Element `i` along `axis`, the axis dropped.
-    fn take_one(&self, axis: usize, i: usize) -> Result<Array, ExprError> {
-        let mut items = vec![IndexItem::Slice { start: None, stop: None, step: None }; axis];
-        items.push(IndexItem::Int(i as i64));
-        self.index(&items)
-    }
-
-    /// `value`, or NaN where this sorted array's lane holds NaN (sorted last).
-    fn nan_where_any(&self, axis: usize, n: usize, value: Array) -> Result<Array, ExprError> {
-        let has_nan = self.take_one(axis, n - 1)?.unary(UnaryOp::IsNan)?;
-        Array::where_(has_nan, Operand::Scalar(Scalar::Float(f64::NAN)), value)
+        let mut axes = x.chunks().axes().to_vec();
+        axes.remove(axis);
+        let dtype = x.dtype();
+        Ok(Array::new(Op::Quantile { input: x, stat, axis }, Chunks::new(axes), dtype))
     }
 
     // ---------------------------------------------------------------- structure

@@ -108,6 +108,9 @@ pub enum Work {
     TopkChunk { kernel: Kernel, k: i64, axis: usize },
     /// Merges sorted topk pieces of all dependencies.
     TopkCombine { k: i64, axis: usize },
+    /// The median or a quantile of each lane along `axis` of dependency 0, whose lanes are
+    /// sorted (NaN last); the axis is dropped.
+    Quantile { stat: crate::expr::Quantile, axis: usize },
     /// Writes the output block of dependency 0 at `region` of the sink.
     Write { region: Region },
 }
@@ -306,6 +309,20 @@ impl Planner {
             }
             Op::Reduce { input, reduction } => self.reduce_block(node, input, reduction, index)?,
             Op::Topk { input, k, axis } => self.topk_block(input, *k, *axis, index)?,
+            Op::Quantile { input, stat, axis } => {
+                // every block along the axis, sorted together; then each lane's statistic
+                let mut in_index = index.to_vec();
+                in_index.insert(*axis, 0);
+                let n = input.shape()[*axis] as i64;
+                let sorted = self.topk_block(input, -n, *axis, &in_index)?;
+                self.add(Task {
+                    stage: Stage::Compute,
+                    deps: vec![sorted],
+                    work: Work::Quantile { stat: *stat, axis: *axis },
+                    out_bytes: bytes,
+                    output_block: None,
+                })
+            }
             _ => {
                 let (kernel, deps) = self.kernel(node, &region)?;
                 self.add(Task { stage: Stage::Compute, deps, work: Work::Map { kernel }, out_bytes: bytes, output_block: None })
@@ -385,7 +402,7 @@ impl Planner {
             Op::Reduce { input, reduction } if fuses_as_expression(node) => {
                 self.unrolled_reduction(b, node, input, reduction, map, iter)?
             }
-            Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. } => self.leaf(b, node, map, iter)?,
+            Op::Source(_) | Op::Reduce { .. } | Op::Topk { .. } | Op::Quantile { .. } => self.leaf(b, node, map, iter)?,
             Op::Map { func, args } => {
                 let t = operand_type(*func, args).compute();
                 let shape = node.shape();
@@ -853,7 +870,7 @@ fn broadcast_map(map: &[Coord], shape: &[usize], arg: &[usize]) -> Vec<Coord> {
 
 fn is_boundary(node: &Array) -> bool {
     match node.op() {
-        Op::Source(_) | Op::Topk { .. } => true,
+        Op::Source(_) | Op::Topk { .. } | Op::Quantile { .. } => true,
         Op::Reduce { .. } => !fuses_as_expression(node),
         _ => false,
     }

@@ -683,7 +683,34 @@ const QUANTILE_F64: [f64; 21] = [
     -0.8404731684222111,
     1.448731288921672,
 ];
-/// (expression, dtype, values) as NumPy 2.4 gives them
+const QUANTILE_NAN_F64: [f64; 24] = [
+    -1.2894187467538587,
+    0.0206903940375912,
+    f64::NAN,
+    f64::NAN,
+    f64::NAN,
+    -0.3961903304730927,
+    f64::NAN,
+    -1.3552087462047395,
+    0.22478573245989314,
+    -1.109349937891366,
+    f64::NAN,
+    0.7165876558738361,
+    -1.9978166924497212,
+    0.272128869412488,
+    f64::NAN,
+    0.033057220158269195,
+    f64::NAN,
+    -1.9884297882311208,
+    f64::NAN,
+    -0.255790031399391,
+    0.9620005318430944,
+    -1.1814468079562157,
+    f64::NAN,
+    -1.0989727630364063,
+];
+/// (expression, dtype, values) as NumPy 2.4 gives them (its nan* functions skip NaN; a lane
+/// of NaN only gives NaN)
 const NUMPY_QUANTILES: &[(&str, &str, &[f64])] = &[
     ("median(f, axis=0)", "float32", &[-3.0180349349975586, -8.929880142211914, -5.207552433013916, f64::NAN, 3.062601327896118]),
     ("quantile(f, 0.3, axis=0)", "float32", &[-7.576223850250244, -12.78843879699707, -8.715228080749512, f64::NAN, 0.1486361026763916]),
@@ -710,6 +737,29 @@ const NUMPY_QUANTILES: &[(&str, &str, &[f64])] = &[
         ],
     ),
     ("quantile(d, 0, axis=0)", "float64", &[-1.9978166924497212, -1.3552087462047395, -1.9884297882311208]),
+    (
+        "nanmedian(f, axis=0)",
+        "float32",
+        &[-3.0180349349975586, -8.929880142211914, -5.207552433013916, -5.894312381744385, 3.062601327896118],
+    ),
+    (
+        "nanquantile(f, 0.3, axis=0)",
+        "float32",
+        &[-7.576223850250244, -12.78843879699707, -8.715228080749512, -6.213167190551758, 0.1486361026763916],
+    ),
+    ("nanmedian(g, axis=0)", "float64", &[-0.5323165071469828, -0.7527701341822294, f64::NAN, -0.255790031399391]),
+    ("nanquantile(g, 0.77, axis=0)", "float64", &[0.4533223202686856, -0.04184171463901136, f64::NAN, 0.08773965501551459]),
+    (
+        "nanpercentile(g, 12.5, axis=1)",
+        "float64",
+        &[-1.1256551041549274, -1.2353314442382837, -0.7758160203035512, -1.4900982142977237, -1.7718498186271545, -1.1608282967262633],
+    ),
+    ("median(g, axis=1)", "float64", &[f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN]),
+    (
+        "nanmedian(g, axis=1)",
+        "float64",
+        &[-0.6343641763581338, -0.8756995383389161, 0.22478573245989314, 0.033057220158269195, -1.1221099098152558, -1.0989727630364063],
+    ),
 ];
 
 #[test]
@@ -723,11 +773,16 @@ fn quantiles_and_medians_equal_numpys() {
         mem("i", Block::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[4, 3]), QUANTILE_I16.to_vec()).unwrap()), vec![vec![1, 3], vec![2, 1]]);
     let d =
         mem("d", Block::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[7, 3]), QUANTILE_F64.to_vec()).unwrap()), vec![vec![3, 3, 1], vec![3]]);
-    let names = std::collections::HashMap::from([("f".to_string(), f), ("i".to_string(), i), ("d".to_string(), d)]);
+    let g = mem(
+        "g",
+        Block::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[6, 4]), QUANTILE_NAN_F64.to_vec()).unwrap()),
+        vec![vec![2, 3, 1], vec![3, 1]],
+    );
+    let names = std::collections::HashMap::from([("f".to_string(), f), ("i".to_string(), i), ("d".to_string(), d), ("g".to_string(), g)]);
     // a pair whose median (a + b) / 2 differs from both interpolations a + (b - a) / 2 and
     // b - (b - a) / 2: NumPy takes the mean
     let pair = ArrayD::from_shape_vec(IxDyn(&[2, 1]), vec![-0.1321048632913019, 0.1257302210933933]).unwrap();
-    let m = run(&source(&pair, Chunks::new(vec![vec![1, 1], vec![1]])).median(0).unwrap());
+    let m = run(&source(&pair, Chunks::new(vec![vec![1, 1], vec![1]])).median(0, false).unwrap());
     assert_eq!(m[[0]].to_bits(), (-0.003187321098954296f64).to_bits(), "np.median gives -0.003187321098954296");
     for &(text, dtype, want) in NUMPY_QUANTILES {
         let e = gridlens::expr::parse::evaluate(text, &names).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -750,18 +805,23 @@ proptest! {
         axis_pick in 0usize..3,
         q in 0.0f64..=1.0,
         seed in 0u64..1000,
-        nan_every in prop_oneof![Just(0usize), Just(7)],
+        nan_every in prop_oneof![Just(0usize), Just(7), Just(2)],
+        skip_nan in any::<bool>(),
     ) {
         let a = values(&shape, seed, nan_every);
         let x = source(&a, Chunks::new(chunks));
         let axis = axis_pick % shape.len();
-        let got = run(&x.quantile(q, axis as i64).unwrap());
-        // NumPy's linear method on each sorted lane: ranks (n - 1) q, then _lerp
+        let got = run(&x.quantile(q, axis as i64, skip_nan).unwrap());
+        // NumPy's linear method on each sorted lane (its non-NaN values for nanquantile):
+        // ranks (n - 1) q, then _lerp; NaN for a lane with NaN, or with nothing to rank
         let want = a.map_axis(Axis(axis), |lane| {
-            if lane.iter().any(|v| v.is_nan()) {
+            if !skip_nan && lane.iter().any(|v| v.is_nan()) {
                 return f64::NAN;
             }
-            let mut v: Vec<f64> = lane.to_vec();
+            let mut v: Vec<f64> = lane.iter().copied().filter(|x| !x.is_nan()).collect();
+            if v.is_empty() {
+                return f64::NAN;
+            }
             v.sort_by(f64::total_cmp);
             let vi = (v.len() - 1) as f64 * q;
             let lo = (vi.floor() as usize).min(v.len() - 1);

@@ -658,6 +658,96 @@ pub fn topk(block: &Block, k: i64, axis: usize) -> Block {
     }
 }
 
+/// The median or quantile of every lane along `axis` of a block whose lanes are sorted
+/// ascending with NaN last (a `topk` of the whole axis), with NumPy's formulas so the digits
+/// are NumPy's: the median is `(a + b) / 2` of the middle pair (or the middle value); a
+/// quantile interpolates ranks `(c - 1) q` with `_lerp`'s two-sided form. `c` counts the
+/// lane's values, or its non-NaN ones when NaN is skipped. The axis is dropped.
+pub fn quantile_lanes(block: &Block, stat: crate::expr::Quantile, axis: usize) -> Block {
+    let shape = block.shape();
+    let mut out_shape = shape.to_vec();
+    out_shape.remove(axis);
+    match block.data() {
+        Buffer::F32(v) => Block::new(out_shape, Buffer::F32(quantile_typed(v, shape, stat, axis))),
+        Buffer::F64(v) => Block::new(out_shape, Buffer::F64(quantile_typed(v, shape, stat, axis))),
+        // integers are cast to float64 when the expression is built
+        other => unreachable!("quantile of {:?} data", other.dtype()),
+    }
+}
+
+/// Float arithmetic in the lane's own type, as NumPy computes float32 quantiles.
+trait LaneFloat: Copy + PartialOrd + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> {
+    const NAN: Self;
+    fn from_f64(x: f64) -> Self;
+    fn is_nan(self) -> bool;
+    fn half(self) -> Self;
+}
+
+impl LaneFloat for f32 {
+    const NAN: f32 = f32::NAN;
+    fn from_f64(x: f64) -> f32 {
+        x as f32
+    }
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    fn half(self) -> f32 {
+        self / 2.0
+    }
+}
+
+impl LaneFloat for f64 {
+    const NAN: f64 = f64::NAN;
+    fn from_f64(x: f64) -> f64 {
+        x
+    }
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    fn half(self) -> f64 {
+        self / 2.0
+    }
+}
+
+fn quantile_typed<T: LaneFloat>(v: &[T], shape: &[usize], stat: crate::expr::Quantile, axis: usize) -> Vec<T> {
+    let n = shape[axis];
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| v[(o * n + j) * inner + i];
+            // NaN sorts last: the lane's values are its first `count`
+            let nan_at_end = n > 0 && at(n - 1).is_nan();
+            let count = if !nan_at_end {
+                n
+            } else if stat.skip_nan {
+                (0..n).take_while(|&j| !at(j).is_nan()).count()
+            } else {
+                0
+            };
+            if count == 0 {
+                out.push(T::NAN);
+                continue;
+            }
+            out.push(match stat.q {
+                // an odd count: the middle value itself (NumPy's mean of one)
+                None if count % 2 == 1 => at(count / 2),
+                None => (at(count / 2 - 1) + at(count / 2)).half(),
+                Some(q) => {
+                    let rank = (count - 1) as f64 * q;
+                    let lo = (rank.floor() as usize).min(count - 1);
+                    let (a, b) = (at(lo), at((lo + 1).min(count - 1)));
+                    let gamma = rank - lo as f64;
+                    let diff = b - a;
+                    if gamma >= 0.5 { b - diff * T::from_f64(1.0 - gamma) } else { a + diff * T::from_f64(gamma) }
+                }
+            });
+        }
+    }
+    out
+}
+
 /// Concatenates topk pieces along `axis` and keeps the `k` extreme values.
 pub fn topk_merge(parts: &[&Block], k: i64, axis: usize) -> Block {
     let mut shape = parts[0].shape().to_vec();

@@ -487,8 +487,21 @@ const BINARY_FUNCS: [(&str, BinaryOp); 8] = [
     ("power", BinaryOp::Pow),
 ];
 
-const OTHER_FUNCS: [&str; 10] =
-    ["where", "clip", "stack", "concatenate", "transpose", "topk", "astype", "median", "quantile", "percentile"];
+const OTHER_FUNCS: [&str; 13] = [
+    "where",
+    "clip",
+    "stack",
+    "concatenate",
+    "transpose",
+    "topk",
+    "astype",
+    "median",
+    "quantile",
+    "percentile",
+    "nanmedian",
+    "nanquantile",
+    "nanpercentile",
+];
 
 fn is_function(name: &str) -> bool {
     ReduceFunc::parse(name).is_some()
@@ -1019,9 +1032,11 @@ impl Evaluator<'_> {
                 let k = int_of(&k, ks, "k")?;
                 Ok(Value::Array(to_array(x, xs)?.topk(k, axis).map_err(|e| expr_err(span, e))?))
             }
-            "median" | "quantile" | "percentile" => {
+            "median" | "quantile" | "percentile" | "nanmedian" | "nanquantile" | "nanpercentile" => {
                 let (x, xs) = a.required(0, "a")?;
-                let q = if name == "median" {
+                let skip_nan = name.starts_with("nan");
+                let stat = name.trim_start_matches("nan");
+                let q = if stat == "median" {
                     None
                 } else {
                     let (q, qs) = a.required(1, "q")?;
@@ -1031,7 +1046,7 @@ impl Evaluator<'_> {
                         v => return Err(err(qs, format!("q must be a number, not {}", type_name(&v)))),
                     };
                     // NumPy's percentile divides by 100 first
-                    Some(if name == "percentile" { q / 100.0 } else { q })
+                    Some(if stat == "percentile" { q / 100.0 } else { q })
                 };
                 let axis = match a.take(if q.is_some() { 2 } else { 1 }, "axis")? {
                     Some((v, s)) => int_of(&v, s, "axis")?,
@@ -1045,8 +1060,8 @@ impl Evaluator<'_> {
                 a.finish(if q.is_some() { 3 } else { 2 })?;
                 let x = to_array(x, xs)?;
                 let r = match q {
-                    None => x.median(axis),
-                    Some(q) => x.quantile(q, axis),
+                    None => x.median(axis, skip_nan),
+                    Some(q) => x.quantile(q, axis, skip_nan),
                 };
                 Ok(Value::Array(r.map_err(|e| expr_err(span, e))?))
             }
