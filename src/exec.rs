@@ -669,7 +669,11 @@ impl Scheduler<'_> {
                 let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
                 Value::Block(Arc::new(reduce::topk_merge(&parts, *k, *axis)))
             }
-            Work::Quantile { stat, axis } => Value::Block(Arc::new(reduce::quantile_lanes(block(0), *stat, *axis))),
+            Work::Quantile { stat, axis } => {
+                let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
+                let lanes = if parts.len() == 1 { None } else { Some(reduce::concat_along(&parts, *axis)) };
+                Value::Block(Arc::new(reduce::quantile_lanes(lanes.as_ref().unwrap_or(parts[0]), *stat, *axis)))
+            }
             Work::Write { region } => {
                 let sink = self.sink.expect("write tasks are planned only with a sink");
                 sink.write(region, block(0))?;

@@ -108,8 +108,8 @@ pub enum Work {
     TopkChunk { kernel: Kernel, k: i64, axis: usize },
     /// Merges sorted topk pieces of all dependencies.
     TopkCombine { k: i64, axis: usize },
-    /// The median or a quantile of each lane along `axis` of dependency 0, whose lanes are
-    /// sorted (NaN last); the axis is dropped.
+    /// The median or a quantile of each lane along `axis` of the dependencies' blocks, joined
+    /// along that axis in order; the axis is dropped.
     Quantile { stat: crate::expr::Quantile, axis: usize },
     /// Writes the output block of dependency 0 at `region` of the sink.
     Write { region: Region },
@@ -310,14 +310,17 @@ impl Planner {
             Op::Reduce { input, reduction } => self.reduce_block(node, input, reduction, index)?,
             Op::Topk { input, k, axis } => self.topk_block(input, *k, *axis, index)?,
             Op::Quantile { input, stat, axis } => {
-                // every block along the axis, sorted together; then each lane's statistic
-                let mut in_index = index.to_vec();
-                in_index.insert(*axis, 0);
-                let n = input.shape()[*axis] as i64;
-                let sorted = self.topk_block(input, -n, *axis, &in_index)?;
+                // every input block along the axis, then each lane's statistic at once
+                let nb = input.chunks().numblocks()[*axis];
+                let mut deps = Vec::with_capacity(nb);
+                for kb in 0..nb {
+                    let mut in_index = index.to_vec();
+                    in_index.insert(*axis, kb);
+                    deps.push(self.block_task(input, &in_index)?);
+                }
                 self.add(Task {
-                    stage: Stage::Compute,
-                    deps: vec![sorted],
+                    stage: Stage::Combine,
+                    deps,
                     work: Work::Quantile { stat: *stat, axis: *axis },
                     out_bytes: bytes,
                     output_block: None,

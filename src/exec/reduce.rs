@@ -658,11 +658,12 @@ pub fn topk(block: &Block, k: i64, axis: usize) -> Block {
     }
 }
 
-/// The median or quantile of every lane along `axis` of a block whose lanes are sorted
-/// ascending with NaN last (a `topk` of the whole axis), with NumPy's formulas so the digits
-/// are NumPy's: the median is `(a + b) / 2` of the middle pair (or the middle value); a
+/// The median or quantile of every lane along `axis`, with NumPy's formulas so the digits
+/// are NumPy's: the median is the middle value, or `(a + b) / 2` of the middle pair; a
 /// quantile interpolates ranks `(c - 1) q` with `_lerp`'s two-sided form. `c` counts the
-/// lane's values, or its non-NaN ones when NaN is skipped. The axis is dropped.
+/// lane's values, or its non-NaN ones when NaN is skipped; without skipping, a lane holding
+/// NaN gives NaN, and a lane with nothing to rank gives NaN. The ranks are found by
+/// selection (as NumPy's `partition`), not by sorting the lane. The axis is dropped.
 pub fn quantile_lanes(block: &Block, stat: crate::expr::Quantile, axis: usize) -> Block {
     let shape = block.shape();
     let mut out_shape = shape.to_vec();
@@ -676,7 +677,9 @@ pub fn quantile_lanes(block: &Block, stat: crate::expr::Quantile, axis: usize) -
 }
 
 /// Float arithmetic in the lane's own type, as NumPy computes float32 quantiles.
-trait LaneFloat: Copy + PartialOrd + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> {
+trait LaneFloat:
+    Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self>
+{
     const NAN: Self;
     fn from_f64(x: f64) -> Self;
     fn is_nan(self) -> bool;
@@ -713,43 +716,68 @@ fn quantile_typed<T: LaneFloat>(v: &[T], shape: &[usize], stat: crate::expr::Qua
     let n = shape[axis];
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
-    let mut out = Vec::with_capacity(outer * inner);
+    let mut out = vec![T::default(); outer * inner];
+    // lanes are gathered a tile at a time, reading whole rows (contiguous)
+    const TILE: usize = 64;
+    let mut lanes = vec![T::default(); TILE * n];
     for o in 0..outer {
-        for i in 0..inner {
-            let at = |j: usize| v[(o * n + j) * inner + i];
-            // NaN sorts last: the lane's values are its first `count`
-            let nan_at_end = n > 0 && at(n - 1).is_nan();
-            let count = if !nan_at_end {
-                n
-            } else if stat.skip_nan {
-                (0..n).take_while(|&j| !at(j).is_nan()).count()
-            } else {
-                0
-            };
-            if count == 0 {
-                out.push(T::NAN);
-                continue;
-            }
-            out.push(match stat.q {
-                // an odd count: the middle value itself (NumPy's mean of one)
-                None if count % 2 == 1 => at(count / 2),
-                None => (at(count / 2 - 1) + at(count / 2)).half(),
-                Some(q) => {
-                    let rank = (count - 1) as f64 * q;
-                    let lo = (rank.floor() as usize).min(count - 1);
-                    let (a, b) = (at(lo), at((lo + 1).min(count - 1)));
-                    let gamma = rank - lo as f64;
-                    let diff = b - a;
-                    if gamma >= 0.5 { b - diff * T::from_f64(1.0 - gamma) } else { a + diff * T::from_f64(gamma) }
+        let src = &v[o * n * inner..(o + 1) * n * inner];
+        for i0 in (0..inner).step_by(TILE) {
+            let w = TILE.min(inner - i0);
+            for j in 0..n {
+                for (t, &x) in src[j * inner + i0..j * inner + i0 + w].iter().enumerate() {
+                    lanes[t * n + j] = x;
                 }
-            });
+            }
+            for t in 0..w {
+                out[o * inner + i0 + t] = lane_statistic(&mut lanes[t * n..(t + 1) * n], stat);
+            }
         }
     }
     out
 }
 
-/// Concatenates topk pieces along `axis` and keeps the `k` extreme values.
-pub fn topk_merge(parts: &[&Block], k: i64, axis: usize) -> Block {
+/// One lane's statistic; the lane is reordered.
+fn lane_statistic<T: LaneFloat>(lane: &mut [T], stat: crate::expr::Quantile) -> T {
+    // the values to rank first: NaN moved to the end when skipped
+    let mut count = 0;
+    for j in 0..lane.len() {
+        if !lane[j].is_nan() {
+            lane.swap(count, j);
+            count += 1;
+        }
+    }
+    if count == 0 || (count < lane.len() && !stat.skip_nan) {
+        return T::NAN;
+    }
+    let values = &mut lane[..count];
+    let order = |a: &T, b: &T| a.partial_cmp(b).expect("NaN was set apart");
+    // the value of rank r, and of rank r + 1 (the smallest of those above r)
+    let mut ranks = |r: usize| -> (T, T) {
+        let (_, &mut at, above) = values.select_nth_unstable_by(r, order);
+        let next = above.iter().copied().reduce(|m, x| if x < m { x } else { m }).unwrap_or(at);
+        (at, next)
+    };
+    match stat.q {
+        // an odd count: the middle value itself (NumPy's mean of one)
+        None if count % 2 == 1 => ranks(count / 2).0,
+        None => {
+            let (a, b) = ranks(count / 2 - 1);
+            (a + b).half()
+        }
+        Some(q) => {
+            let rank = (count - 1) as f64 * q;
+            let lo = (rank.floor() as usize).min(count - 1);
+            let (a, b) = ranks(lo);
+            let gamma = rank - lo as f64;
+            let diff = b - a;
+            if gamma >= 0.5 { b - diff * T::from_f64(1.0 - gamma) } else { a + diff * T::from_f64(gamma) }
+        }
+    }
+}
+
+/// Joins blocks along `axis`, in order.
+pub fn concat_along(parts: &[&Block], axis: usize) -> Block {
     let mut shape = parts[0].shape().to_vec();
     shape[axis] = parts.iter().map(|p| p.shape()[axis]).sum();
     let mut all = Block::zeros(parts[0].dtype(), &shape);
@@ -758,7 +786,12 @@ pub fn topk_merge(parts: &[&Block], k: i64, axis: usize) -> Block {
         all.paste(&start, p);
         start[axis] += p.shape()[axis];
     }
-    topk(&all, k, axis)
+    all
+}
+
+/// Concatenates topk pieces along `axis` and keeps the `k` extreme values.
+pub fn topk_merge(parts: &[&Block], k: i64, axis: usize) -> Block {
+    topk(&concat_along(parts, axis), k, axis)
 }
 
 #[cfg(test)]
