@@ -730,14 +730,33 @@ impl Array {
     }
 
     fn order_statistic(&self, stat: Quantile, axis: i64) -> Result<Array, ExprError> {
+        /// The most one task holds: every value of its lanes.
+        const LANES_BYTES: usize = 128 << 20;
+        self.order_statistic_within(stat, axis, LANES_BYTES)
+    }
+
+    fn order_statistic_within(&self, stat: Quantile, axis: i64, lanes_bytes: usize) -> Result<Array, ExprError> {
         let axis = normalize_axis(axis, self.ndim())?;
-        if self.shape()[axis] == 0 {
+        let n = self.shape()[axis];
+        // NumPy: the quantile of nothing is an error, the median (and the nan forms) NaN
+        if n == 0 && stat.q.is_some() && !stat.skip_nan {
             return Err(invalid(format!("axis {axis} has no elements to take a quantile of")));
         }
         let x = if self.dtype().is_float() { self.clone() } else { self.astype(DType::F64)? };
+        let dtype = x.dtype();
         let mut axes = x.chunks().axes().to_vec();
         axes.remove(axis);
-        let dtype = x.dtype();
+        // split the other axes' blocks until a task's lanes fit (dask's median rechunks
+        // them to 'auto' for the same reason): halve the longest blocks first
+        loop {
+            let longest = |a: &Vec<usize>| a.iter().copied().max().unwrap_or(0);
+            let block: usize = axes.iter().map(longest).product();
+            let Some(d) = (0..axes.len()).filter(|&d| longest(&axes[d]) > 1).max_by_key(|&d| longest(&axes[d])) else { break };
+            if block * n.max(1) * dtype.size_bytes() <= lanes_bytes {
+                break;
+            }
+            axes[d] = axes[d].iter().flat_map(|&c| if c > 1 { vec![c - c / 2, c / 2] } else { vec![c] }).collect();
+        }
         Ok(Array::new(Op::Quantile { input: x, stat, axis }, Chunks::new(axes), dtype))
     }
 
@@ -1110,6 +1129,30 @@ mod tests {
 
     fn arr(shape: &[usize], chunk: &[usize]) -> Array {
         Array::from_source(from_ndarray_f64("x", ArrayD::zeros(ndarray::IxDyn(shape)), chunk))
+    }
+
+    #[test]
+    fn quantile_tasks_split_other_axes_to_bound_their_lanes() {
+        let a = ndarray::Array::from_shape_fn(ndarray::IxDyn(&[9, 6, 5]), |i| ((i[0] * 7 + i[1] * 3 + i[2] * 11) % 13) as f64).into_dyn();
+        let x = Array::from_source(from_ndarray_f64("x", a, &[4, 6, 5]));
+        let stat = Quantile { q: Some(0.3), skip_nan: false };
+        let whole = x.order_statistic_within(stat, 0, usize::MAX).unwrap();
+        assert_eq!(whole.chunks().axes(), &[vec![6], vec![5]]);
+        // lanes of at most 9 values x 8 bytes x 4 elements: blocks of at most 4 elements
+        let split = x.order_statistic_within(stat, 0, 9 * 8 * 4).unwrap();
+        assert!(split.chunks().axes().iter().map(|a| a.iter().max().unwrap()).product::<usize>() <= 4, "{:?}", split.chunks());
+        let opts = crate::ExecOptions::default();
+        assert_eq!(crate::compute(&split, &opts).unwrap(), crate::compute(&whole, &opts).unwrap());
+    }
+
+    #[test]
+    fn a_median_of_nothing_is_nan_and_a_quantile_an_error() {
+        // as NumPy: np.median(np.zeros((0, 3)), axis=0) is [nan nan nan], np.quantile raises
+        let x = arr(&[0, 3], &[1, 3]);
+        let m = crate::compute(&x.median(0, false).unwrap(), &crate::ExecOptions::default()).unwrap();
+        assert!(m.to_f64_ndarray().iter().all(|v| v.is_nan()) && m.len() == 3);
+        assert!(x.quantile(0.5, 0, true).is_ok());
+        assert!(x.quantile(0.5, 0, false).unwrap_err().to_string().contains("no elements"));
     }
 
     #[test]

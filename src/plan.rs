@@ -310,13 +310,33 @@ impl Planner {
             Op::Reduce { input, reduction } => self.reduce_block(node, input, reduction, index)?,
             Op::Topk { input, k, axis } => self.topk_block(input, *k, *axis, index)?,
             Op::Quantile { input, stat, axis } => {
-                // every input block along the axis, then each lane's statistic at once
+                // every input block along the axis (or the part of it this block's lanes
+                // cover, when the other axes were split), then each lane's statistic at once
+                let mut whole = input.chunks().axes().to_vec();
+                whole.remove(*axis);
+                let split = whole.as_slice() != node.chunks().axes();
                 let nb = input.chunks().numblocks()[*axis];
+                let offsets = input.chunks().offsets(*axis);
                 let mut deps = Vec::with_capacity(nb);
                 for kb in 0..nb {
-                    let mut in_index = index.to_vec();
-                    in_index.insert(*axis, kb);
-                    deps.push(self.block_task(input, &in_index)?);
+                    if split {
+                        let mut r = region.clone();
+                        r.start.insert(*axis, offsets[kb]);
+                        r.shape.insert(*axis, input.chunks().axis(*axis)[kb]);
+                        let (kernel, kdeps) = self.kernel(input, &r)?;
+                        let bytes = r.len() * input.dtype().size_bytes();
+                        deps.push(self.add(Task {
+                            stage: Stage::Compute,
+                            deps: kdeps,
+                            work: Work::Map { kernel },
+                            out_bytes: bytes,
+                            output_block: None,
+                        }));
+                    } else {
+                        let mut in_index = index.to_vec();
+                        in_index.insert(*axis, kb);
+                        deps.push(self.block_task(input, &in_index)?);
+                    }
                 }
                 self.add(Task {
                     stage: Stage::Combine,

@@ -606,7 +606,7 @@ fn topk_typed<T: Element + TotalOrder>(v: &[T], shape: &[usize], k: i64, axis: u
     // lanes are gathered a tile at a time, reading whole rows (contiguous) rather than one
     // strided element per lane
     const TILE: usize = 64;
-    let mut lanes = vec![T::default(); TILE * n];
+    let mut lanes = vec![T::default(); TILE.min(inner).max(1) * n];
     for o in 0..outer {
         let (src, dst) = (&v[o * n * inner..(o + 1) * n * inner], &mut out[o * keep * inner..(o + 1) * keep * inner]);
         for i0 in (0..inner).step_by(TILE) {
@@ -719,7 +719,7 @@ fn quantile_typed<T: LaneFloat>(v: &[T], shape: &[usize], stat: crate::expr::Qua
     let mut out = vec![T::default(); outer * inner];
     // lanes are gathered a tile at a time, reading whole rows (contiguous)
     const TILE: usize = 64;
-    let mut lanes = vec![T::default(); TILE * n];
+    let mut lanes = vec![T::default(); TILE.min(inner).max(1) * n];
     for o in 0..outer {
         let src = &v[o * n * inner..(o + 1) * n * inner];
         for i0 in (0..inner).step_by(TILE) {
