@@ -347,7 +347,7 @@ pub enum Op {
         input: Array,
         perm: Vec<usize>,
     },
-    /// NumPy's median or quantile along `axis` (dropped), from the sorted lanes.
+    /// NumPy's median or quantile of each lane along `axis` (dropped).
     Quantile {
         input: Array,
         stat: Quantile,
@@ -704,14 +704,15 @@ impl Array {
     }
 
     /// NumPy's `quantile(x, q, axis)` (`nanquantile` with `skip_nan`) with its default
-    /// linear method: the values along `axis` sorted, and the two nearest to rank `(c - 1) q`
-    /// interpolated as NumPy's `_lerp` does, so the digits equal NumPy's; `c` counts the
-    /// lane's values (its non-NaN ones when skipping NaN). Without `skip_nan` a lane holding
-    /// NaN gives NaN; a lane with nothing to rank gives NaN. Integer data gives float64,
-    /// float32 stays float32. One axis, as dask's.
+    /// linear method: the values of each lane along `axis` at the two ranks nearest to
+    /// `(c - 1) q`, interpolated as NumPy's `_lerp` does, so the digits equal NumPy's; `c`
+    /// counts the lane's values (its non-NaN ones when skipping NaN). Without `skip_nan` a
+    /// lane holding NaN gives NaN; a lane with nothing to rank gives NaN. Integer data gives
+    /// float64, float32 stays float32. One axis, as dask's.
     ///
     /// # Errors
-    /// When `q` is outside [0, 1], or the axis is out of bounds or has no elements.
+    /// When `q` is outside [0, 1], the axis is out of bounds, or (without `skip_nan`, as in
+    /// NumPy) it has no elements.
     pub fn quantile(&self, q: f64, axis: i64, skip_nan: bool) -> Result<Array, ExprError> {
         if !(0.0..=1.0).contains(&q) {
             return Err(invalid(format!("quantiles must be in the range [0, 1], got {q}")));
@@ -724,7 +725,7 @@ impl Array {
     /// gives it).
     ///
     /// # Errors
-    /// When the axis is out of bounds or has no elements.
+    /// When the axis is out of bounds (an empty axis gives NaN, as in NumPy).
     pub fn median(&self, axis: i64, skip_nan: bool) -> Result<Array, ExprError> {
         self.order_statistic(Quantile { q: None, skip_nan }, axis)
     }

@@ -315,14 +315,13 @@ impl Planner {
                 let mut whole = input.chunks().axes().to_vec();
                 whole.remove(*axis);
                 let split = whole.as_slice() != node.chunks().axes();
-                let nb = input.chunks().numblocks()[*axis];
-                let offsets = input.chunks().offsets(*axis);
-                let mut deps = Vec::with_capacity(nb);
-                for kb in 0..nb {
+                let lengths = input.chunks().axis(*axis).to_vec();
+                let mut deps = Vec::with_capacity(lengths.len());
+                for (kb, (start, len)) in input.chunks().offsets(*axis).into_iter().zip(lengths).enumerate() {
                     if split {
                         let mut r = region.clone();
-                        r.start.insert(*axis, offsets[kb]);
-                        r.shape.insert(*axis, input.chunks().axis(*axis)[kb]);
+                        r.start.insert(*axis, start);
+                        r.shape.insert(*axis, len);
                         let (kernel, kdeps) = self.kernel(input, &r)?;
                         let bytes = r.len() * input.dtype().size_bytes();
                         deps.push(self.add(Task {
@@ -1015,8 +1014,8 @@ impl Plan {
                 _ => continue,
             };
             // kernels built per output block (one program each) count as one line when they
-            // do the same thing
-            match out.iter_mut().find(|(p, w, _)| *w == what && (Arc::ptr_eq(p, &k.program) || p.op_count() == k.program.op_count())) {
+            // are of one kind and size
+            match out.iter_mut().find(|(p, w, _)| *w == what && p.op_count() == k.program.op_count()) {
                 Some((_, _, n)) => *n += 1,
                 None => out.push((k.program.clone(), what, 1)),
             }

@@ -288,14 +288,15 @@ impl StackSource {
         &self.members
     }
 
-    /// The member holding index `i` of the leading axis, and where that member starts.
-    fn member_at(&self, i: usize) -> (usize, usize) {
+    /// The member holding index `i` of the leading axis, where it starts along that axis, and
+    /// how many indices of the axis it holds.
+    fn member_at(&self, i: usize) -> (usize, usize, usize) {
         match &self.offsets {
-            None => (i, i),
+            None => (i, i, 1),
             Some(off) => {
                 // the last member starting at or before `i`: members of length 0 are skipped
                 let k = (off.partition_point(|&o| o <= i) - 1).min(self.members.len() - 1);
-                (k, off[k])
+                (k, off[k], off[k + 1] - off[k])
             }
         }
     }
@@ -318,8 +319,7 @@ impl StackSource {
         if region.shape.contains(&0) {
             return None;
         }
-        let (k, start) = self.member_at(region.start[0]);
-        let len = if self.offsets.is_some() { self.members[k].shape()[0] } else { 1 };
+        let (k, start, len) = self.member_at(region.start[0]);
         (region.start[0] + region.shape[0] <= start + len).then(|| (k, self.member_region(region, start)))
     }
 }
@@ -406,8 +406,7 @@ impl Source for StackSource {
         let end = region.start[0] + region.shape[0];
         let mut i = region.start[0];
         while i < end {
-            let (k, start) = self.member_at(i);
-            let len = if self.offsets.is_some() { self.members[k].shape()[0] } else { 1 };
+            let (k, start, len) = self.member_at(i);
             let stop = end.min(start + len);
             if stop <= i {
                 // only a member table that disagrees with the members' shapes gets here

@@ -24,6 +24,16 @@ fn app_with_demo(dir: &Path) -> Harness<'static, GridlensApp> {
     harness(AppOptions { sources: vec![], demo: demo(dir, (180, 360), (60, 90)), frame_log: None, reopen_last: false })
 }
 
+/// The app on fixture files (SOURCE relative to `tests/fixtures/hdf5`), its time mean done;
+/// the demo it would write on a first start goes to `tmp`.
+fn app_on_fixture(tmp: &Path, source: &str) -> Harness<'static, GridlensApp> {
+    let source = format!("{}/tests/fixtures/hdf5/{source}", env!("CARGO_MANIFEST_DIR"));
+    let mut h =
+        harness(AppOptions { sources: vec![source], demo: demo(&tmp.join("demo"), (18, 36), (6, 9)), frame_log: None, reopen_last: false });
+    wait(&mut h, "the time mean", complete);
+    h
+}
+
 /// Steps frames until `done` holds (background threads finish in real time).
 fn wait(h: &mut Harness<'static, GridlensApp>, what: &str, done: impl Fn(&GridlensApp) -> bool) {
     let start = Instant::now();
@@ -163,14 +173,7 @@ fn cancel_stops_the_job_and_late_tiles_are_not_drawn() {
 fn a_netcdf_time_axis_steps_by_its_dates() {
     // one NetCDF file written by netCDF4-python, its time axis in "days since 2000-01-01"
     let tmp = tempfile::tempdir().unwrap();
-    let nc = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/cf.nc:/t2m").to_string();
-    let mut h = harness(AppOptions {
-        sources: vec![nc],
-        demo: demo(&tmp.path().join("demo"), (18, 36), (6, 9)),
-        frame_log: None,
-        reopen_last: false,
-    });
-    wait(&mut h, "the time mean", complete);
+    let mut h = app_on_fixture(tmp.path(), "cf.nc:/t2m");
     assert_eq!(h.state().data.as_ref().unwrap().label(2), "2000-01-03");
     h.get_by_label("Day − mean").click();
     wait(&mut h, "day − mean", |a| a.op.preset == Preset::DayMinusMean && complete(a));
@@ -184,14 +187,7 @@ fn the_time_mean_skips_a_missing_day_as_xarray_does() {
     // monthly NetCDF4 files of 3, 2 and 4 days joined along time; pixel (2, 3) of day 1 is
     // the fill value. The expected means are xarray's open_mfdataset(...).t2m.mean("time").
     let tmp = tempfile::tempdir().unwrap();
-    let glob = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/months/*.nc:/t2m").to_string();
-    let mut h = harness(AppOptions {
-        sources: vec![glob],
-        demo: demo(&tmp.path().join("demo"), (18, 36), (6, 9)),
-        frame_log: None,
-        reopen_last: false,
-    });
-    wait(&mut h, "the time mean", complete);
+    let h = app_on_fixture(tmp.path(), "months/*.nc:/t2m");
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/expected.json")).unwrap();
     let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
     let xr = expected["months"]["mean"].as_array().unwrap();
@@ -210,14 +206,7 @@ fn the_time_mean_skips_a_missing_day_as_xarray_does() {
 fn ascending_latitudes_are_drawn_north_up() {
     // the monthly files' latitudes run from -60 to 60: the top of the image is row 4 (60 N)
     let tmp = tempfile::tempdir().unwrap();
-    let glob = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hdf5/months/*.nc:/t2m").to_string();
-    let mut h = harness(AppOptions {
-        sources: vec![glob],
-        demo: demo(&tmp.path().join("demo"), (18, 36), (6, 9)),
-        frame_log: None,
-        reopen_last: false,
-    });
-    wait(&mut h, "the time mean", complete);
+    let mut h = app_on_fixture(tmp.path(), "months/*.nc:/t2m");
     assert!(h.state().flip_rows());
     // click image point (0.5, y) as drawn: the middle of the top row, then of the second
     let click = |h: &mut Harness<'static, GridlensApp>, y: f64| {

@@ -11,6 +11,7 @@ use crate::dtype::{DType, Kind};
 use crate::expr::ReduceFunc;
 use crate::plan::ReduceSpec;
 use std::cmp::Ordering;
+use std::ops::{Add, Div, Mul, Sub};
 
 /// Running values of one accumulator per output element.
 #[derive(Clone, Debug, PartialEq)]
@@ -590,6 +591,31 @@ macro_rules! float_order {
 }
 float_order!(f32, f64);
 
+/// Visits the lanes along `axis` of the C-order array `v` of `shape` a tile at a time:
+/// `f(o, i0, lanes, w)` gets `w` lanes (those of outer index `o` and inner indices `i0..i0 + w`)
+/// of `n` values each, one after the other in `lanes`. Element j of lane (o, i) is at
+/// `(o n + j) inner + i`; a tile is gathered by reading whole rows, not one strided element
+/// per lane.
+fn for_each_lane_tile<T: Copy + Default>(v: &[T], shape: &[usize], axis: usize, mut f: impl FnMut(usize, usize, &mut [T], usize)) {
+    const TILE: usize = 64;
+    let n = shape[axis];
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut lanes = vec![T::default(); TILE.min(inner).max(1) * n];
+    for o in 0..outer {
+        let src = &v[o * n * inner..(o + 1) * n * inner];
+        for i0 in (0..inner).step_by(TILE) {
+            let w = TILE.min(inner - i0);
+            for j in 0..n {
+                for (t, &x) in src[j * inner + i0..j * inner + i0 + w].iter().enumerate() {
+                    lanes[t * n + j] = x;
+                }
+            }
+            f(o, i0, &mut lanes[..w * n], w);
+        }
+    }
+}
+
 fn topk_typed<T: Element + TotalOrder>(v: &[T], shape: &[usize], k: i64, axis: usize) -> (Vec<T>, Vec<usize>) {
     let n = shape[axis];
     let keep = (k.unsigned_abs() as usize).min(n);
@@ -599,38 +625,23 @@ fn topk_typed<T: Element + TotalOrder>(v: &[T], shape: &[usize], k: i64, axis: u
         // a lane of one element is sorted
         return (v.to_vec(), out_shape);
     }
-    // lanes along `axis` of a C-order array: element j of lane (o, i) is at (o n + j) inner + i
-    let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
-    let mut out = vec![T::default(); outer * keep * inner];
-    // lanes are gathered a tile at a time, reading whole rows (contiguous) rather than one
-    // strided element per lane
-    const TILE: usize = 64;
-    let mut lanes = vec![T::default(); TILE.min(inner).max(1) * n];
-    for o in 0..outer {
-        let (src, dst) = (&v[o * n * inner..(o + 1) * n * inner], &mut out[o * keep * inner..(o + 1) * keep * inner]);
-        for i0 in (0..inner).step_by(TILE) {
-            let w = TILE.min(inner - i0);
-            for j in 0..n {
-                for (t, &x) in src[j * inner + i0..j * inner + i0 + w].iter().enumerate() {
-                    lanes[t * n + j] = x;
-                }
-            }
-            for t in 0..w {
-                let lane = &mut lanes[t * n..(t + 1) * n];
-                if k > 0 {
-                    lane.sort_by(|a, b| T::total(*b, *a));
-                } else {
-                    lane.sort_by(|a, b| T::total(*a, *b));
-                }
-            }
-            for j in 0..keep {
-                for (t, y) in dst[j * inner + i0..j * inner + i0 + w].iter_mut().enumerate() {
-                    *y = lanes[t * n + j];
-                }
+    let mut out = vec![T::default(); out_shape.iter().product()];
+    for_each_lane_tile(v, shape, axis, |o, i0, lanes, w| {
+        for lane in lanes.chunks_mut(n) {
+            if k > 0 {
+                lane.sort_by(|a, b| T::total(*b, *a));
+            } else {
+                lane.sort_by(|a, b| T::total(*a, *b));
             }
         }
-    }
+        let dst = &mut out[o * keep * inner..(o + 1) * keep * inner];
+        for j in 0..keep {
+            for (t, y) in dst[j * inner + i0..j * inner + i0 + w].iter_mut().enumerate() {
+                *y = lanes[t * n + j];
+            }
+        }
+    });
     (out, out_shape)
 }
 
@@ -676,64 +687,27 @@ pub fn quantile_lanes(block: &Block, stat: crate::expr::Quantile, axis: usize) -
     }
 }
 
-/// Float arithmetic in the lane's own type, as NumPy computes float32 quantiles.
-trait LaneFloat:
-    Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self>
-{
-    const NAN: Self;
-    fn from_f64(x: f64) -> Self;
-    fn is_nan(self) -> bool;
-    fn half(self) -> Self;
-}
-
-impl LaneFloat for f32 {
-    const NAN: f32 = f32::NAN;
-    fn from_f64(x: f64) -> f32 {
-        x as f32
-    }
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-    fn half(self) -> f32 {
-        self / 2.0
-    }
-}
-
-impl LaneFloat for f64 {
-    const NAN: f64 = f64::NAN;
-    fn from_f64(x: f64) -> f64 {
-        x
-    }
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
-    fn half(self) -> f64 {
-        self / 2.0
-    }
-}
+/// The float types a quantile is computed in, with their own arithmetic (NumPy computes
+/// float32 quantiles in float32).
+trait LaneFloat: Element + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> {}
+impl LaneFloat for f32 {}
+impl LaneFloat for f64 {}
 
 fn quantile_typed<T: LaneFloat>(v: &[T], shape: &[usize], stat: crate::expr::Quantile, axis: usize) -> Vec<T> {
     let n = shape[axis];
-    let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
     let mut out = vec![T::default(); outer * inner];
-    // lanes are gathered a tile at a time, reading whole rows (contiguous)
-    const TILE: usize = 64;
-    let mut lanes = vec![T::default(); TILE.min(inner).max(1) * n];
-    for o in 0..outer {
-        let src = &v[o * n * inner..(o + 1) * n * inner];
-        for i0 in (0..inner).step_by(TILE) {
-            let w = TILE.min(inner - i0);
-            for j in 0..n {
-                for (t, &x) in src[j * inner + i0..j * inner + i0 + w].iter().enumerate() {
-                    lanes[t * n + j] = x;
-                }
-            }
-            for t in 0..w {
-                out[o * inner + i0 + t] = lane_statistic(&mut lanes[t * n..(t + 1) * n], stat);
-            }
-        }
+    if n == 0 {
+        // nothing to rank: NaN (a quantile of an empty axis is refused earlier)
+        out.fill(T::from_f64(f64::NAN));
+        return out;
     }
+    for_each_lane_tile(v, shape, axis, |o, i0, lanes, w| {
+        for (t, lane) in lanes.chunks_mut(n).enumerate().take(w) {
+            out[o * inner + i0 + t] = lane_statistic(lane, stat);
+        }
+    });
     out
 }
 
@@ -742,13 +716,13 @@ fn lane_statistic<T: LaneFloat>(lane: &mut [T], stat: crate::expr::Quantile) -> 
     // the values to rank first: NaN moved to the end when skipped
     let mut count = 0;
     for j in 0..lane.len() {
-        if !lane[j].is_nan() {
+        if !lane[j].to_f64().is_nan() {
             lane.swap(count, j);
             count += 1;
         }
     }
     if count == 0 || (count < lane.len() && !stat.skip_nan) {
-        return T::NAN;
+        return T::from_f64(f64::NAN);
     }
     let values = &mut lane[..count];
     let order = |a: &T, b: &T| a.partial_cmp(b).expect("NaN was set apart");
@@ -763,7 +737,7 @@ fn lane_statistic<T: LaneFloat>(lane: &mut [T], stat: crate::expr::Quantile) -> 
         None if count % 2 == 1 => ranks(count / 2).0,
         None => {
             let (a, b) = ranks(count / 2 - 1);
-            (a + b).half()
+            (a + b) / T::from_f64(2.0)
         }
         Some(q) => {
             let rank = (count - 1) as f64 * q;

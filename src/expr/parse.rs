@@ -708,7 +708,7 @@ impl Args {
 impl Evaluator<'_> {
     /// A list written inside an index, `x[[0, 31, 59]]` or `x[:, [True, False, True]]`: all
     /// integers or all booleans, evaluated now (the list is part of the expression).
-    fn index_list(&mut self, node: &Node) -> Result<IndexItem, ParseError> {
+    fn list_index(&mut self, node: &Node) -> Result<IndexItem, ParseError> {
         let Kind::List(elems) = &node.kind else { unreachable!("called on lists") };
         let mut ints = Vec::with_capacity(elems.len());
         let mut bools = Vec::with_capacity(elems.len());
@@ -776,7 +776,7 @@ impl Evaluator<'_> {
                 let mut items = Vec::with_capacity(subs.len());
                 for s in subs {
                     items.push(match s {
-                        Sub::Expr(e) if matches!(e.kind, Kind::List(_)) => self.index_list(e)?,
+                        Sub::Expr(e) if matches!(e.kind, Kind::List(_)) => self.list_index(e)?,
                         Sub::Expr(e) => match self.eval(e)? {
                             Value::Scalar(Scalar::Int(i)) => IndexItem::Int(i),
                             Value::NoneV => IndexItem::NewAxis,
