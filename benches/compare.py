@@ -2,7 +2,7 @@
 """gridlens against dask.array on the same files, in one run, alternating.
 
 For each workload this runs the gridlens command line (the whole process, start-up
-included) and ../shared/bench/dask_reference.py (dask's own compute time, its Python
+included) and benches/dask_reference.py (dask's own compute time, its Python
 start-up excluded) in turns, and prints medians, the ratio, the peak RSS of each process,
 and the time `cat` needs to read the same files from the page cache (the read limit).
 gridlens is also timed with 1 thread, to show the scaling. Each run's answers are compared
@@ -13,8 +13,8 @@ disagreement stops the benchmark.
     python3 benches/compare.py --full               # adds the 16.5 GB stack and the 1e9 sum
     python3 benches/compare.py --only mean,sum --runs 5
 
-Data is written once into --data (default target/bench-data) with the shared
-make_weather.py (h5py, the tutorial's prep.py) and dask_reference.py make-random.
+Data is written once into --data (default target/bench-data) with benches/make_weather.py
+(h5py, the tutorial's prep.py) and benches/dask_reference.py make-random.
 Needs a Python with numpy, h5py, dask, zarr and scikit-image (--python, default: this one).
 """
 import argparse
@@ -29,7 +29,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SHARED = os.path.join(ROOT, "..", "shared", "bench")
 
 
 def run_measured(cmd, env=None):
@@ -63,12 +62,12 @@ def ensure_data(args, needs):
         d = os.path.join(args.data, name)
         if name in needs and not (os.path.isdir(d) and len([f for f in os.listdir(d) if f.endswith(".hdf5")]) == 31):
             print(f"writing {d} (make_weather.py --growth {growth}) ...", file=sys.stderr)
-            subprocess.check_call([py, os.path.join(SHARED, "make_weather.py"), d, "--growth", str(growth)])
+            subprocess.check_call([py, os.path.join(HERE, "make_weather.py"), d, "--growth", str(growth)])
     for name, n in (("random.hdf5", 100_000_000), ("random-1e9.hdf5", 1_000_000_000)):
         f = os.path.join(args.data, name)
         if name in needs and not os.path.exists(f):
             print(f"writing {f} ({n:.0e} float32) ...", file=sys.stderr)
-            subprocess.check_call([py, os.path.join(SHARED, "dask_reference.py"), "make-random", "--file", f + ".part", "--n", str(n)])
+            subprocess.check_call([py, os.path.join(HERE, "dask_reference.py"), "make-random", "--file", f + ".part", "--n", str(n)])
             os.replace(f + ".part", f)
     cl = os.path.join(args.data, "cluster7000.npy")
     if "cluster7000.npy" in needs and not os.path.exists(cl):
@@ -135,7 +134,7 @@ def workloads(args):
     needs, what `cat` reads for the read limit, and how the two answers are compared."""
     g = args.gridlens
     py = args.python
-    dref = [py, os.path.join(SHARED, "dask_reference.py")]
+    dref = [py, os.path.join(HERE, "dask_reference.py")]
     data = args.data
     w8, w32 = os.path.join(data, "weather-g8"), os.path.join(data, "weather-g32")
     x8, x32 = f"x={w8}/*.hdf5:/t2m", f"x={w32}/*.hdf5:/t2m"

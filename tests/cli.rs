@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn weather() -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/weather-small");
     format!("x={}/*.hdf5:/t2m", dir.display())
 }
 
@@ -135,7 +135,7 @@ fn explain_prints_the_table_and_stages() {
 
 #[test]
 fn info_lists_datasets_as_text_and_json() {
-    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small/2014-01-01.hdf5");
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/weather-small/2014-01-01.hdf5");
     let out = gridlens().args(["info", f.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
@@ -188,7 +188,7 @@ fn bad_input_gives_one_clear_line() {
     assert!(e.contains("/no/such/file.h5") && e.contains("no such file"), "{e}");
     let e = fails(&["eval", "x.sum()", "-i", "x=/no/such/dir/*.h5"]);
     assert!(e.contains("matches no files"), "{e}");
-    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weather-small/2014-01-01.hdf5");
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/weather-small/2014-01-01.hdf5");
     let e = fails(&["eval", "x.sum()", "-i", &format!("x={}:/temperature", f.display())]);
     assert!(e.contains("/temperature") && e.contains("/t2m"), "lists the datasets there are: {e}");
     let e = fails(&["eval", "x.sum()", "-i", "x"]);
