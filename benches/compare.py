@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""gridlens against dask.array on the same files, in one run, alternating.
+"""gridlens against its peers on the same files, in one run, alternating.
 
 For each workload this runs the gridlens command line (the whole process, start-up
-included) and benches/dask_reference.py (dask's own compute time, its Python
-start-up excluded) in turns, and prints medians, the ratio, the peak RSS of each process,
-and the time `cat` needs to read the same files from the page cache (the read limit).
-gridlens is also timed with 1 thread, to show the scaling. Each run's answers are compared
-(the same digest, element-equal Zarr stores, the sum within float32's rounding), and a
+included) and its peers in turns — benches/dask_reference.py (dask's own compute time,
+its Python start-up excluded) for the tutorial's workloads; CDO, NCO and xarray (whole
+processes, xarray's compute time) for the archive workloads — and prints medians, the
+ratios, the peak RSS of each process, and the machine's floor for the same data measured
+in the same run: the time `cat` needs to read the files from the page cache (read floor),
+or libdeflate inflating every chunk on all cores with the chunks already in memory
+(decode floor, benches/decode_floor.rs). gridlens is also timed with 1 thread, to show the
+scaling. Each run's answers are compared (the same digest, element-equal Zarr stores, the
+sum within float32's rounding, the time mean within float32's rounding of NCO's), and a
 disagreement stops the benchmark.
 
     python3 benches/compare.py                      # the 1 GB weather stack and the rest
     python3 benches/compare.py --full               # adds the 16.5 GB stack and the 1e9 sum
+    python3 benches/compare.py --archives           # the ERA5-like month and 30 years of daily files
     python3 benches/compare.py --only mean,sum --runs 5
 
 Data is written once into --data (default target/bench-data) with benches/make_weather.py
-(h5py, the tutorial's prep.py) and benches/dask_reference.py make-random.
-Needs a Python with numpy, h5py, dask, zarr and scikit-image (--python, default: this one).
+(h5py, the tutorial's prep.py), benches/dask_reference.py make-random, benches/make_era5.py
+and benches/make_daily_years.py. Needs a Python with numpy, h5py, netCDF4, dask, xarray,
+zarr and scikit-image (--python, default: this one; benches/requirements.txt); cdo and ncra
+(Debian: apt-get install cdo nco) are skipped with a note where absent.
 """
 import argparse
 import json
@@ -69,6 +76,12 @@ def ensure_data(args, needs):
             print(f"writing {f} ({n:.0e} float32) ...", file=sys.stderr)
             subprocess.check_call([py, os.path.join(HERE, "dask_reference.py"), "make-random", "--file", f + ".part", "--n", str(n)])
             os.replace(f + ".part", f)
+    for name, script in (("era5", "make_era5.py"), ("daily", "make_daily_years.py")):
+        d = os.path.join(args.data, name)
+        if name in needs and not os.path.exists(os.path.join(d, ".complete")):
+            print(f"writing {d} ({script}) ...", file=sys.stderr)
+            subprocess.check_call([py, os.path.join(HERE, script), d])
+            open(os.path.join(d, ".complete"), "w").close()
     cl = os.path.join(args.data, "cluster7000.npy")
     if "cluster7000.npy" in needs and not os.path.exists(cl):
         # the same cluster dask_reference.py builds for `lj --n 7000`
@@ -127,6 +140,122 @@ def check_zarr(py, gl_path, dask_path):
     out = subprocess.run([py, "-c", code, gl_path, dask_path], capture_output=True, text=True)
     msg = (out.stdout.strip() or out.stderr.strip()[-500:])
     return None if msg == "ok" else msg
+
+
+def check_netcdf_mean(py, gl_path, peer_path, var="t2m"):
+    """A time mean gridlens stored (HDF5, float64) against a peer's NetCDF output (float32,
+    or float64 when the peer promotes): equal within float32's rounding, NaN where NaN."""
+    code = ("import sys, h5py, netCDF4, numpy as np\n"
+            "a = h5py.File(sys.argv[1], 'r')[sys.argv[3]][...].astype('f8')\n"
+            "d = netCDF4.Dataset(sys.argv[2]); v = d[sys.argv[3]]; v.set_auto_mask(False)\n"
+            "b = np.asarray(v[...], dtype='f8').reshape(a.shape)\n"
+            "fill = getattr(v, '_FillValue', None)\n"
+            "b = np.where(b == fill, np.nan, b) if fill is not None else b\n"
+            "ok = np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a, b, rtol=2e-6, atol=0, equal_nan=True)\n"
+            "print('ok' if ok else f'max difference {np.nanmax(np.abs(a - b))}')")
+    out = subprocess.run([py, "-c", code, gl_path, peer_path, var], capture_output=True, text=True)
+    msg = out.stdout.strip() or out.stderr.strip()[-500:]
+    return None if msg == "ok" else msg
+
+
+def xarray_script(kind):
+    """xarray with dask on the threaded scheduler, timed from before open_mfdataset to the
+    written result (the Python start-up excluded), as a user runs it."""
+    body = {
+        "mean": "r = ds.t2m.mean('time')",
+        "anomaly": "r = ds.t2m.isel(time=0) - ds.t2m.mean('time')",
+        "subsample": "r = ds.t2m[:, ::2, ::2]",
+    }[kind]
+    write = "r.to_dataset(name='t2m').to_zarr(sys.argv[2], mode='w')" if kind == "subsample" else "r.to_netcdf(sys.argv[2])"
+    return ("import sys, glob, json, time, dask, xarray as xr\n"
+            "dask.config.set(scheduler='threads')\n"
+            "t = time.perf_counter()\n"
+            "ds = xr.open_mfdataset(sorted(glob.glob(sys.argv[1])), combine='by_coords', parallel=False)\n"
+            f"{body}\n{write}\n"
+            "print(json.dumps({'compute_s': round(time.perf_counter() - t, 3)}))\n")
+
+
+def archive_workloads(args):
+    """The files archives deliver: an ERA5-like month of deflated NetCDF4 files, one record
+    per chunk, and 30 years of daily files."""
+    g, py, data = args.gridlens, args.python, args.data
+    era5, daily = os.path.join(data, "era5"), os.path.join(data, "daily")
+    e5, dy = f"{era5}/*.nc", f"{daily}/*/*.nc"
+    out = os.path.join(data, "out")
+    cdo = shutil.which("cdo")
+    ncra = shutil.which("ncra")
+    cache = os.path.join(data, "index-cache")
+    def peer(name, cmd, timing="wall", check=None):
+        return dict(name=name, cmd=cmd, timing=timing, check=check)
+    def nco_check(path):
+        return lambda: check_netcdf_mean(py, out + "-gl.h5", path)
+    wl = [
+        dict(name="era5-mean", what="ERA5 month (1.4 GB deflated): nanmean(x, axis=0) -> HDF5", needs="era5", floor="decode", floor_of=e5,
+             gl=[g, "eval", "nanmean(x, axis=0)", "-i", f"x={e5}:/t2m", "-o", out + "-gl.h5:/t2m", "--overwrite"],
+             peers=[p for p in [
+                 ncra and peer("ncra", [ncra, "-O", *sorted_glob(e5), out + "-nco.nc"], check=nco_check(out + "-nco.nc")),
+                 cdo and peer("cdo -P 2", [cdo, "-s", "-O", "-P", "2", "timmean", "-mergetime", *sorted_glob(e5), out + "-cdo.nc"],
+                              check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-cdo.nc")),
+                 peer("xarray", [py, "-c", xarray_script("mean"), e5, out + "-xr.nc"], timing="compute_s",
+                      check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-xr.nc")),
+             ] if p]),
+        dict(name="era5-anomaly", what="ERA5 month: x[0] - nanmean(x, axis=0) -> HDF5", needs="era5", floor="decode", floor_of=e5,
+             gl=[g, "eval", "x[0] - nanmean(x, axis=0)", "-i", f"x={e5}:/t2m", "-o", out + "-gl.h5:/t2m", "--overwrite"],
+             peers=[p for p in [
+                 cdo and peer("cdo -P 2", [cdo, "-s", "-O", "-P", "2", "sub", "-seltimestep,1", "-mergetime", *sorted_glob(e5),
+                                           "-timmean", "-mergetime", *sorted_glob(e5), out + "-cdo.nc"],
+                              check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-cdo.nc")),
+                 peer("xarray", [py, "-c", xarray_script("anomaly"), e5, out + "-xr.nc"], timing="compute_s",
+                      check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-xr.nc")),
+             ] if p]),
+        dict(name="era5-subsample", what="ERA5 month: x[:, ::2, ::2] -> Zarr", needs="era5", floor="decode", floor_of=e5,
+             gl=[g, "eval", "x[:, ::2, ::2]", "-i", f"x={e5}:/t2m", "-o", out + "-gl.zarr", "--overwrite"],
+             peers=[p for p in [
+                 cdo and peer("cdo -P 2", [cdo, "-s", "-O", "-P", "2", "samplegrid,2", "-mergetime", *sorted_glob(e5), out + "-cdo.nc"]),
+                 peer("xarray", [py, "-c", xarray_script("subsample"), e5, out + "-xr.zarr"], timing="compute_s"),
+             ] if p]),
+        # the first open of a set indexes every file (the cache directory emptied before the
+        # run); later opens read the cached index
+        dict(name="daily-first", what="30 years, 10,958 daily files: open + nanmean, first open", needs="daily", floor="cat", floor_of=dy,
+             gl=[g, "eval", "nanmean(x, axis=0)", "-i", f"x={dy}:/t2m", "-o", out + "-gl.h5:/t2m", "--overwrite"],
+             env={"XDG_CACHE_HOME": cache}, before=lambda: shutil.rmtree(cache, ignore_errors=True),
+             peers=[p for p in [
+                 ncra and peer("ncra", [ncra, "-O", *sorted_glob(dy), out + "-nco.nc"], check=nco_check(out + "-nco.nc")),
+             ] if p]),
+        dict(name="daily-again", what="30 years of daily files: open + nanmean, opened before", needs="daily", floor="cat", floor_of=dy,
+             gl=[g, "eval", "nanmean(x, axis=0)", "-i", f"x={dy}:/t2m", "-o", out + "-gl.h5:/t2m", "--overwrite"],
+             env={"XDG_CACHE_HOME": cache}, peers=[]),
+        dict(name="daily-info-first", what="30 years of daily files: gridlens info, first open", needs="daily", floor=None,
+             gl=[g, "info", f"{dy}:/t2m"], env={"XDG_CACHE_HOME": cache}, before=lambda: shutil.rmtree(cache, ignore_errors=True), peers=[]),
+        dict(name="daily-info-again", what="30 years of daily files: gridlens info, opened before", needs="daily", floor=None,
+             gl=[g, "info", f"{dy}:/t2m"], env={"XDG_CACHE_HOME": cache}, peers=[]),
+    ]
+    if args.all_peers:
+        # minutes each: only on request
+        wl[3]["peers"] += [p for p in [
+            peer("xarray", [py, "-c", xarray_script("mean"), dy, out + "-xr.nc"], timing="compute_s",
+                 check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-xr.nc")),
+            cdo and peer("cdo -P 2", [cdo, "-s", "-O", "-P", "2", "timmean", "-mergetime", *sorted_glob(dy), out + "-cdo.nc"]),
+        ] if p]
+    return wl
+
+
+def sorted_glob(pattern):
+    import glob
+    return sorted(glob.glob(pattern))
+
+
+def decode_floor(args, pattern, dataset="/t2m"):
+    """libdeflate inflating every chunk of the files on all cores, the chunks in memory first
+    (benches/decode_floor.rs; h5py lists where the chunks are)."""
+    listing = os.path.join(args.data, "chunks-" + str(abs(hash(pattern))) + ".txt")
+    if not os.path.exists(listing):
+        with open(listing + ".part", "w") as f:
+            subprocess.check_call([args.python, os.path.join(HERE, "chunk_list.py"), pattern, dataset], stdout=f)
+        os.replace(listing + ".part", listing)
+    out = subprocess.run(["cargo", "bench", "-q", "--bench", "decode_floor", "--", str(os.cpu_count()), listing],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
 def workloads(args):
@@ -221,58 +350,95 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", help="comma-separated workload names")
     ap.add_argument("--full", action="store_true", help="also the tutorial's 16.5 GB stack and 1e9 float32 values (4 GB)")
+    ap.add_argument("--archives", action="store_true", help="the ERA5-like month and 30 years of daily files, beside CDO, NCO and xarray")
+    ap.add_argument("--all-peers", action="store_true", help="also the peers that take minutes (xarray and CDO on 10,958 files)")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench-results.json"))
     args = ap.parse_args()
     if not os.path.exists(args.gridlens):
         sys.exit(f"{args.gridlens} not found: run `cargo build --release` first")
-    chosen = workloads(args)
+    if args.archives:
+        chosen = archive_workloads(args)
+        if args.only:
+            keep = set(args.only.split(","))
+            chosen = [w for w in chosen if w["name"] in keep]
+        for w in chosen:
+            for tool in ("cdo", "ncra"):
+                if not shutil.which(tool):
+                    print(f"note: {tool} is not installed (apt-get install cdo nco): skipped", file=sys.stderr)
+    else:
+        chosen = workloads(args)
+        for w in chosen:
+            w["peers"] = [] if args.no_dask else [dict(name="dask", cmd=w["dask"], timing="compute_s", check=w["check"], digest=True)]
+            w["floor"], w["floor_of"] = ("cat", w["cat"]) if w["cat"] else (None, None)
     ensure_data(args, {w["needs"] for w in chosen})
     results = []
     for w in chosen:
         print(f"{w['name']}: {w['what']}", file=sys.stderr)
-        files = cat_files(w["cat"]) if w["cat"] else None
-        if files:
+        files = None
+        if w["floor"] == "cat":
+            files = sorted_glob(w["floor_of"]) if "*" in w["floor_of"] else cat_files(w["floor_of"])
             cat_time(files)  # warm the page cache
-        gl, gl1, dk, cats = [], [], [], []
-        gl_rss, dk_rss = [], []
+        elif w["floor"] == "decode":
+            cat_time(sorted_glob(w["floor_of"]))
+        gl, gl1, floors, gl_rss = [], [], [], []
+        peer_times = {p["name"]: [] for p in w["peers"]}
+        peer_rss = {p["name"]: [] for p in w["peers"]}
+        env = dict(os.environ, **w.get("env", {}))
         for r in range(args.runs):
-            t, rss, gl_out = run_measured(w["gl"] + ["--threads", "2"])
+            if "before" in w:
+                w["before"]()
+            t, rss, gl_out = run_measured(w["gl"] + (["--threads", "2"] if w["gl"][1] == "eval" else []), env=env)
             gl.append(t)
             gl_rss.append(rss)
-            t1, _, _ = run_measured(w["gl"] + ["--threads", "1"])
-            gl1.append(t1)
-            if not args.no_dask:
-                _, rss, out = run_measured(w["dask"])
-                dk_json = json.loads(out.strip().splitlines()[-1])
-                dk.append(dk_json["compute_s"])
-                dk_rss.append(rss)
+            if w["gl"][1] == "eval":
+                if "before" in w:
+                    w["before"]()
+                t1, _, _ = run_measured(w["gl"] + ["--threads", "1"], env=env)
+                gl1.append(t1)
+            for p in w["peers"]:
+                wall, rss, out = run_measured(p["cmd"])
+                secs = json.loads(out.strip().splitlines()[-1])["compute_s"] if p["timing"] == "compute_s" else wall
+                peer_times[p["name"]].append(secs)
+                peer_rss[p["name"]].append(rss)
                 # a fast wrong answer is no result: each run's answers are compared
-                problem = w["check"](gl_out, dk_json)
-                if problem:
-                    sys.exit(f"{w['name']}: gridlens and dask disagree: {problem}")
-            if files:
-                cats.append(cat_time(files))
-            print(f"  run {r + 1}: gridlens {t:.3f} s (1 thread {t1:.3f} s)" + (f", dask {dk[-1]:.3f} s" if dk else ""), file=sys.stderr)
+                if p.get("check"):
+                    problem = p["check"](gl_out, json.loads(out.strip().splitlines()[-1])) if p.get("digest") else p["check"]()
+                    if problem:
+                        sys.exit(f"{w['name']}: gridlens and {p['name']} disagree: {problem}")
+            if w["floor"] == "cat":
+                floors.append(cat_time(files))
+            elif w["floor"] == "decode":
+                floors.append(decode_floor(args, w["floor_of"]))
+            times = ", ".join(f"{n} {v[-1]:.3f} s" for n, v in peer_times.items())
+            print(f"  run {r + 1}: gridlens {t:.3f} s" + (f" (1 thread {gl1[-1]:.3f} s)" if gl1 else "") + (f", {times}" if times else "")
+                  + (f", {w['floor']} floor {floors[-1]:.3f} s" if floors else ""), file=sys.stderr)
         row = dict(
             name=w["name"], what=w["what"],
-            gridlens_s=statistics.median(gl), gridlens_1thread_s=statistics.median(gl1),
+            gridlens_s=statistics.median(gl), gridlens_1thread_s=statistics.median(gl1) if gl1 else None,
             gridlens_rss=max(gl_rss),
-            dask_s=statistics.median(dk) if dk else None, dask_rss=max(dk_rss) if dk_rss else None,
-            cat_s=statistics.median(cats) if cats else None,
+            peers={n: dict(s=statistics.median(v), rss=max(peer_rss[n])) for n, v in peer_times.items()},
+            floor=w["floor"], floor_s=statistics.median(floors) if floors else None,
         )
         results.append(row)
-    for name in ("out-gl.zarr", "out-dask.zarr"):
+    for name in ("out-gl.zarr", "out-dask.zarr", "out-xr.zarr"):
         shutil.rmtree(os.path.join(args.data, name), ignore_errors=True)
     print()
-    print("| workload | gridlens | 1 thread | dask | dask / gridlens | gridlens / cat | cat | peak RSS gridlens | peak RSS dask |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = []
     for r in results:
-        ratio = f"{r['dask_s'] / r['gridlens_s']:.1f}×" if r["dask_s"] else "—"
-        vs_cat = f"{r['gridlens_s'] / r['cat_s']:.2f}×" if r["cat_s"] else "—"
-        print(f"| {r['what']} | {r['gridlens_s']:.3f} s | {r['gridlens_1thread_s']:.3f} s | "
-              f"{(str(round(r['dask_s'], 3)) + ' s') if r['dask_s'] else '—'} | {ratio} | {vs_cat} | "
-              f"{(str(round(r['cat_s'], 3)) + ' s') if r['cat_s'] else '—'} | {fmt_bytes(r['gridlens_rss'])} | {fmt_bytes(r['dask_rss'])} |")
+        names += [n for n in r["peers"] if n not in names]
+    print("| workload | gridlens | 1 thread | " + " | ".join(f"{n} | {n} / gridlens" for n in names)
+          + " | floor | gridlens / floor | peak RSS gridlens |")
+    print("|---|---:|---:|" + "---:|---:|" * len(names) + "---:|---:|---:|")
+    for r in results:
+        cells = []
+        for n in names:
+            p = r["peers"].get(n)
+            cells += [f"{p['s']:.3f} s", f"{p['s'] / r['gridlens_s']:.1f}×"] if p else ["—", "—"]
+        floor = f"{r['floor_s']:.3f} s ({r['floor']})" if r["floor_s"] else "—"
+        vs = f"{r['gridlens_s'] / r['floor_s']:.2f}×" if r["floor_s"] else "—"
+        one = f"{r['gridlens_1thread_s']:.3f} s" if r["gridlens_1thread_s"] else "—"
+        print(f"| {r['what']} | {r['gridlens_s']:.3f} s | {one} | " + " | ".join(cells) + f" | {floor} | {vs} | {fmt_bytes(r['gridlens_rss'])} |")
     with open(args.json, "w") as f:
         json.dump(dict(runs=args.runs, cpus=os.cpu_count(), results=results), f, indent=1)
     print(f"\n(medians of {args.runs} runs; {os.cpu_count()} cores; results in {args.json})")

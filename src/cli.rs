@@ -58,6 +58,10 @@ pub struct InputArgs {
     /// Show stored values as they are, without CF decoding (scale_factor, add_offset, _FillValue).
     #[arg(long)]
     pub raw: bool,
+    /// Index every file of a set afresh, neither reading nor writing the index cache
+    /// ($XDG_CACHE_HOME/gridlens/index).
+    #[arg(long)]
+    pub no_index_cache: bool,
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +114,9 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Index every file of a set afresh, neither reading nor writing the index cache.
+    #[arg(long)]
+    pub no_index_cache: bool,
 }
 
 #[derive(Args, Debug)]
@@ -154,7 +161,7 @@ pub fn open_inputs(input: &InputArgs) -> Result<(HashMap<String, Array>, Vec<(St
         Some(c) => Some(ChunkSpec::parse(c).map_err(|e| anyhow!("--chunks: {e}"))?),
         None => None,
     };
-    let opts = OpenOptions { decode_cf: !input.raw, chunks };
+    let opts = OpenOptions { decode_cf: !input.raw, chunks, index_cache: !input.no_index_cache };
     let mut names = HashMap::new();
     let mut bound = Vec::new();
     for b in &input.inputs {
@@ -288,75 +295,88 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `info`.
+/// Runs `info`. A set of files is described by its first file and the array they make
+/// together (a set of 10,000 daily files is not 10,000 listings).
 ///
 /// # Errors
 /// A file that cannot be opened or read.
 pub fn info(args: &InfoArgs) -> Result<()> {
+    let opts = OpenOptions { index_cache: !args.no_index_cache, ..OpenOptions::default() };
     let mut json = Vec::new();
     for s in &args.sources {
         let spec = SourceSpec::parse(s);
-        for path in crate::io::expand(&spec.pattern)? {
-            match crate::io::Format::of(&path) {
-                Some(crate::io::Format::Hdf5) | None if spec.dataset.is_none() => {
-                    let tree = crate::io::hdf5::describe_file(&path)?;
-                    if args.json {
-                        json.push(serde_json::to_value(&tree)?);
-                    } else {
-                        println!("{tree}");
-                    }
+        let files = crate::io::expand(&spec.pattern)?;
+        let first = &files[0];
+        match crate::io::Format::of(first) {
+            Some(crate::io::Format::Hdf5) | None if spec.dataset.is_none() => {
+                let tree = crate::io::hdf5::describe_file(first)?;
+                if args.json {
+                    json.push(serde_json::to_value(&tree)?);
+                } else {
+                    println!("{tree}");
                 }
-                _ => {
-                    let src = crate::io::open_file(&path, spec.dataset.as_deref(), &OpenOptions::default())?;
-                    let m = src.metadata();
-                    if args.json {
-                        json.push(serde_json::json!({
-                            "path": path.display().to_string(),
-                            "shape": src.shape(),
-                            "dtype": src.dtype().name(),
-                            "chunks": src.chunks().max_block_shape(),
-                            "attrs": m.attrs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
-                        }));
-                    } else {
-                        println!("{}", src.describe());
-                        println!(
-                            "  shape {} {} chunks {}",
-                            fmt_shape(&src.shape()),
-                            src.dtype(),
-                            fmt_shape(&src.chunks().max_block_shape())
-                        );
-                        for (k, v) in &m.attrs {
-                            println!("  @{k} = {v}");
-                        }
+            }
+            _ => {
+                let src = crate::io::open_file(first, spec.dataset.as_deref(), &opts)?;
+                let m = src.metadata();
+                if args.json {
+                    json.push(serde_json::json!({
+                        "path": first.display().to_string(),
+                        "shape": src.shape(),
+                        "dtype": src.dtype().name(),
+                        "chunks": src.chunks().max_block_shape(),
+                        "attrs": m.attrs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
+                    }));
+                } else {
+                    println!("{}", src.describe());
+                    println!("  shape {} {} chunks {}", fmt_shape(&src.shape()), src.dtype(), fmt_shape(&src.chunks().max_block_shape()));
+                    for (k, v) in &m.attrs {
+                        println!("  @{k} = {v}");
                     }
                 }
             }
         }
-        // what `-i x=PATTERN:/dataset` gives when the pattern names several files
-        if spec.dataset.is_some() && crate::io::expand(&spec.pattern)?.len() > 1 {
-            let src = crate::io::open(&spec, &OpenOptions::default())?;
-            let first = src.metadata().coords.into_iter().next().flatten();
-            let (axis, from, to) = match &first {
-                Some(c) if !c.labels.is_empty() => (c.name.clone(), c.labels[0].clone(), c.labels[c.labels.len() - 1].clone()),
-                _ => ("file".into(), String::new(), String::new()),
-            };
-            if args.json {
-                json.push(serde_json::json!({
-                    "stack": s,
-                    "shape": src.shape(),
-                    "dtype": src.dtype().name(),
-                    "chunks": src.chunks().max_block_shape(),
-                    "first_axis": {"name": axis, "first": from, "last": to},
-                }));
-            } else {
-                println!(
-                    "as one array: shape {} {} chunks {}, first axis {axis}{}",
-                    fmt_shape(&src.shape()),
-                    src.dtype(),
-                    fmt_shape(&src.chunks().max_block_shape()),
-                    if from.is_empty() { String::new() } else { format!(" {from} … {to}") }
-                );
+        if files.len() < 2 {
+            continue;
+        }
+        let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        if !args.json {
+            println!("… and {} more files ({} in all)", files.len() - 1, format_bytes(total as usize));
+        }
+        // what `-i x=PATTERN:DATASET` gives (the file's single data variable when none is named)
+        let src = match crate::io::open(&spec, &opts) {
+            Ok(s) => s,
+            Err(e) if spec.dataset.is_none() => {
+                if !args.json {
+                    println!("(name a dataset, PATTERN:DATASET, to see the array the files make: {})", e.message);
+                }
+                continue;
             }
+            Err(e) => return Err(e.into()),
+        };
+        let first_axis = src.metadata().coords.into_iter().next().flatten();
+        let (axis, from, to) = match &first_axis {
+            Some(c) if !c.labels.is_empty() => (c.name.clone(), c.labels[0].clone(), c.labels[c.labels.len() - 1].clone()),
+            _ => ("file".into(), String::new(), String::new()),
+        };
+        if args.json {
+            json.push(serde_json::json!({
+                "stack": s,
+                "files": files.len(),
+                "size_bytes": total,
+                "shape": src.shape(),
+                "dtype": src.dtype().name(),
+                "chunks": src.chunks().max_block_shape(),
+                "first_axis": {"name": axis, "first": from, "last": to},
+            }));
+        } else {
+            println!(
+                "as one array: shape {} {} chunks {}, first axis {axis}{}",
+                fmt_shape(&src.shape()),
+                src.dtype(),
+                fmt_shape(&src.chunks().max_block_shape()),
+                if from.is_empty() { String::new() } else { format!(" {from} … {to}") }
+            );
         }
     }
     if args.json {

@@ -683,10 +683,17 @@ impl Scheduler<'_> {
         Ok(Some(Arc::new(value)))
     }
 
-    /// Reads a reduction group slab by slab and folds each slab while it is in the cache.
+    /// Reads a reduction group and folds it slab by slab, each slab while it is in the cache.
     /// Slabs run along the first kept axis longer than 1, so that the partial's rows for a slab
     /// stay in the cache while every region's slab is folded into them; when every such axis is
     /// reduced (a full reduction) the partial is small and regions go one after the other.
+    ///
+    /// Data that can be read in parts (uncompressed files, memory) is read a slab at a time.
+    /// Compressed chunks must be decoded whole, so they are decoded a batch at a time and the
+    /// batch is folded slab by slab: the partial (often larger than the data: a nanmean keeps
+    /// 16 bytes per element of a float32 field) then passes through the cache once per batch
+    /// instead of once per chunk. Either way each element meets the partial in region order,
+    /// so the result is the same.
     fn reduce_read(
         &self,
         source: &dyn crate::Source,
@@ -710,18 +717,19 @@ impl Scheduler<'_> {
             result: 0,
             result_dtype: source.dtype(),
         });
-        let fold_slab = |partial: &mut Partial, region: &Region, s0: usize, s1: usize| -> Result<(), ExecError> {
+        // folds rows s0..s1 along `axis` of `block`, which holds `region` whole (`whole`) or
+        // only those rows
+        let fold_rows = |partial: &mut Partial, block: &Block, region: &Region, s0: usize, s1: usize, whole: bool| {
             let mut sub = region.clone();
             sub.start[axis] += s0;
             sub.shape[axis] = s1 - s0;
-            let block = source.read(&sub)?;
-            self.control.progress.bytes_read.fetch_add(block.size_bytes() as u64, Ordering::Relaxed);
+            let strides = c_strides(block.shape());
             let kernel = crate::plan::kernel::Kernel {
                 program: program.clone(),
                 leaves: vec![crate::plan::kernel::Leaf {
                     dep: 0,
-                    offset: 0,
-                    strides: c_strides(&sub.shape).iter().map(|&x| x as isize).collect(),
+                    offset: if whole { (s0 * strides[axis]) as isize } else { 0 },
+                    strides: strides.iter().map(|&x| x as isize).collect(),
                 }],
                 shape: sub.shape.clone(),
             };
@@ -733,24 +741,66 @@ impl Scheduler<'_> {
                 .map_err(|e| ExecError::Compute { region: sub.to_string(), message: e.to_string() })?;
             if done { Ok(()) } else { Err(ExecError::Cancelled) }
         };
-        let extent = first.shape[axis];
-        if kept.is_some() {
-            let mut s0 = 0;
-            while s0 < extent {
-                let s1 = (s0 + step).min(extent);
-                for r in regions {
-                    fold_slab(&mut partial, r, s0, s1)?;
+        let slabs = move |extent: usize, step: usize| (0..extent.div_ceil(step)).map(move |i| (i * step, ((i + 1) * step).min(extent)));
+        if !source.cheap_subregion() {
+            // decoded blocks are in memory already: slabs sized so that the partial's part
+            // stays in the L2 cache while each block of the batch folds into it
+            const PARTIAL_SLAB_BYTES: usize = 256 << 10;
+            let partial_row = (partial.size_bytes() / len.max(1)).max(1) * (row_bytes / item.max(1)).max(1);
+            let step = (PARTIAL_SLAB_BYTES / partial_row).clamp(1, step);
+            // a batch of decoded chunks held at once: up to 32 MB (with the stored bytes, it
+            // stays inside one of the allocator's per-thread heaps of 64 MB, whose memory is
+            // then reused batch after batch instead of mapped afresh)
+            const BATCH_BYTES: usize = 32 << 20;
+            let block_bytes = first.len() * item;
+            let batch = (BATCH_BYTES / block_bytes.max(1)).clamp(1, regions.len());
+            for group in regions.chunks(batch) {
+                let mut blocks = Vec::with_capacity(group.len());
+                for r in group {
+                    if self.cancelled() {
+                        return Err(ExecError::Cancelled);
+                    }
+                    let f = source.fetch(r)?;
+                    self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
+                    blocks.push(match f.payload {
+                        Payload::Block(b) => b,
+                        Payload::Encoded(e) => source.decode(r, e)?,
+                    });
                 }
-                s0 = s1;
+                if kept.is_some() {
+                    for (s0, s1) in slabs(first.shape[axis], step) {
+                        for (r, b) in group.iter().zip(&blocks) {
+                            fold_rows(&mut partial, b, r, s0, s1, true)?;
+                        }
+                    }
+                } else {
+                    for (r, b) in group.iter().zip(&blocks) {
+                        for (s0, s1) in slabs(r.shape[axis], step) {
+                            fold_rows(&mut partial, b, r, s0, s1, true)?;
+                        }
+                    }
+                }
+            }
+            return Ok(partial);
+        }
+        let read_rows = |region: &Region, s0: usize, s1: usize| -> Result<Block, ExecError> {
+            let mut sub = region.clone();
+            sub.start[axis] += s0;
+            sub.shape[axis] = s1 - s0;
+            let block = source.read(&sub)?;
+            self.control.progress.bytes_read.fetch_add(block.size_bytes() as u64, Ordering::Relaxed);
+            Ok(block)
+        };
+        if kept.is_some() {
+            for (s0, s1) in slabs(first.shape[axis], step) {
+                for r in regions {
+                    fold_rows(&mut partial, &read_rows(r, s0, s1)?, r, s0, s1, false)?;
+                }
             }
         } else {
             for r in regions {
-                let extent = r.shape[axis];
-                let mut s0 = 0;
-                while s0 < extent {
-                    let s1 = (s0 + step).min(extent);
-                    fold_slab(&mut partial, r, s0, s1)?;
-                    s0 = s1;
+                for (s0, s1) in slabs(r.shape[axis], step) {
+                    fold_rows(&mut partial, &read_rows(r, s0, s1)?, r, s0, s1, false)?;
                 }
             }
         }

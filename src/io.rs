@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod cf;
 pub mod cftime;
 pub mod demo;
+pub mod files;
 pub mod hdf5;
 pub mod npy;
 pub mod png;
@@ -29,11 +30,14 @@ pub struct OpenOptions {
     pub decode_cf: bool,
     /// Block layout to use instead of the storage chunks.
     pub chunks: Option<ChunkSpec>,
+    /// Reopen a set of files from its cached index (each file checked to be unchanged), and
+    /// keep the index of a newly opened set ([`hdf5::Hdf5Source::open_set`]).
+    pub index_cache: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> OpenOptions {
-        OpenOptions { decode_cf: true, chunks: None }
+        OpenOptions { decode_cf: true, chunks: None, index_cache: true }
     }
 }
 
@@ -135,25 +139,61 @@ pub fn open_file(path: &Path, dataset: Option<&str>, opts: &OpenOptions) -> Resu
 /// When the glob matches nothing, a file cannot be opened, or the files disagree in
 /// shape or dtype (the message names the first file that differs).
 pub fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Arc<dyn Source>, SourceError> {
-    let files = expand(&spec.pattern)?;
-    let source: Arc<dyn Source> = if files.len() == 1 && !spec.pattern.contains(['*', '?', '[']) {
-        open_file(&files[0], spec.dataset.as_deref(), opts)?
+    Ok(open_sources(std::slice::from_ref(spec), opts)?.0)
+}
+
+/// Opens several SOURCEs as one data set (files picked one by one, several globs): their
+/// files in name order, stacked or joined as one glob's are. Also returns the files.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_sources(specs: &[SourceSpec], opts: &OpenOptions) -> Result<(Arc<dyn Source>, Vec<PathBuf>), SourceError> {
+    let mut pairs: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for s in specs {
+        pairs.extend(expand(&s.pattern)?.into_iter().map(|f| (f, s.dataset.clone())));
+    }
+    if specs.len() > 1 {
+        pairs.sort();
+    }
+    let files: Vec<PathBuf> = pairs.iter().map(|p| p.0.clone()).collect();
+    let single = specs.len() == 1 && files.len() == 1 && !specs[0].pattern.contains(['*', '?', '[']);
+    let source: Arc<dyn Source> = if single {
+        open_file(&files[0], specs[0].dataset.as_deref(), opts)?
+    } else if pairs.iter().all(|p| p.1 == pairs[0].1) {
+        let pattern: Vec<String> = specs.iter().map(|s| s.pattern.clone()).collect();
+        Arc::new(stack_files(&files, open_files(&pattern.join(";"), &files, pairs[0].1.as_deref(), opts)?)?)
     } else {
-        // Open the first file alone so that a missing dataset is reported once, then the rest.
-        let mut members = Vec::with_capacity(files.len());
-        for f in &files {
-            members.push(open_file(f, spec.dataset.as_deref(), opts)?);
-        }
+        let members = pairs.iter().map(|(f, d)| open_file(f, d.as_deref(), opts)).collect::<Result<Vec<_>, _>>()?;
         Arc::new(stack_files(&files, members)?)
     };
-    match &opts.chunks {
-        None => Ok(source),
+    let source: Arc<dyn Source> = match &opts.chunks {
+        None => source,
         Some(c) => {
             let chunks = normalize_chunks(c, &source.shape(), source.dtype(), Some(&source.chunks()))
                 .map_err(|e| SourceError::new(source.describe(), e.to_string()))?;
-            Ok(Arc::new(Rechunked { inner: source, chunks }))
+            Arc::new(Rechunked { inner: source, chunks })
         }
+    };
+    Ok((source, files))
+}
+
+/// Opens the same dataset in each of `files`, which `pattern` matched. HDF5 and NetCDF4 files
+/// are opened as a set ([`hdf5::Hdf5Source::open_set`]: the first in full, the others indexed
+/// on every core, or read from the set's index cache); other formats one after the other.
+///
+/// # Errors
+/// The first file that cannot be opened (a missing dataset is reported for the first file).
+pub fn open_files(
+    pattern: &str,
+    files: &[PathBuf],
+    dataset: Option<&str>,
+    opts: &OpenOptions,
+) -> Result<Vec<Arc<dyn Source>>, SourceError> {
+    if files.len() > 1 && files.iter().all(|f| matches!(Format::of(f), Some(Format::Hdf5) | None)) {
+        let set = hdf5::Hdf5Source::open_set(pattern, files, dataset, opts)?;
+        return Ok(set.into_iter().map(|s| Arc::new(s) as Arc<dyn Source>).collect());
     }
+    files.iter().map(|f| open_file(f, dataset, opts)).collect()
 }
 
 /// Stacks one source per file in the given order. Files whose first axis is time (a

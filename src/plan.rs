@@ -699,13 +699,12 @@ impl Planner {
         let groups = balanced_groups(blocks.len(), per_group);
         let mut level = Vec::with_capacity(groups.len());
         let mut it = blocks.iter();
-        // A reduction of data that can be read in parts (uncompressed files, memory) reads
-        // each group in cache-sized slabs and folds every slab at once: one task per group,
-        // no block ever materialised, the data passing through the cache once.
+        // A reduction of a source folds each group in one task: data that can be read in
+        // parts (uncompressed files, memory) in cache-sized slabs, no block ever materialised;
+        // compressed chunks decoded a batch at a time and the batch folded slab by slab. The
+        // data passes through the cache once and no block waits between tasks.
         let direct = match input.op() {
-            Op::Source(src) if src.cheap_subregion() && !crate::exec::reduce::uses_moments(red.func) && !red.func.is_arg() => {
-                Some(src.clone())
-            }
+            Op::Source(src) if !crate::exec::reduce::uses_moments(red.func) && !red.func.is_arg() => Some(src.clone()),
             _ => None,
         };
         if let Some(source) = &direct {
@@ -720,8 +719,9 @@ impl Planner {
                     for size in &groups {
                         let regions: Vec<Region> = it.by_ref().take(*size).map(|idx| input.chunks().block_region(idx)).collect();
                         let bytes: usize = regions.iter().map(|r| r.len() * input.dtype().size_bytes()).sum();
+                        let stage = if source.needs_decode(&regions[0]) { Stage::Decode } else { Stage::Read };
                         level.push(self.add(Task {
-                            stage: Stage::Read,
+                            stage,
                             deps: vec![],
                             work: Work::ReduceRead {
                                 source: source.clone(),
@@ -1004,7 +1004,11 @@ impl Plan {
                 Work::Fold { kernel, spec, .. } => (kernel, format!("{} of each block", spec.func.name())),
                 Work::TopkChunk { kernel, k, .. } => (kernel, format!("topk({k}) of each block")),
                 Work::ReduceRead { spec, .. } => {
-                    let what = format!("{} while reading (slabs)", spec.func.name());
+                    let what = if t.stage == Stage::Decode {
+                        format!("{} while decoding (batches)", spec.func.name())
+                    } else {
+                        format!("{} while reading (slabs)", spec.func.name())
+                    };
                     match out.iter_mut().find(|(_, w, _)| *w == what) {
                         Some((_, _, n)) => *n += 1,
                         None => out.push((Arc::new(Program::default()), what, 1)),
@@ -1136,10 +1140,10 @@ impl fmt::Display for Explain {
         for st in Stage::ALL {
             let n = self.stages[st.index()];
             if n > 0 {
-                let note = match st {
-                    Stage::Read => format!("   {} to read", format_bytes(self.read_bytes)),
-                    _ => String::new(),
-                };
+                // reads happen in read tasks, or in the decode tasks that read, decode and fold
+                // compressed chunks when no task only reads
+                let reads = st == Stage::Read || (st == Stage::Decode && self.stages[Stage::Read.index()] == 0);
+                let note = if reads { format!("   {} to read", format_bytes(self.read_bytes)) } else { String::new() };
                 writeln!(s, "  {:<8} {:>8} tasks{note}", st.name(), n)?;
             }
         }

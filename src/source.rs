@@ -87,7 +87,7 @@ impl fmt::Display for AttrValue {
 }
 
 /// Labels of one axis: a coordinate variable (lat, lon, time) or per-index labels (dates of files).
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Coordinate {
     /// Name of the coordinate (`lat`, `lon`, `time`, or `file` for a stack of files).
     pub name: String,

@@ -129,8 +129,13 @@ fn explain_prints_the_table_and_stages() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("(180, 360)"), "{text}");
-    assert!(text.contains("read") && text.contains("compute"), "{text}");
+    // the 992 gzip chunks are read, decoded and folded a batch at a time, in one task per group
+    assert!(text.contains("decode") && text.contains("15.33 MiB to read") && text.contains("mean while decoding"), "{text}");
     assert!(text.contains("chunks") && text.contains("tasks"), "{text}");
+    // an elementwise expression reads, decodes and computes block by block
+    let out = gridlens().args(["explain", "x[0] * 2", "-i", &weather()]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("read") && text.contains("decode") && text.contains("compute"), "{text}");
 }
 
 #[test]

@@ -75,28 +75,8 @@ pub fn load(sources: Vec<String>, repaint: impl Fn() + Send + 'static) -> Receiv
 fn open(sources: &[String]) -> Result<DataSet, gridlens::Error> {
     let opts = OpenOptions::default();
     let specs: Vec<SourceSpec> = sources.iter().map(|s| SourceSpec::parse(s)).collect();
-    let mut files = Vec::new();
-    for s in &specs {
-        files.extend(gridlens::io::expand(&s.pattern)?);
-    }
-    let source: Arc<dyn Source> = if specs.len() == 1 {
-        gridlens::io::open(&specs[0], &opts)?
-    } else {
-        // several files picked one by one: stack them in name order, like a glob
-        let mut pairs: Vec<(PathBuf, Option<String>)> = Vec::new();
-        for s in &specs {
-            for f in gridlens::io::expand(&s.pattern)? {
-                pairs.push((f, s.dataset.clone()));
-            }
-        }
-        pairs.sort();
-        let mut members = Vec::with_capacity(pairs.len());
-        for (f, d) in &pairs {
-            members.push(gridlens::io::open_file(f, d.as_deref(), &opts)?);
-        }
-        let paths: Vec<PathBuf> = pairs.iter().map(|p| p.0.clone()).collect();
-        Arc::new(gridlens::io::stack_files(&paths, members)?)
-    };
+    // several files picked one by one are stacked in name order, like a glob
+    let (source, files) = gridlens::io::open_sources(&specs, &opts)?;
     let sized: Vec<(PathBuf, u64)> = files.iter().map(|f| (f.clone(), file_size(f))).collect();
     let tree = sized.first().and_then(|(f, _)| match gridlens::io::Format::of(f) {
         Some(gridlens::io::Format::Hdf5) | None => gridlens::io::hdf5::describe_file(f).ok(),

@@ -169,6 +169,32 @@ fn fold_into<A: Copy, X: Copy>(acc: &mut [A], xs: &[X], offset: isize, stride: i
     }
 }
 
+/// Folds float values into nanmean's sums and counts of the values that are not NaN, in one
+/// pass (float32 widened on the fly, exactly). Adding 0.0 for a NaN leaves a sum as it was:
+/// sums start at +0.0 and so are never -0.0.
+#[inline]
+fn fold_counted<X: Copy + Into<f64>>(sum: &mut [f64], count: &mut [u64], xs: &[X], offset: isize, stride: isize) {
+    if stride == 1 {
+        let o = offset as usize;
+        let n = xs.len();
+        for ((s, c), &x) in sum[o..o + n].iter_mut().zip(&mut count[o..o + n]).zip(xs) {
+            let x: f64 = x.into();
+            let valid = !x.is_nan();
+            *s += if valid { x } else { 0.0 };
+            *c += u64::from(valid);
+        }
+    } else {
+        fold_into(sum, xs, offset, stride, |a, x| {
+            let x: f64 = x.into();
+            if x.is_nan() { a } else { a + x }
+        });
+        fold_into(count, xs, offset, stride, |a, x| {
+            let x: f64 = x.into();
+            a + u64::from(!x.is_nan())
+        });
+    }
+}
+
 /// Folds float values (float64, or float32 widened on the fly) into a float64 accumulator.
 #[inline]
 fn fold_float<X: Copy + Into<f64>>(func: ReduceFunc, acc: &mut [f64], xs: &[X], offset: isize, stride: isize) {
@@ -254,17 +280,14 @@ impl StripSink for Fold<'_> {
                     other => unreachable!("{other:?} with a bool accumulator"),
                 }
             }
-            Partial::Counted { sum, count } => {
-                let xs: &[f64] = match values {
-                    StripRef::F64(v) => v,
-                    other => {
-                        other.to_f64(&mut self.scratch);
-                        &self.scratch[..len]
-                    }
-                };
-                fold_into(sum, xs, offset, stride, |a, x| if x.is_nan() { a } else { a + x });
-                fold_into(count, xs, offset, stride, |a, x| a + (!x.is_nan()) as u64);
-            }
+            Partial::Counted { sum, count } => match values {
+                StripRef::F64(v) => fold_counted(sum, count, v, offset, stride),
+                StripRef::F32(v) => fold_counted(sum, count, v, offset, stride),
+                other => {
+                    other.to_f64(&mut self.scratch);
+                    fold_counted(sum, count, &self.scratch[..len], offset, stride)
+                }
+            },
             Partial::Moments { .. } | Partial::Arg { .. } => unreachable!("moments and arg reductions are folded from whole blocks"),
         }
     }

@@ -58,7 +58,7 @@ pub struct CfDecoding {
 }
 
 /// The attributes that CF decoding consumes.
-const CF_ATTRS: [&str; 8] =
+pub(crate) const CF_ATTRS: [&str; 8] =
     ["scale_factor", "add_offset", "_FillValue", "missing_value", "valid_min", "valid_max", "valid_range", "_Unsigned"];
 
 /// xarray's `_choose_float_dtype`: the float type packed or masked data decodes to.
@@ -87,6 +87,19 @@ pub fn choose_float_dtype(raw: DType, scale: Option<DType>, offset: Option<DType
         return if raw.size_bytes() <= 4 { DType::F32 } else { DType::F64 };
     }
     if raw.size_bytes() <= 2 && raw.is_integer() { DType::F32 } else { DType::F64 }
+}
+
+/// `y * scale + offset` in the data's own float type, each step only when its attribute is
+/// there (as NumPy computes it for float data and attributes of that type).
+#[inline]
+fn unpack<T: Copy + std::ops::Mul<Output = T> + std::ops::Add<Output = T>>(mut y: T, scale: Option<T>, offset: Option<T>) -> T {
+    if let Some(s) = scale {
+        y = y * s;
+    }
+    if let Some(o) = offset {
+        y = y + o;
+    }
+    y
 }
 
 /// A signed stored value read as the unsigned number of the same `bits` (0: unchanged).
@@ -170,6 +183,86 @@ impl CfDecoding {
 
     fn is_missing(&self, x: f64) -> bool {
         self.fills.contains(&x) || self.valid_min.is_some_and(|lo| x < lo) || self.valid_max.is_some_and(|hi| x > hi)
+    }
+
+    /// Decodes a block of stored values it may consume: float data that keeps its type
+    /// (masked float32, float64 packed in float64) is decoded in place, without a second
+    /// block; anything else as [`CfDecoding::apply`]. The values are the same either way.
+    pub fn apply_owned(&self, mut raw: Block) -> Block {
+        if self.decodes_in_place(raw.dtype()) {
+            match raw.data_mut() {
+                Buffer::F32(v) => {
+                    let (scale, offset) = (self.scale.map(|s| s as f32), self.offset.map(|o| o as f32));
+                    self.decode_floats(v, |y| unpack(y, scale, offset));
+                    return raw;
+                }
+                Buffer::F64(v) => {
+                    let (scale, offset) = (self.scale, self.offset);
+                    self.decode_floats(v, |y| unpack(y, scale, offset));
+                    return raw;
+                }
+                _ => {}
+            }
+        }
+        self.apply(&raw)
+    }
+
+    /// Whether stored values of `raw` decode to the same dtype, so that the decoding can be
+    /// done in place ([`CfDecoding::decode_bytes_in_place`]).
+    pub fn decodes_in_place(&self, raw: DType) -> bool {
+        self.unsigned_bits == 0 && raw == self.dtype && raw.is_float()
+    }
+
+    /// Decodes native-order float32 or float64 values held as bytes (aligned to the type, as
+    /// a block's memory is) in place; what [`CfDecoding::apply_owned`] does, a piece at a time.
+    pub fn decode_bytes_in_place(&self, dtype: DType, bytes: &mut [u8]) {
+        debug_assert!(self.decodes_in_place(dtype));
+        fn typed<T: Element>(bytes: &mut [u8]) -> &mut [T] {
+            // SAFETY: every bit pattern is a valid float; the caller's bytes are a block's
+            // memory, aligned to its element type (a misaligned piece would land in `head`).
+            let (head, body, _) = unsafe { bytes.align_to_mut::<T>() };
+            assert!(head.is_empty(), "float bytes aligned to their type");
+            body
+        }
+        match dtype {
+            DType::F32 => {
+                let (scale, offset) = (self.scale.map(|s| s as f32), self.offset.map(|o| o as f32));
+                self.decode_floats(typed::<f32>(bytes), |y| unpack(y, scale, offset));
+            }
+            DType::F64 => {
+                let (scale, offset) = (self.scale, self.offset);
+                self.decode_floats(typed::<f64>(bytes), |y| unpack(y, scale, offset));
+            }
+            _ => {}
+        }
+    }
+
+    /// Masks and unpacks float values in place. The common case, one fill value and no
+    /// valid range (every NetCDF variable with a `_FillValue`), is a loop of its own that
+    /// the compiler vectorises; the test is the same as [`CfDecoding::is_missing`]'s.
+    fn decode_floats<T: Element>(&self, v: &mut [T], unpack: impl Fn(T) -> T) {
+        let nan = T::from_f64(f64::NAN);
+        match (self.fills.as_slice(), self.valid_min, self.valid_max) {
+            // a fill that the data's type holds exactly compares the same in that type (and a
+            // float32 compare vectorises twice as wide); NaN fills never compare equal anyway
+            ([fill], None, None) if T::from_f64(*fill).to_f64() == *fill => {
+                let fill = T::from_f64(*fill);
+                for x in v.iter_mut() {
+                    *x = if *x == fill { nan } else { unpack(*x) };
+                }
+            }
+            ([fill], None, None) => {
+                let fill = *fill;
+                for x in v.iter_mut() {
+                    *x = if x.to_f64() == fill { nan } else { unpack(*x) };
+                }
+            }
+            _ => {
+                for x in v.iter_mut() {
+                    *x = if self.is_missing(x.to_f64()) { nan } else { unpack(*x) };
+                }
+            }
+        }
     }
 
     /// Decodes a block of stored values into a block of [`CfDecoding::dtype`].

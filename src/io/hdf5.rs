@@ -16,7 +16,9 @@
 
 #![warn(missing_docs)]
 
+mod cache;
 pub mod filters;
+mod index;
 pub mod meta;
 pub mod reader;
 pub mod sink;

@@ -18,29 +18,29 @@ use crate::chunks::{Chunks, Region, split_axis};
 use crate::dtype::DType;
 use crate::io::OpenOptions;
 use crate::io::cf::{CfAttr, CfDecoding};
+use crate::io::files::SetFile;
 use crate::source::{Fetched, Metadata, Payload, Source, SourceError, assemble, fmt_shape};
 use std::any::Any;
 use std::fmt;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Natural block size for datasets that are not chunked (contiguous, compact, virtual).
 const UNCHUNKED_BLOCK_BYTES: usize = 16 << 20;
 
 /// Where one chunk's bytes are in the file.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct StoredChunk {
-    address: u64,
-    size: u64,
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredChunk {
+    pub address: u64,
+    pub size: u64,
     /// Bit `i` set: filter `i` of the pipeline was skipped for this chunk.
-    filter_mask: u32,
+    pub filter_mask: u32,
 }
 
 /// The location of every allocated chunk, by chunk-grid position (C order).
-#[derive(Clone, Debug)]
-struct ChunkIndex {
-    grid: Vec<usize>,
-    entries: Vec<Option<StoredChunk>>,
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ChunkIndex {
+    pub grid: Vec<usize>,
+    pub entries: Vec<Option<StoredChunk>>,
 }
 
 impl ChunkIndex {
@@ -98,12 +98,21 @@ struct EncodedChunk {
     filter_mask: u32,
 }
 
+/// An encoded chunk with one bit of its stored bytes flipped (tests only).
+#[cfg(test)]
+pub(crate) fn damaged_for_tests(payload: Box<dyn Any + Send + Sync>) -> Box<dyn Any + Send + Sync> {
+    let mut chunk = payload.downcast::<EncodedChunk>().unwrap_or_else(|_| panic!("an encoded chunk"));
+    let mid = chunk.bytes.len() / 2;
+    chunk.bytes[mid] ^= 0x10;
+    chunk
+}
+
 /// One dataset of an HDF5 or NetCDF4 file.
 pub struct Hdf5Source {
     /// `file.h5:/group/name`, for messages.
     label: String,
-    /// Opened once; positional reads need no lock.
-    file: std::fs::File,
+    /// Opened once (at first use, for the other files of a set); positional reads need no lock.
+    file: SetFile,
     file_len: u64,
     /// The file and dataset as the library sees them, for the library path. Datasets read
     /// lock-free let go of them after opening (each open file holds a metadata cache of its
@@ -111,7 +120,8 @@ pub struct Hdf5Source {
     library: std::sync::Mutex<Option<(hdf5::File, hdf5::Dataset)>>,
     path: std::path::PathBuf,
     dataset_path: String,
-    native: NativeType,
+    /// The library's memory type for reads through it, shared by the files of a set.
+    native: std::sync::Arc<NativeType>,
     shape: Vec<usize>,
     stored: StoredType,
     chunks: Chunks,
@@ -122,6 +132,8 @@ pub struct Hdf5Source {
     fill: Vec<u8>,
     cf: Option<CfDecoding>,
     metadata: Metadata,
+    /// Opened as another file of a set, indexed without the library ([`Hdf5Source::open_set`]).
+    indexed: bool,
 }
 
 impl fmt::Debug for Hdf5Source {
@@ -172,13 +184,13 @@ fn check_signature(file: &std::fs::File, len: u64) -> Result<(), String> {
     let mut offset = 0u64;
     while offset + 8 <= len {
         let mut buf = [0u8; 8];
-        if file.read_exact_at(&mut buf, offset).is_ok() && &buf == SIGNATURE {
+        if std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset).is_ok() && &buf == SIGNATURE {
             return Ok(());
         }
         offset = if offset == 0 { 512 } else { offset * 2 };
     }
     let mut head = [0u8; 4];
-    let n = file.read_at(&mut head, 0).unwrap_or(0);
+    let n = std::os::unix::fs::FileExt::read_at(file, &mut head, 0).unwrap_or(0);
     if n >= 4 && &head[..3] == b"CDF" && matches!(head[3], 1 | 2 | 5) {
         return Err("a NetCDF3 (classic) file; gridlens reads NetCDF4 (HDF5-based) files only: convert with `nccopy -k nc4`".into());
     }
@@ -305,7 +317,7 @@ fn swap_bytes(b: &mut Buffer) {
     }
 }
 
-fn buffer_from_bytes(bytes: &[u8], dtype: DType, order: ByteOrder) -> Buffer {
+pub(crate) fn buffer_from_bytes(bytes: &[u8], dtype: DType, order: ByteOrder) -> Buffer {
     fn arr<const N: usize>(c: &[u8]) -> [u8; N] {
         let mut a = [0u8; N];
         a.copy_from_slice(c);
@@ -422,6 +434,7 @@ impl Hdf5Source {
             Metadata { attrs: meta::public_attrs(&attrs, applied), coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf) };
         let dataset_path = ds.name();
         let library = if matches!(access, Access::Library { .. }) { Some((h5file, ds)) } else { None };
+        let file = SetFile::opened(path.to_path_buf(), file).map_err(|e| SourceError::new(&label, format!("cannot read the file: {e}")))?;
         Ok(Hdf5Source {
             label,
             file,
@@ -429,7 +442,7 @@ impl Hdf5Source {
             library: std::sync::Mutex::new(library),
             path: path.to_path_buf(),
             dataset_path,
-            native,
+            native: std::sync::Arc::new(native),
             shape,
             stored,
             chunks,
@@ -439,7 +452,123 @@ impl Hdf5Source {
             fill,
             cf,
             metadata,
+            indexed: false,
         })
+    }
+
+    /// Opens the same dataset in every file of a set (`files`, which `pattern` matched): the
+    /// first through the library, in full; the others on every core at once, each indexed
+    /// without the library when it stores its values as the first does ([`super::index`]),
+    /// or taken from the set's index cache when unchanged since ([`super::cache`]), and
+    /// through the library otherwise.
+    ///
+    /// # Errors
+    /// As [`Hdf5Source::open`], for the first file that fails.
+    pub fn open_set(
+        pattern: &str,
+        files: &[std::path::PathBuf],
+        dataset: Option<&str>,
+        opts: &OpenOptions,
+    ) -> Result<Vec<Hdf5Source>, SourceError> {
+        use rayon::prelude::*;
+        let Some((first_path, rest)) = files.split_first() else { return Ok(vec![]) };
+        let first = Hdf5Source::open(first_path, dataset, opts)?;
+        let name = first.dataset_path.clone();
+        let template = match &first.access {
+            Access::Chunked { .. } => {
+                // the first axis' coordinate when it has one (time), looked up by name in each file
+                let time = first.metadata.coords.first().cloned().flatten().map(|c| c.name);
+                super::index::template(first_path, &name, time).ok()
+            }
+            _ => None,
+        };
+        let cache = template.as_ref().filter(|_| opts.index_cache).and_then(|t| super::cache::IndexCache::open(pattern, t, opts.decode_cf));
+        /// How a member was opened: from the cache, indexed (to be cached), or by the library.
+        enum Opened {
+            Cached,
+            Indexed(crate::io::files::FileStamp, super::index::Member),
+            Library,
+        }
+        let others: Vec<(Result<Hdf5Source, SourceError>, Opened)> = rest
+            .par_iter()
+            .map(|path| {
+                if let Some((stamp, member)) = cache.as_ref().and_then(|c| c.get(path)) {
+                    return (Ok(first.like(path, stamp, member)), Opened::Cached);
+                }
+                if let Some(t) = &template
+                    && let Ok(stamp) = crate::io::files::FileStamp::read(path)
+                    && let Ok(member) = super::index::member(path, t, opts.decode_cf)
+                {
+                    return (Ok(first.like(path, stamp, member.clone())), Opened::Indexed(stamp, member));
+                }
+                (Hdf5Source::open(path, Some(&name), opts), Opened::Library)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        out.push(first);
+        let mut cache = cache;
+        let mut indexed = false;
+        #[cfg(test)]
+        super::cache::record_hits_for_tests(others.iter().filter(|(_, how)| matches!(how, Opened::Cached)).count());
+        for (source, how) in others {
+            let source = source?;
+            if let (Some(c), Opened::Indexed(stamp, member)) = (cache.as_mut(), how) {
+                c.put(&source.path, stamp, &member);
+                indexed = true;
+            }
+            out.push(source);
+        }
+        if let Some(c) = cache
+            && (indexed || c.len() != rest.len())
+        {
+            c.save(rest);
+        }
+        Ok(out)
+    }
+
+    /// Another file of this one's set, which stores its values as this one does: its own
+    /// chunk index, length along the first axis and time values; everything else shared.
+    fn like(&self, path: &Path, stamp: crate::io::files::FileStamp, member: super::index::Member) -> Hdf5Source {
+        let Access::Chunked { chunk, pipeline, .. } = &self.access else { unreachable!("sets are indexed only when chunked") };
+        let mut metadata = self.metadata.clone();
+        if let Some(first) = metadata.coords.first_mut() {
+            *first = member.time;
+        }
+        let name = self.dataset_path.clone();
+        Hdf5Source {
+            label: format!("{}:{name}", path.display()),
+            file: SetFile::new(path.to_path_buf(), stamp),
+            file_len: stamp.size,
+            library: std::sync::Mutex::new(None),
+            path: path.to_path_buf(),
+            dataset_path: name,
+            native: self.native.clone(),
+            chunks: Chunks::regular(&member.shape, chunk),
+            shape: member.shape,
+            stored: self.stored.clone(),
+            access: Access::Chunked { chunk: chunk.clone(), index: member.index, pipeline: pipeline.clone() },
+            layout: self.layout.clone(),
+            filters: self.filters.clone(),
+            fill: self.fill.clone(),
+            cf: self.cf.clone(),
+            metadata,
+            indexed: true,
+        }
+    }
+
+    /// The chunk index of a dataset read by chunk (tests only).
+    #[cfg(test)]
+    pub(crate) fn index_for_tests(&self) -> Option<ChunkIndex> {
+        match &self.access {
+            Access::Chunked { index, .. } => Some(index.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether this file was opened as another file of a set, its chunk index read without
+    /// the library (or from the set's index cache).
+    pub fn indexed(&self) -> bool {
+        self.indexed
     }
 
     /// Which path reads run through: `lock-free chunks`, `lock-free contiguous` or
@@ -545,8 +674,8 @@ impl Hdf5Source {
                         Some(c) => {
                             let raw = self.read_at(c.address, c.size as usize, &chunk_region)?;
                             bytes_read += c.size;
-                            let full = self.decode_chunk(idx, raw, c.filter_mask)?;
-                            Ok(full.subblock(&local.start, &local.shape))
+                            let full = self.decode_chunk(idx, &raw, c.filter_mask, false)?.0;
+                            Ok(if local.shape == full.shape() { full } else { full.subblock(&local.start, &local.shape) })
                         }
                     }
                 })?;
@@ -589,12 +718,15 @@ impl Hdf5Source {
         // A damaged chunk index may claim any size: check it against the file before
         // allocating for it.
         let end = address.saturating_add(len as u64);
-        if end > self.file_len && self.file.metadata().map_or(true, |m| end > m.len()) {
+        if end > self.file_len && self.file.with(|f| f.metadata()).map_or(true, |m| end > m.len()) {
             let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
             return Err(self.read_error(address, len, &eof, region));
         }
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, address).map_err(|e| self.read_error(address, len, &e, region))?;
+        // read straight into fresh memory: zeroing it first cost a pass over every chunk
+        let mut buf = Vec::with_capacity(len);
+        self.file.with(|f| pread_exact(f, buf.as_mut_ptr(), len, address)).map_err(|e| self.read_error(address, len, &e, region))?;
+        // SAFETY: pread_exact filled all `len` bytes.
+        unsafe { buf.set_len(len) };
         Ok(buf)
     }
 
@@ -603,7 +735,7 @@ impl Hdf5Source {
     fn read_error(&self, address: u64, len: usize, e: &std::io::Error, region: &Region) -> SourceError {
         let end = address.saturating_add(len as u64);
         // The file may have been cut since it was opened: report its size now.
-        let now = self.file.metadata().map_or(self.file_len, |m| m.len());
+        let now = self.file.with(|f| f.metadata()).map_or(self.file_len, |m| m.len());
         let m = if e.kind() == std::io::ErrorKind::UnexpectedEof || end > now {
             format!("data at bytes {address}..{end} lies beyond the end of the file ({now} bytes): the file is truncated")
         } else {
@@ -643,7 +775,7 @@ impl Hdf5Source {
                 }
                 let at = base + (elem * item) as u64;
                 // SAFETY (of the pointer offset): the runs add up to `local.len() * item` bytes.
-                if let Err(e) = pread_exact(&self.file, unsafe { dst.add(filled) }, run, at) {
+                if let Err(e) = self.file.with(|f| pread_exact(f, unsafe { dst.add(filled) }, run, at)) {
                     failure = Some((at, e));
                 }
                 filled += run;
@@ -667,19 +799,45 @@ impl Hdf5Source {
         Ok((Block::new(local.shape.clone(), data), n))
     }
 
-    /// Decodes the stored bytes of chunk `index` into a block of the full chunk shape.
-    fn decode_chunk(&self, index: &[usize], bytes: Vec<u8>, filter_mask: u32) -> Result<Block, SourceError> {
+    /// Decodes the stored bytes of chunk `index` into a block of the full chunk shape. The
+    /// filters write straight into the block's memory, in native byte order. With `cf`, CF
+    /// decoding that keeps the dtype (masking float data, as every NetCDF variable with a
+    /// `_FillValue` has) is done on each piece as the filters finish it, while it is in the
+    /// cache; the returned flag says whether it was.
+    fn decode_chunk(&self, index: &[usize], bytes: &[u8], filter_mask: u32, cf: bool) -> Result<(Block, bool), SourceError> {
         let Access::Chunked { chunk, pipeline, index: chunk_index } = &self.access else {
             return Err(SourceError::new(&self.label, "decode of a dataset that is not read by chunk"));
         };
-        let chunk_region = self.chunks.block_region(index);
-        let size = bytes.len();
-        let full_len = chunk.iter().product::<usize>() * self.stored.dtype.size_bytes();
-        let decoded = pipeline.decode(bytes, filter_mask, full_len).map_err(|e| {
-            let c = chunk_index.get(index).unwrap_or(StoredChunk { address: 0, size: size as u64, filter_mask });
-            self.corrupt(&chunk_region, c, e.to_string())
+        let dtype = self.stored.dtype;
+        let item = dtype.size_bytes();
+        let n: usize = chunk.iter().product();
+        // bools go through bytes, since a stored byte may be neither 0 nor 1
+        let mut data = uninit_buffer(if dtype == DType::Bool { DType::U8 } else { dtype }, n);
+        let (ptr, capacity) = spare_capacity(&mut data);
+        debug_assert!(capacity >= n * item);
+        // SAFETY: the buffer has room for `n` elements of `item` bytes; `MaybeUninit` asks
+        // nothing of the memory, and `decode_into` writes every byte before we set the length.
+        let out = unsafe { std::slice::from_raw_parts_mut(ptr.cast::<std::mem::MaybeUninit<u8>>(), n * item) };
+        let swap = if self.stored.order == ByteOrder::NATIVE { 0 } else { item };
+        let in_place = self.cf.as_ref().filter(|c| cf && c.decodes_in_place(dtype));
+        let mut finish = |piece: &mut [u8]| {
+            if let Some(c) = in_place {
+                c.decode_bytes_in_place(dtype, piece);
+            }
+        };
+        pipeline.decode_into(bytes, filter_mask, out, swap, &mut finish).map_err(|e| {
+            let c = chunk_index.get(index).unwrap_or(StoredChunk { address: 0, size: bytes.len() as u64, filter_mask });
+            self.corrupt(&self.chunks.block_region(index), c, e.to_string())
         })?;
-        Ok(Block::new(chunk.clone(), buffer_from_bytes(&decoded, self.stored.dtype, self.stored.order)))
+        // SAFETY: `decode_into` succeeded, so all `n` elements were written.
+        unsafe { set_len(&mut data, n) };
+        if dtype == DType::Bool {
+            data = match data {
+                Buffer::U8(v) => Buffer::Bool(v.into_iter().map(|b| b != 0).collect()),
+                other => other,
+            };
+        }
+        Ok((Block::new(chunk.clone(), data), in_place.is_some()))
     }
 
     /// The chunk-grid index of `region` when it is exactly one natural block of a chunked dataset.
@@ -694,7 +852,7 @@ impl Hdf5Source {
     /// Applies CF decoding when it is on.
     fn finish(&self, raw: Block) -> Block {
         match &self.cf {
-            Some(cf) => cf.apply(&raw),
+            Some(cf) => cf.apply_owned(raw),
             None => raw,
         }
     }
@@ -755,8 +913,10 @@ impl Source for Hdf5Source {
         if self.whole_chunk(region).as_deref() != Some(chunk.index.as_slice()) {
             return Err(SourceError::new(&self.label, "payload of another chunk").at(region));
         }
-        let full = self.decode_chunk(&chunk.index, chunk.bytes, chunk.filter_mask)?;
-        Ok(self.finish(full.subblock(&vec![0; region.ndim()], &region.shape)))
+        let (full, decoded) = self.decode_chunk(&chunk.index, &chunk.bytes, chunk.filter_mask, true)?;
+        // an edge chunk is stored at the full chunk shape: keep the part inside the dataset
+        let block = if full.shape() == region.shape.as_slice() { full } else { full.subblock(&vec![0; region.ndim()], &region.shape) };
+        Ok(if decoded { block } else { self.finish(block) })
     }
 
     fn metadata(&self) -> Metadata {

@@ -30,7 +30,7 @@ fn expected() -> &'static Value {
 }
 
 fn raw() -> OpenOptions {
-    OpenOptions { decode_cf: false, chunks: None }
+    OpenOptions { decode_cf: false, ..Default::default() }
 }
 
 fn open(file: &str, dataset: &str, opts: &OpenOptions) -> Hdf5Source {
@@ -175,6 +175,186 @@ fn lock_free_path_equals_the_library_bit_for_bit() {
         }
     }
     assert!(lock_free >= 25, "only {lock_free} datasets took the lock-free path");
+}
+
+/// Every deflated dataset h5py and netCDF4-python write (levels 1-9, with and without
+/// shuffle, fletcher32 after deflate and before shuffle and deflate, big-endian, 2-, 4- and
+/// 8-byte and boolean elements, edge chunks on every axis) decodes as the library reads it,
+/// and as h5py read it when the files were written.
+#[test]
+fn deflated_chunks_decode_as_the_library_and_h5py_read_them() {
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(fixture("filters.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for (name, w) in want.as_object().unwrap() {
+        let (file, dataset) = match name.strip_prefix("nc:") {
+            Some(d) => ("filters_nc.nc", d.to_string()),
+            None => ("filters.h5", name.clone()),
+        };
+        let src = open(file, &dataset, &raw());
+        let what = format!("{file}:{dataset} ({})", src.path_kind());
+        assert_eq!(src.path_kind(), "lock-free chunks", "{what}");
+        let shape = src.shape();
+        let full = Region::full(&shape);
+        let library = src.read_with_library(&full).unwrap();
+        let ours = src.read(&full).unwrap();
+        assert_identical(&ours, &library, &what);
+        for i in 0..src.chunks().num_blocks() {
+            let r = src.chunks().block_region(&src.chunks().block_index(i));
+            assert_identical(&fetch_and_decode(&src, &r), &library.subblock(&r.start, &r.shape), &format!("{what} block {r}"));
+        }
+        let sum: f64 = (0..ours.len()).map(|i| ours.data().get_f64(i)).sum();
+        let h5py_sum = w["sum"].as_f64().unwrap();
+        assert!((sum - h5py_sum).abs() <= 1e-9 * h5py_sum.abs().max(1.0), "{what}: sum {sum} != h5py's {h5py_sum}");
+        for (i, v) in w["first"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(ours.data().get_f64(i), v.as_f64().unwrap(), "{what}: element {i}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} datasets");
+    // netCDF-C's pipeline (fletcher32, shuffle, deflate) with a fill value, decoded: NaN where
+    // the writer masked, through the in-place path that decodes CF as the chunk is unshuffled
+    let cf = open("filters_nc.nc", "/t2m", &OpenOptions::default());
+    let r = Region { start: vec![2, 0, 0], shape: vec![1, 33, 45] };
+    let decoded = fetch_and_decode(&cf, &r);
+    let raw_block = open("filters_nc.nc", "/t2m", &raw()).read(&r).unwrap();
+    let (d, w) = (decoded.to_ndarray::<f32>().unwrap(), raw_block.to_ndarray::<f32>().unwrap());
+    assert_eq!(d.iter().filter(|x| x.is_nan()).count(), 40);
+    for (x, y) in d.iter().zip(w.iter()) {
+        assert!(if *y == -9999.0 { x.is_nan() } else { x == y });
+    }
+}
+
+/// A corrupt checksum is caught whichever step of the pipeline it guards.
+#[test]
+fn a_damaged_chunk_fails_its_checksum_wherever_it_sits_in_the_pipeline() {
+    for dataset in ["/f4_gzip4_shuffle_fletcher32", "/f4_fletcher32_shuffle_gzip5"] {
+        let src = open("filters.h5", dataset, &raw());
+        let r = src.chunks().block_region(&[0, 0, 0]);
+        let Payload::Encoded(p) = src.fetch(&r).unwrap().payload else { panic!("{dataset}: a deflated chunk is encoded") };
+        let e = src.decode(&r, super::reader::damaged_for_tests(p)).unwrap_err();
+        assert!(e.to_string().contains("corrupt chunk"), "{dataset}: {e}");
+    }
+}
+
+/// The other files of a set, indexed on every core without the library, read exactly as
+/// each file opened on its own through the library: the same chunk index, length and time
+/// values, the same bytes.
+#[test]
+fn files_of_a_set_indexed_without_the_library_read_as_opened_alone() {
+    for (pattern, dataset) in [("months/*.nc", "/t2m"), ("records/*.nc", "/t2m")] {
+        let files = crate::io::expand(&fixture(pattern).display().to_string()).unwrap();
+        let opts = OpenOptions { index_cache: false, ..Default::default() };
+        let set = Hdf5Source::open_set(pattern, &files, Some(dataset), &opts).unwrap();
+        assert_eq!(set.len(), files.len());
+        for (src, f) in set.iter().zip(&files).skip(1) {
+            let alone = Hdf5Source::open(f, Some(dataset), &opts).unwrap();
+            assert_eq!(src.path_kind(), "lock-free chunks", "{}", f.display());
+            assert!(src.indexed(), "{}: indexed without the library", f.display());
+            assert_eq!(src.index_for_tests(), alone.index_for_tests(), "{}", f.display());
+            assert_eq!(src.shape(), alone.shape());
+            assert_eq!(src.metadata().coords[0], alone.metadata().coords[0], "{}: time", f.display());
+            let full = Region::full(&src.shape());
+            assert_identical(&src.read(&full).unwrap(), &alone.read(&full).unwrap(), &f.display().to_string());
+        }
+    }
+    // h5py's daily files (no time axis) likewise
+    let files =
+        crate::io::expand(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/weather-small/*.hdf5").display().to_string()).unwrap();
+    let set = Hdf5Source::open_set("weather", &files, Some("/t2m"), &OpenOptions { index_cache: false, ..Default::default() }).unwrap();
+    let alone = Hdf5Source::open(&files[30], Some("/t2m"), &OpenOptions::default()).unwrap();
+    assert_eq!(set[30].index_for_tests(), alone.index_for_tests());
+}
+
+/// A member whose values are stored otherwise than the first file's (another filter, CF
+/// attributes, layout) is opened through the library, so it still reads right.
+#[test]
+fn a_member_stored_otherwise_is_opened_through_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.h5");
+    let b = dir.path().join("b.h5");
+    std::fs::copy(fixture("filters.h5"), &a).unwrap();
+    std::fs::copy(fixture("filters.h5"), &b).unwrap();
+    let files = vec![a.clone(), b.clone()];
+    let opts = OpenOptions { index_cache: false, ..Default::default() };
+    // the same file twice: indexed without the library
+    let set = Hdf5Source::open_set("ab", &files, Some("/f4_gzip1_shuffle"), &opts).unwrap();
+    assert!(set[1].indexed());
+    // another layout in the second file: through the library
+    let Some(py) = crate::io::npy::pytest::python("a_member_stored_otherwise_is_opened_through_the_library") else { return };
+    py.run(
+        "import sys, h5py, numpy as np\nwith h5py.File(sys.argv[1], 'a') as f:\n    del f['f4_gzip1_shuffle']\n    \
+         f.create_dataset('f4_gzip1_shuffle', data=np.arange(7*33*45, dtype='f4').reshape(7, 33, 45), chunks=(7, 33, 45), compression='gzip')",
+        &[&b],
+    );
+    let set = Hdf5Source::open_set("ab", &files, Some("/f4_gzip1_shuffle"), &opts).unwrap();
+    assert!(!set[1].indexed());
+    assert_eq!(set[1].chunks().max_block_shape(), vec![7, 33, 45]);
+    let v = set[1].read(&Region { start: vec![6, 32, 44], shape: vec![1, 1, 1] }).unwrap();
+    assert_eq!(v.data().get_f64(0), (7 * 33 * 45 - 1) as f64);
+}
+
+/// The index cache: a set opened again reads its index from the cache; a file that changed,
+/// was truncated, replaced or deleted since is indexed afresh (or dropped); a corrupt cache
+/// file is ignored and replaced.
+#[test]
+fn the_index_cache_is_used_only_for_unchanged_files() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(fixture("records")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let pattern = format!("{}/*.nc", dir.path().display());
+    let cache_dir = home.path().join("gridlens/index");
+    // the cache directory comes from XDG_CACHE_HOME; tests share one process, so this test
+    // gives its thread a directory of its own
+    super::cache::set_directory_for_tests(Some(cache_dir.clone()));
+    let open = || {
+        let files = crate::io::expand(&pattern).unwrap();
+        Hdf5Source::open_set(&pattern, &files, Some("/t2m"), &OpenOptions::default()).unwrap()
+    };
+    let values = |set: &[Hdf5Source]| -> Vec<Block> { set.iter().map(|s| s.read(&Region::full(&s.shape())).unwrap()).collect() };
+    let first = open();
+    let want = values(&first);
+    let cached: Vec<PathBuf> = std::fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(cached.len(), 1, "one cache file for the set");
+    let again = open();
+    assert_eq!(super::cache::last_hits_for_tests(), first.len() - 1, "every member from the cache");
+    for (a, b) in values(&again).iter().zip(&want) {
+        assert_identical(a, b, "from the cache");
+    }
+    // rewrite the last file with other values: its entry must not be used
+    let files = crate::io::expand(&pattern).unwrap();
+    let last = files.last().unwrap().clone();
+    if let Some(py) = crate::io::npy::pytest::python("the_index_cache_is_used_only_for_unchanged_files") {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        py.run("import sys, netCDF4\nd = netCDF4.Dataset(sys.argv[1], 'a')\nd['t2m'][:] = d['t2m'][:] + 1000\nd.close()", &[&last]);
+        let changed = open();
+        assert_eq!(super::cache::last_hits_for_tests(), first.len() - 2, "the changed file is indexed again");
+        let v = changed.last().unwrap().read(&Region::full(&changed.last().unwrap().shape())).unwrap();
+        assert!((v.data().get_f64(0) - want.last().unwrap().data().get_f64(0) - 1000.0).abs() < 1e-3);
+    }
+    // replaced by another file of the set: another inode, so indexed again, and read right
+    std::fs::copy(&files[0], &last).unwrap();
+    let replaced = open();
+    assert!(super::cache::last_hits_for_tests() < first.len() - 1);
+    assert_identical(&replaced.last().unwrap().read(&Region::full(&replaced[0].shape())).unwrap(), &want[0], "replaced");
+    // truncated after it was opened: reading it fails naming the file, never wrong values
+    let set = open();
+    let f = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+    f.set_len(100).unwrap();
+    drop(f);
+    let e = set.last().unwrap().read(&Region::full(&set.last().unwrap().shape())).unwrap_err();
+    assert!(e.to_string().contains(&last.display().to_string()), "{e}");
+    // deleted: the glob no longer matches it, and the set opens without it
+    std::fs::remove_file(&last).unwrap();
+    assert_eq!(open().len(), files.len() - 1);
+    // a corrupt cache file is ignored (a note) and replaced
+    std::fs::write(&cached[0], b"{ not json").unwrap();
+    let reopened = open();
+    assert_eq!(reopened.len(), files.len() - 1);
+    let text = std::fs::read_to_string(&cached[0]).unwrap();
+    assert!(text.starts_with('{') && text.contains("\"entries\""), "rewritten: {}", &text[..text.len().min(80)]);
 }
 
 /// The lock-free path makes no library call: it reads while another thread holds the

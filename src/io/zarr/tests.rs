@@ -468,7 +468,8 @@ fn xarray_cf_encoding_decodes_as_xarray_decodes_it() {
         let time: Vec<&str> = want["time"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
         assert_eq!(md.coords[0].as_ref().unwrap().labels, time, "{store}: time labels");
         // raw: the stored integers
-        let raw = crate::io::open_file(&fixture(store), Some("t2m"), &crate::io::OpenOptions { decode_cf: false, chunks: None }).unwrap();
+        let raw =
+            crate::io::open_file(&fixture(store), Some("t2m"), &crate::io::OpenOptions { decode_cf: false, ..Default::default() }).unwrap();
         assert_eq!(raw.dtype(), DType::I16);
         let stored: Vec<f64> = want["stored"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(flat(&raw.read(&Region::full(&raw.shape())).unwrap()), stored, "{store} raw");
