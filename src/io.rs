@@ -213,7 +213,7 @@ pub fn stack_files(files: &[PathBuf], members: Vec<Arc<dyn Source>>) -> Result<S
         if shape.len() < 2 {
             return None;
         }
-        let time = m.metadata().coords.into_iter().next()??;
+        let time = m.first_coordinate()?;
         (time.values.len() == shape[0] && (time.name == "time" || !time.labels.is_empty())).then_some(time)
     };
     let Some(times) = members.iter().map(leading_time).collect::<Option<Vec<Coordinate>>>().filter(|t| !t.is_empty()) else {

@@ -192,6 +192,12 @@ pub trait Source: Send + Sync + fmt::Debug {
         Metadata::default()
     }
 
+    /// The coordinate of the first axis (time, for files that join along it): what
+    /// `metadata().coords[0]` holds, without copying the rest.
+    fn first_coordinate(&self) -> Option<Coordinate> {
+        self.metadata().coords.into_iter().next().flatten()
+    }
+
     /// Whether reading only part of a natural block costs less than reading all of it
     /// (true for uncompressed storage and memory, false for compressed chunks and generators).
     fn cheap_subregion(&self) -> bool {

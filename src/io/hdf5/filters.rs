@@ -479,6 +479,30 @@ mod simd {
     }
 }
 
+/// HDF5's shuffle then deflate of one chunk, as the library's filters write it (its
+/// `shuffle` and `deflate` filters, in that order): the byte planes of `size`-byte elements
+/// one after the other, then a zlib stream (libdeflate, at the same compression level).
+pub fn deflate_shuffled(data: &[u8], size: usize, level: u8) -> Vec<u8> {
+    let n = if size == 0 { 0 } else { data.len() / size };
+    let shuffled: std::borrow::Cow<'_, [u8]> = if size <= 1 || n <= 1 {
+        data.into()
+    } else {
+        let mut planes = vec![0u8; data.len()];
+        for (i, element) in data[..n * size].chunks_exact(size).enumerate() {
+            for (j, &b) in element.iter().enumerate() {
+                planes[j * n + i] = b;
+            }
+        }
+        planes[n * size..].copy_from_slice(&data[n * size..]);
+        planes.into()
+    };
+    let mut z = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(i32::from(level.clamp(1, 9))).expect("levels 1-9 exist"));
+    let mut out = vec![0u8; z.zlib_compress_bound(shuffled.len())];
+    let n = z.zlib_compress(&shuffled, &mut out).expect("the bound holds any input");
+    out.truncate(n);
+    out
+}
+
 /// Reverses the bytes of every `size`-byte element in place.
 fn swap_each(bytes: &mut [u8], size: usize) {
     if size > 1 {

@@ -54,9 +54,20 @@ struct View {
 
 impl View {
     fn open(path: &Path, dataset: &str) -> Result<View, String> {
-        // the chunk cache is for reading data, which we do ourselves
+        // The chunk cache is for reading data, which we do ourselves. A small file (a daily
+        // field) is read whole, in one call; a large one's metadata in blocks of 64 kB: either
+        // way not in the dozens of small reads the metadata is scattered over. (Not mapped:
+        // a file truncated while mapped kills the process.)
         let opts = hdf5_reader::OpenOptions::default().with_chunk_cache_bytes(0);
-        let file = Hdf5File::open_with_options(path, opts).map_err(|e| e.to_string())?;
+        let small = std::fs::metadata(path).map_err(|e| e.to_string())?.len() <= 4 << 20;
+        let file = if small {
+            Hdf5File::from_vec_with_options(std::fs::read(path).map_err(|e| e.to_string())?, opts)
+        } else {
+            let storage = hdf5_reader::FileStorage::open(path).map_err(|e| e.to_string())?;
+            let storage = hdf5_reader::BlockCacheStorage::new(std::sync::Arc::new(storage), 64 << 10, 64);
+            Hdf5File::from_storage_with_options(std::sync::Arc::new(storage), opts)
+        }
+        .map_err(|e| e.to_string())?;
         let dataset = file.dataset(dataset).map_err(|e| e.to_string())?;
         Ok(View { file, dataset })
     }

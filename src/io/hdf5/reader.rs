@@ -19,7 +19,7 @@ use crate::dtype::DType;
 use crate::io::OpenOptions;
 use crate::io::cf::{CfAttr, CfDecoding};
 use crate::io::files::SetFile;
-use crate::source::{Fetched, Metadata, Payload, Source, SourceError, assemble, fmt_shape};
+use crate::source::{Coordinate, Fetched, Metadata, Payload, Source, SourceError, assemble, fmt_shape};
 use std::any::Any;
 use std::fmt;
 use std::path::Path;
@@ -131,7 +131,10 @@ pub struct Hdf5Source {
     /// Native bytes of one fill-value element.
     fill: Vec<u8>,
     cf: Option<CfDecoding>,
-    metadata: Metadata,
+    /// Attributes and coordinates, shared by the files of a set; the first axis' coordinate
+    /// (time) is each file's own.
+    metadata: std::sync::Arc<Metadata>,
+    first_coordinate: Option<Coordinate>,
     /// Opened as another file of a set, indexed without the library ([`Hdf5Source::open_set`]).
     indexed: bool,
 }
@@ -451,7 +454,8 @@ impl Hdf5Source {
             filters,
             fill,
             cf,
-            metadata,
+            first_coordinate: metadata.coords.first().cloned().flatten(),
+            metadata: std::sync::Arc::new(metadata),
             indexed: false,
         })
     }
@@ -477,7 +481,7 @@ impl Hdf5Source {
         let template = match &first.access {
             Access::Chunked { .. } => {
                 // the first axis' coordinate when it has one (time), looked up by name in each file
-                let time = first.metadata.coords.first().cloned().flatten().map(|c| c.name);
+                let time = first.first_coordinate.as_ref().map(|c| c.name.clone());
                 super::index::template(first_path, &name, time).ok()
             }
             _ => None,
@@ -530,10 +534,6 @@ impl Hdf5Source {
     /// chunk index, length along the first axis and time values; everything else shared.
     fn like(&self, path: &Path, stamp: crate::io::files::FileStamp, member: super::index::Member) -> Hdf5Source {
         let Access::Chunked { chunk, pipeline, .. } = &self.access else { unreachable!("sets are indexed only when chunked") };
-        let mut metadata = self.metadata.clone();
-        if let Some(first) = metadata.coords.first_mut() {
-            *first = member.time;
-        }
         let name = self.dataset_path.clone();
         Hdf5Source {
             label: format!("{}:{name}", path.display()),
@@ -551,7 +551,8 @@ impl Hdf5Source {
             filters: self.filters.clone(),
             fill: self.fill.clone(),
             cf: self.cf.clone(),
-            metadata,
+            metadata: self.metadata.clone(),
+            first_coordinate: member.time,
             indexed: true,
         }
     }
@@ -920,7 +921,15 @@ impl Source for Hdf5Source {
     }
 
     fn metadata(&self) -> Metadata {
-        self.metadata.clone()
+        let mut m = (*self.metadata).clone();
+        if let Some(first) = m.coords.first_mut() {
+            first.clone_from(&self.first_coordinate);
+        }
+        m
+    }
+
+    fn first_coordinate(&self) -> Option<Coordinate> {
+        self.first_coordinate.clone()
     }
 
     fn cheap_subregion(&self) -> bool {

@@ -126,6 +126,9 @@ pub struct Hdf5Sink {
     temp: PathBuf,
     shape: Vec<usize>,
     dtype: DType,
+    /// The storage chunk shape and deflate level of a compressed dataset, whose whole chunks
+    /// are compressed on the writing thread and stored with a direct chunk write.
+    compressed: Option<(Vec<usize>, u8)>,
     state: Mutex<State>,
 }
 
@@ -176,12 +179,18 @@ impl Hdf5Sink {
                 return Err(err("another write to this target is in progress in this process".into()));
             }
         }
+        let chunked = !spec.shape.is_empty() && !spec.shape.contains(&0);
+        let compressed = match opts.compression_level.filter(|&l| l > 0 && chunked) {
+            Some(level) => Some((chunk_shape(spec, opts).map_err(err)?, level.min(9) as u8)),
+            None => None,
+        };
         let sink = Hdf5Sink {
             label: label.clone(),
             target: path.to_path_buf(),
             temp: temp.clone(),
             shape: spec.shape.clone(),
             dtype: spec.dtype,
+            compressed,
             state: Mutex::new(State::Pending),
         };
         // From here on, dropping `sink` on an error removes the temporary.
@@ -316,6 +325,57 @@ impl Sink for Hdf5Sink {
         if region.is_empty() {
             return Ok(());
         }
+        // Whole chunks of a compressed dataset are shuffled and deflated here, on the worker
+        // that computed them (the library's filter pipeline would do it one chunk at a time
+        // under its global lock), and stored as they are.
+        if let Some((chunk, level)) = &self.compressed
+            && let Some(chunks) = whole_chunks(region, chunk, &self.shape)
+        {
+            let item = self.dtype.size_bytes();
+            let encoded: Vec<(Vec<u64>, Vec<u8>)> = chunks
+                .iter()
+                .map(|start| {
+                    let local: Vec<usize> = start.iter().zip(&region.start).map(|(s, r)| s - r).collect();
+                    let inside: Vec<usize> = start.iter().zip(chunk).zip(&self.shape).map(|((&s, &c), &n)| c.min(n - s)).collect();
+                    let part = block.subblock(&local, &inside);
+                    // edge chunks are stored at the full chunk shape, the outside never read
+                    let full = if inside == *chunk {
+                        part
+                    } else {
+                        let mut padded = Block::zeros(self.dtype, chunk);
+                        padded.paste(&vec![0; chunk.len()], &part);
+                        padded
+                    };
+                    let offset = start.iter().map(|&s| s as u64).collect();
+                    (offset, super::filters::deflate_shuffled(full.data().as_bytes(), item, *level))
+                })
+                .collect();
+            let state = self.lock();
+            let State::Open { dataset, .. } = &*state else {
+                return Err(err("the output was already committed or aborted".into()));
+            };
+            for (offset, bytes) in &encoded {
+                // SAFETY: `offset` has one coordinate per axis of the dataset, `bytes` is the
+                // whole encoded chunk; the library copies both before it returns.
+                let status = hdf5::sync::sync(|| unsafe {
+                    hdf5_sys::h5d::H5Dwrite_chunk(
+                        dataset.id(),
+                        hdf5_sys::h5p::H5P_DEFAULT,
+                        0,
+                        offset.as_ptr(),
+                        bytes.len(),
+                        bytes.as_ptr().cast(),
+                    )
+                });
+                if status < 0 {
+                    return Err(err(format!(
+                        "cannot write the chunk at {offset:?}: {}",
+                        hdf5::Error::query().map_or_else(|e| e.to_string(), |e| e.to_string())
+                    )));
+                }
+            }
+            return Ok(());
+        }
         // The library is not thread-safe anyway: one write at a time.
         let state = self.lock();
         let State::Open { dataset, .. } = &*state else {
@@ -369,6 +429,24 @@ impl Sink for Hdf5Sink {
         let mut state = self.lock();
         self.discard(&mut state);
     }
+}
+
+/// The starts of the storage chunks `region` covers, when it covers each of them whole (up
+/// to the dataset's edge); `None` when a chunk is only partly inside it.
+fn whole_chunks(region: &Region, chunk: &[usize], shape: &[usize]) -> Option<Vec<Vec<usize>>> {
+    let mut per_axis = Vec::with_capacity(chunk.len());
+    for d in 0..chunk.len() {
+        let (start, end) = (region.start[d], region.start[d] + region.shape[d]);
+        if start % chunk[d] != 0 || (end % chunk[d] != 0 && end != shape[d]) {
+            return None;
+        }
+        per_axis.push((start..end).step_by(chunk[d]).collect::<Vec<usize>>());
+    }
+    let mut out = vec![vec![]];
+    for starts in per_axis {
+        out = out.into_iter().flat_map(|prefix: Vec<usize>| starts.iter().map(move |&s| [prefix.clone(), vec![s]].concat())).collect();
+    }
+    Some(out)
 }
 
 fn write_block<T: hdf5::H5Type>(ds: &hdf5::Dataset, region: &Region, values: &[T]) -> hdf5::Result<()> {
