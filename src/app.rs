@@ -8,6 +8,7 @@ pub mod export;
 pub mod frame_log;
 pub mod job;
 pub mod operation;
+pub mod renderer;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ use gridlens::source::MemorySource;
 use gridlens::{Array, Block};
 use job::{Job, JobEvent, Small};
 use operation::{Operation, Preset};
+pub use renderer::Renderer;
 use settings::{RangeMode, Settings};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -70,6 +72,8 @@ pub struct AppOptions {
     pub frame_log: Option<PathBuf>,
     /// Reopen the last data set when no sources are given (off in tests).
     pub reopen_last: bool,
+    /// The operation to start with (and its day), instead of the time mean.
+    pub preset: Option<(Preset, usize)>,
 }
 
 /// The pan/zoom state of the image view.
@@ -180,6 +184,14 @@ pub struct GridlensApp {
     pub glob_text: String,
     pub messages: Vec<Message>,
     pub frame_log: Option<frame_log::FrameLog>,
+    /// What draws the window (shown in the tasks panel; software rendering draws less often).
+    pub renderer: Renderer,
+    /// Frames drawn so far.
+    frames: u64,
+    /// The data set's first job waits for the window's first frame (software rendering).
+    start_after_first_frame: bool,
+    /// The display job is planned and waits for its panels to be drawn ([`Job::start`]).
+    awaiting_go: bool,
     /// Task spans of the display job for the task-stream chart (a window of the latest).
     pub spans: Vec<gridlens::exec::TaskSpan>,
     span_cursor: usize,
@@ -191,18 +203,23 @@ impl GridlensApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> GridlensApp {
         let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
         let ctx = cc.egui_ctx.clone();
-        // Background threads ask for a frame within 80 ms rather than at once: a burst of
-        // tiles then costs one frame, and drawing (in software, on machines without a GPU)
+        let renderer = Renderer::of_context(cc);
+        // Background threads ask for a frame within 80 ms (a quarter second when drawing in
+        // software) rather than at once: a burst of tiles then costs one frame, and drawing
         // does not take the cores from the job. Input still repaints at once.
-        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint_after(Duration::from_millis(80)));
+        let interval = renderer.streaming_interval();
+        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint_after(interval));
         let r = repaint.clone();
-        let frame_log = options.frame_log.as_ref().and_then(|p| match frame_log::FrameLog::create(p) {
+        let mut frame_log = options.frame_log.as_ref().and_then(|p| match frame_log::FrameLog::create(p) {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("warning: cannot write the frame log {}: {e}", p.display());
                 None
             }
         });
+        if let Some(log) = frame_log.as_mut() {
+            log.renderer(&renderer);
+        }
         let mut app = GridlensApp {
             settings,
             repaint,
@@ -226,6 +243,10 @@ impl GridlensApp {
             glob_text: String::new(),
             messages: vec![],
             frame_log,
+            renderer,
+            frames: 0,
+            start_after_first_frame: false,
+            awaiting_go: false,
             spans: vec![],
             span_cursor: 0,
             picked: Arc::default(),
@@ -238,6 +259,10 @@ impl GridlensApp {
         } else {
             vec![]
         };
+        if let Some((preset, day)) = app.options.preset {
+            app.op.preset = preset;
+            app.op.day = day;
+        }
         if first.is_empty() {
             app.open_demo()
         } else {
@@ -629,7 +654,15 @@ impl GridlensApp {
                     if self.op.preset == Preset::Expression && self.expr_error.is_some() {
                         self.op.preset = Preset::TimeMean;
                     }
-                    self.start();
+                    if self.renderer.software && self.frames < 8 {
+                        // the first frames compile the rasterizer's shaders on the CPU (a few
+                        // hundred ms on one core): the window first, then the job, which would
+                        // otherwise run on what the first frames leave of the cores
+                        self.start_after_first_frame = true;
+                        ctx.request_repaint();
+                    } else {
+                        self.start();
+                    }
                 }
                 Err(e) => self.error(e),
             }
@@ -649,7 +682,7 @@ impl GridlensApp {
         if let Some(j) = &self.export.job {
             let mut finished = None;
             while let Ok(ev) = j.events.try_recv() {
-                if let JobEvent::Finished(r) = ev {
+                if let JobEvent::Finished(r, _) = ev {
                     finished = Some(r);
                 }
             }
@@ -682,6 +715,7 @@ impl GridlensApp {
             match ev {
                 JobEvent::Planned { explain, chunks } => {
                     self.status.explain = Some(explain);
+                    self.awaiting_go = true;
                     let grid = TileGrid::new(id, chunks);
                     // a result of another size starts fitted to the view
                     if self.grid.as_ref().is_none_or(|g| (g.rows, g.cols) != (grid.rows, grid.cols)) {
@@ -704,7 +738,7 @@ impl GridlensApp {
                         g.insert(t);
                     }
                 }
-                JobEvent::Finished(r) => finished = Some(r),
+                JobEvent::Finished(r, took) => finished = Some((r, took)),
                 JobEvent::Kept(block) => self.mean_cache = Some(block),
             }
         }
@@ -715,8 +749,12 @@ impl GridlensApp {
         if self.spans.len() > KEEP {
             self.spans.drain(..self.spans.len() - KEEP);
         }
-        if let Some(r) = finished {
-            self.status.finished = Some(Instant::now());
+        if let Some((r, took)) = finished {
+            // the job's own time, not when this frame noticed it
+            self.status.finished = Some(self.status.started.map_or_else(Instant::now, |s| s + took));
+            if let Some(log) = &mut self.frame_log {
+                log.done(id, took.as_secs_f64());
+            }
             self.status.outcome = Some(r.map_err(|e| e.to_string()));
             if let Some(Err(e)) = &self.status.outcome
                 && e != "cancelled"
@@ -864,6 +902,20 @@ impl eframe::App for GridlensApp {
         let t0 = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
+        // once the first frames are drawn and egui has settled its layout (it asks for a few
+        // frames at once after the first)
+        let settled = self.frames >= 2 && !ctx.requested_repaint_last_pass();
+        if self.start_after_first_frame && settled {
+            self.start_after_first_frame = false;
+            self.start();
+        }
+        // a planned job runs once its panels are drawn (at once with a GPU, where frames are cheap)
+        if self.awaiting_go && (settled || !self.renderer.software) {
+            self.awaiting_go = false;
+            if let Some(j) = self.job.as_mut() {
+                j.go();
+            }
+        }
         self.dropped_files(&ctx);
         self.handle_keys(&ctx);
         let commands = ui::draw(ui, self);
@@ -872,11 +924,15 @@ impl eframe::App for GridlensApp {
         }
         let busy = self.job.is_some() || self.loading.is_some() || self.demo.is_some() || self.export.job.is_some();
         if busy {
-            // progress panels tick even when no tile arrives
-            ctx.request_repaint_after(Duration::from_millis(100));
+            // progress panels tick even when no tile arrives (less often when drawing in software)
+            ctx.request_repaint_after(self.renderer.streaming_interval().max(Duration::from_millis(100)));
         }
         if let Some(log) = &mut self.frame_log {
             log.frame(t0.elapsed());
+        }
+        self.frames += 1;
+        if self.start_after_first_frame || self.awaiting_go {
+            ctx.request_repaint_after(Duration::from_millis(20));
         }
     }
 
@@ -892,6 +948,7 @@ impl eframe::App for GridlensApp {
 pub fn run(options: AppOptions) -> eframe::Result<()> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_inner_size([1400.0, 860.0]).with_title("gridlens").with_drag_and_drop(true),
+        renderer: renderer::choose(),
         ..Default::default()
     };
     eframe::run_native("gridlens", native, Box::new(move |cc| Ok(Box::new(GridlensApp::new(cc, options)))))

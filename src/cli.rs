@@ -150,6 +150,12 @@ pub struct ViewArgs {
     /// Write each frame's duration and each tile's arrival time to FILE (CSV).
     #[arg(long, value_name = "FILE")]
     pub frame_log: Option<PathBuf>,
+    /// Start with this operation: time-mean (the default), day-mean, subsample or single-day.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// The day (index along the first axis) of day-mean, subsample and single-day.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub day: usize,
 }
 
 /// Opens the inputs named by `-i NAME=SOURCE` arguments.

@@ -24,8 +24,8 @@ fn main() -> ExitCode {
         Some(Command::Explain(a)) => cli::explain(a),
         Some(Command::Info(a)) => cli::info(a),
         Some(Command::DemoData(a)) => cli::demo_data(a),
-        Some(Command::View(a)) => view(a.sources.clone(), a.frame_log.clone()),
-        None => view(vec![], None),
+        Some(Command::View(a)) => view(a),
+        None => view(&cli::ViewArgs::default()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,9 +39,38 @@ fn main() -> ExitCode {
 }
 
 /// Opens the desktop app.
-fn view(sources: Vec<String>, frame_log: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    let options = app::AppOptions { sources, demo: app::data::DemoSpec::default_location(), frame_log, reopen_last: true };
+fn view(args: &cli::ViewArgs) -> anyhow::Result<()> {
+    let preset = match args.preset.as_deref() {
+        None => None,
+        Some(name) => Some((
+            app::operation::Preset::parse(name)
+                .ok_or_else(|| anyhow::anyhow!("--preset {name}: expected time-mean, day-mean, subsample or single-day"))?,
+            args.day,
+        )),
+    };
+    limit_software_rasterizer();
+    let options = app::AppOptions {
+        sources: args.sources.clone(),
+        demo: app::data::DemoSpec::default_location(),
+        frame_log: args.frame_log.clone(),
+        reopen_last: true,
+        preset,
+    };
     app::run(options).map_err(|e| anyhow::anyhow!("cannot open a window: {e} (for the command line, see gridlens --help)"))
+}
+
+/// On a machine without a GPU, Mesa's llvmpipe draws the window with a thread per core at
+/// normal priority, which took both cores from the engine's workers (the app's time mean of
+/// a 1 GB stack took 23× the command line's). It reads its thread count once, when the
+/// driver loads, so it is set before the window exists: none on up to three cores (the
+/// window is then drawn on the UI thread), a quarter of the cores beyond. GPU drivers ignore
+/// the variable; a value the user set is kept.
+fn limit_software_rasterizer() {
+    if std::env::var_os("LP_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: called before the window, the engine or any other thread starts.
+        unsafe { std::env::set_var("LP_NUM_THREADS", (cores / 4).to_string()) };
+    }
 }
 
 /// Panics inside engine workers become job errors; keep their default report off the terminal.

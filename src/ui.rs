@@ -84,14 +84,14 @@ fn top_bar(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>) {
     });
     if let Some((done, total)) = app.demo.as_ref().map(|d| d.1) {
         ui.horizontal(|ui| {
-            ui.spinner();
+            busy_indicator(ui, &app.renderer);
             ui.label(format!("Writing the demo data set (first start): day {done} of {total}"));
             ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).desired_width(200.0));
         });
     }
     if let Some((s, _)) = &app.loading {
         ui.horizontal(|ui| {
-            ui.spinner();
+            busy_indicator(ui, &app.renderer);
             ui.label(format!("Opening {}", s.join(" + ")));
         });
     }
@@ -108,6 +108,17 @@ fn top_bar(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>) {
     }
     if let Some(i) = dismiss {
         cmds.push(Command::DismissMessage(i));
+    }
+}
+
+/// A sign that work is under way: egui's spinner, which asks for a frame at every display
+/// refresh; when the window is drawn in software, a still mark (the work in progress asks
+/// for frames itself, four a second), so the spinner does not take the engine's cores.
+pub fn busy_indicator(ui: &mut egui::Ui, renderer: &crate::app::Renderer) {
+    if renderer.software {
+        ui.label(RichText::new("…").strong());
+    } else {
+        ui.spinner();
     }
 }
 

@@ -1,10 +1,11 @@
 //! `--frame-log FILE`: every frame's duration and every tile's arrival, as CSV, so anyone can
 //! check responsiveness and time-to-first-tile on their own machine.
 //!
-//! Lines are `frame,<ms since start>,<ui time ms>,<ms since the previous frame>` and
-//! `tile,<ms since start>,<job>,<block>`. The ui time is the app's own work per frame (what
-//! must stay under ~16 ms); the interval also includes drawing, which happens outside the app
-//! (on the GPU, or in software where there is none).
+//! Lines are `frame,<ms since start>,<ui time ms>,<ms since the previous frame>`,
+//! `tile,<ms since start>,<job>,<block>`, `done,<ms since start>,<job>,<job seconds>` when a
+//! job ends, and `renderer,<ms since start>,<name>,<software or gpu>` once. The ui time is the
+//! app's own work per frame (what must stay under ~16 ms); the interval also includes drawing,
+//! which happens outside the app (on the GPU, or in software where there is none).
 //! Writes are buffered; the buffer is flushed every second and when the app exits.
 
 use std::io::{BufWriter, Write};
@@ -49,6 +50,20 @@ impl FrameLog {
     pub fn tile(&mut self, job: u64, block: usize) {
         let t = self.ms();
         let _ = writeln!(self.out, "tile,{t:.3},{job},{block}");
+    }
+
+    /// A job finished (done, failed or cancelled) after `seconds`.
+    pub fn done(&mut self, job: u64, seconds: f64) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "done,{t:.3},{job},{seconds:.4}");
+        let _ = self.out.flush();
+    }
+
+    /// What draws the window.
+    pub fn renderer(&mut self, renderer: &crate::app::Renderer) {
+        let t = self.ms();
+        let name = renderer.name.replace(',', ";");
+        let _ = writeln!(self.out, "renderer,{t:.3},{name},{}", if renderer.software { "software" } else { "gpu" });
     }
 }
 

@@ -8,7 +8,7 @@ use gridlens::plan::Explain;
 use gridlens::sink::{SinkSpec, WriteOptions};
 use gridlens::{Array, Block, Chunks, ExecOptions, JobControl, Plan, execute};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One finished output block, ready to be drawn.
 #[derive(Clone, Debug)]
@@ -34,8 +34,10 @@ pub enum JobEvent {
     Tile(Tile),
     /// The whole result at full precision, when the job was asked to keep it.
     Kept(Arc<Block>),
-    /// The job ended (with the sink committed, for an export).
-    Finished(Result<(), ExecError>),
+    /// The job ended (with the sink committed, for an export), this long after it started:
+    /// measured on the job's thread, so that it does not include the wait for the UI's next
+    /// frame.
+    Finished(Result<(), ExecError>, Duration),
 }
 
 /// Where an export job writes: created on the job's thread, never on the UI thread.
@@ -53,21 +55,38 @@ pub struct Job {
     pub started: Instant,
     /// What the job computes, for the progress panel.
     pub label: String,
+    /// Lets a planned display job run (see [`Job::start`]); `None` once sent.
+    go: Option<Sender<()>>,
 }
 
 impl Job {
     /// Plans and runs `array` on a background thread, sending its output blocks as tiles;
-    /// with `keep`, the full-precision result is sent too before the job finishes.
+    /// with `keep`, the full-precision result is sent too before the job finishes. Once
+    /// planned, the job waits for [`Job::go`] (at most a second): the app lets it run when
+    /// the window has drawn the new job's panels, so the job's first moments are not spent
+    /// competing with the frames that lay them out (which in software rendering cost tens
+    /// of milliseconds of CPU each).
     pub fn start(id: u64, label: String, array: Array, keep: bool, repaint: impl Fn() + Send + Sync + 'static) -> Job {
-        Job::spawn(id, label, move |control, tx| display(id, array, keep, control, tx, &repaint))
+        let (go_tx, go_rx) = bounded::<()>(1);
+        let mut job = Job::spawn(id, label, move |control, tx| display(id, array, keep, control, tx, &go_rx, &repaint));
+        job.go = Some(go_tx);
+        job
+    }
+
+    /// Lets a planned display job run (once; later calls do nothing).
+    pub fn go(&mut self) {
+        if let Some(tx) = self.go.take() {
+            let _ = tx.send(());
+        }
     }
 
     /// Plans and runs `array` into a new sink (an export), committed on success and aborted
     /// after an error or a cancel, so nothing is left at the target.
     pub fn start_export(id: u64, label: String, array: Array, sink: SinkPlan, repaint: impl Fn() + Send + Sync + 'static) -> Job {
         Job::spawn(id, label, move |control, tx| {
+            let started = Instant::now();
             let r = export(&array, &sink, control);
-            let _ = tx.send(JobEvent::Finished(r));
+            let _ = tx.send(JobEvent::Finished(r, started.elapsed()));
             repaint();
         })
     }
@@ -77,7 +96,7 @@ impl Job {
         let (tx, rx) = bounded::<JobEvent>(1024);
         let c = control.clone();
         std::thread::Builder::new().name(format!("gridlens-job-{id}")).spawn(move || body(&c, &tx)).expect("spawn job thread");
-        Job { id, control, events: rx, started: Instant::now(), label }
+        Job { id, control, events: rx, started: Instant::now(), label, go: None }
     }
 
     pub fn cancel(&self) {
@@ -85,17 +104,29 @@ impl Job {
     }
 }
 
-fn display(id: u64, array: Array, keep: bool, control: &JobControl, tx: &Sender<JobEvent>, repaint: &(dyn Fn() + Send + Sync)) {
+fn display(
+    id: u64,
+    array: Array,
+    keep: bool,
+    control: &JobControl,
+    tx: &Sender<JobEvent>,
+    go: &Receiver<()>,
+    repaint: &(dyn Fn() + Send + Sync),
+) {
     let plan = match Plan::build(&array, false) {
         Ok(p) => p,
         Err(e) => {
-            let _ = tx.send(JobEvent::Finished(Err(ExecError::Panic { stage: "plan", message: e.to_string() })));
+            let _ = tx.send(JobEvent::Finished(Err(ExecError::Panic { stage: "plan", message: e.to_string() }), Duration::ZERO));
             repaint();
             return;
         }
     };
     let _ = tx.send(JobEvent::Planned { explain: Explain::of(&plan), chunks: plan.chunks.clone() });
     repaint();
+    // a dropped job (cancelled, replaced) closes the channel and ends the wait
+    let _ = go.recv_timeout(Duration::from_secs(1));
+    // the job's time counts from here: planned and let run
+    let started = Instant::now();
     let whole = std::sync::Mutex::new(keep.then(|| Block::zeros(plan.dtype, &plan.chunks.shape())));
     let result = execute(&plan, None, &ExecOptions { background: true, ..ExecOptions::default() }, control, &|k, block| {
         if let Some(w) = whole.lock().expect("kept result lock").as_mut() {
@@ -112,7 +143,7 @@ fn display(id: u64, array: Array, keep: bool, control: &JobControl, tx: &Sender<
     {
         let _ = tx.send(JobEvent::Kept(Arc::new(w)));
     }
-    let _ = tx.send(JobEvent::Finished(result));
+    let _ = tx.send(JobEvent::Finished(result, started.elapsed()));
     repaint();
 }
 

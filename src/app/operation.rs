@@ -24,6 +24,17 @@ impl Preset {
         }
     }
 
+    /// A preset by its command-line name (`time-mean`, `day-mean`, `subsample`, `single-day`).
+    pub fn parse(name: &str) -> Option<Preset> {
+        Some(match name {
+            "time-mean" => Preset::TimeMean,
+            "day-mean" | "day-minus-mean" => Preset::DayMinusMean,
+            "subsample" => Preset::Subsample,
+            "single-day" => Preset::SingleDay,
+            _ => return None,
+        })
+    }
+
     /// Whether the day picker applies.
     pub fn uses_day(self) -> bool {
         matches!(self, Preset::DayMinusMean | Preset::Subsample | Preset::SingleDay)

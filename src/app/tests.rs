@@ -21,15 +21,20 @@ fn harness(options: AppOptions) -> Harness<'static, GridlensApp> {
 }
 
 fn app_with_demo(dir: &Path) -> Harness<'static, GridlensApp> {
-    harness(AppOptions { sources: vec![], demo: demo(dir, (180, 360), (60, 90)), frame_log: None, reopen_last: false })
+    harness(AppOptions { sources: vec![], demo: demo(dir, (180, 360), (60, 90)), frame_log: None, reopen_last: false, preset: None })
 }
 
 /// The app on fixture files (SOURCE relative to `tests/fixtures/hdf5`), its time mean done;
 /// the demo it would write on a first start goes to `tmp`.
 fn app_on_fixture(tmp: &Path, source: &str) -> Harness<'static, GridlensApp> {
     let source = format!("{}/tests/fixtures/hdf5/{source}", env!("CARGO_MANIFEST_DIR"));
-    let mut h =
-        harness(AppOptions { sources: vec![source], demo: demo(&tmp.join("demo"), (18, 36), (6, 9)), frame_log: None, reopen_last: false });
+    let mut h = harness(AppOptions {
+        sources: vec![source],
+        demo: demo(&tmp.join("demo"), (18, 36), (6, 9)),
+        frame_log: None,
+        reopen_last: false,
+        preset: None,
+    });
     wait(&mut h, "the time mean", complete);
     h
 }
@@ -388,6 +393,7 @@ fn screenshots() {
         demo: demo(&tmp.path().join("demo"), (720, 1440), (240, 240)),
         frame_log: None,
         reopen_last: false,
+        preset: None,
     });
     wait(&mut h, "the time mean", complete);
     h.state_mut().apply(super::Command::Pick(200, 700));

@@ -71,7 +71,7 @@ pub fn export_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec<
                     cmds.push(Command::StartExport);
                 }
                 if running {
-                    ui.spinner();
+                    crate::ui::busy_indicator(ui, &app.renderer);
                     ui.label("exporting…");
                     if ui.button("Cancel export").clicked() {
                         cmds.push(Command::Cancel);

@@ -34,7 +34,7 @@ pub fn browser_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec
             ui.colored_label(egui::Color32::from_rgb(220, 80, 60), e);
         }
         if b.is_loading() {
-            ui.spinner();
+            crate::ui::busy_indicator(ui, &app.renderer);
         }
         let mut toggle = None;
         egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {

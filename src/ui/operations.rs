@@ -122,7 +122,7 @@ fn cost_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.label(RichText::new(&s.label).strong());
         if app.job.is_some() {
-            ui.spinner();
+            crate::ui::busy_indicator(ui, &app.renderer);
             if ui.button("Cancel").on_hover_text("Stop the computation (Esc)").clicked() {
                 cmds.push(Command::Cancel);
             }

@@ -44,7 +44,7 @@ pub fn plots_ui(ui: &mut egui::Ui, app: &GridlensApp) {
                 ui.weak(format!("time mean {} {units}", crate::ui::format_value(mean)));
             } else {
                 ui.horizontal(|ui| {
-                    ui.spinner();
+                    crate::ui::busy_indicator(ui, &app.renderer);
                     ui.label("reading the stack…");
                 });
             }

@@ -22,6 +22,21 @@ pub fn stage_color(s: Stage) -> Color32 {
     }
 }
 
+/// What draws the window, at the right of the panel's first line: a slow app on a machine
+/// without a GPU says why.
+fn renderer_note(ui: &mut egui::Ui, app: &GridlensApp) {
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        let r = &app.renderer;
+        let text = ui.weak(format!("drawn by {}", r.describe()));
+        if r.software {
+            text.on_hover_text(
+                "No GPU: the window is drawn by the CPU. gridlens draws at most four frames a second while a job runs and \
+                 keeps the software rasterizer to the main thread (LP_NUM_THREADS), so the engine keeps the cores.",
+            );
+        }
+    });
+}
+
 pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
     let (control, label, started) = match (&app.export.job, &app.job) {
         (Some(j), _) | (None, Some(j)) => (Some(j.control.clone()), j.label.clone(), Some(j.started)),
@@ -36,6 +51,7 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
                 Some(Err(e)) => ui.colored_label(Color32::from_rgb(220, 80, 60), format!("{} — failed: {e}", app.status.label)),
                 None => ui.weak("idle"),
             };
+            renderer_note(ui, app);
         });
         task_stream(ui, &app.spans, None);
         return;
@@ -55,6 +71,7 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
         if snap.state == JobState::Running && ui.button("Cancel").on_hover_text("Stop the job (Esc)").clicked() {
             cmds.push(Command::Cancel);
         }
+        renderer_note(ui, app);
     });
     let total = snap.tasks_total().max(1);
     let done = snap.tasks_done();
@@ -71,8 +88,14 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
     task_stream(ui, &spans, Some(snap.threads));
 }
 
+/// Columns wide enough for the counts and rates a job shows as it runs: a grid whose column
+/// widths change asks egui for another frame at once to lay itself out again, so counters
+/// that change width (proportional digits) kept the window redrawing back to back, which in
+/// software rendering took a core from the engine.
+const STEADY_COLUMN: f32 = 240.0;
+
 fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
-    egui::Grid::new("stages").num_columns(3).show(ui, |ui| {
+    egui::Grid::new("stages").num_columns(3).min_col_width(60.0).show(ui, |ui| {
         for st in Stage::ALL {
             let i = st.index();
             let total = snap.total[i];
@@ -82,7 +105,12 @@ fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
             ui.label(RichText::new(st.name()).color(stage_color(st)));
             let frac = snap.done[i] as f32 / total as f32;
             ui.add(egui::ProgressBar::new(frac).desired_width(160.0).fill(stage_color(st)));
-            ui.weak(format!("{} queued, {} running, {} done", snap.queued(st), snap.running[i], snap.done[i]));
+            ui.add_sized(
+                [STEADY_COLUMN, ui.spacing().interact_size.y],
+                egui::Label::new(
+                    RichText::new(format!("{} queued, {} running, {} done", snap.queued(st), snap.running[i], snap.done[i])).weak(),
+                ),
+            );
             ui.end_row();
         }
     });
@@ -91,15 +119,18 @@ fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
 fn numbers(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
     let secs = snap.elapsed.as_secs_f64();
     let rate = if secs > 0.0 { snap.bytes_read as f64 / secs } else { 0.0 };
-    egui::Grid::new("numbers").num_columns(2).show(ui, |ui| {
+    let steady = |ui: &mut egui::Ui, text: String| {
+        ui.add_sized([STEADY_COLUMN, ui.spacing().interact_size.y], egui::Label::new(text));
+    };
+    egui::Grid::new("numbers").num_columns(2).min_col_width(80.0).show(ui, |ui| {
         ui.label("read");
-        ui.label(format!("{}  ({}/s)", format_bytes(snap.bytes_read as usize), format_bytes(rate as usize)));
+        steady(ui, format!("{}  ({}/s)", format_bytes(snap.bytes_read as usize), format_bytes(rate as usize)));
         ui.end_row();
         ui.label("elapsed");
-        ui.label(format!("{secs:.1} s"));
+        steady(ui, format!("{secs:.1} s"));
         ui.end_row();
         ui.label("time left");
-        ui.label(eta(snap));
+        steady(ui, eta(snap));
         ui.end_row();
         ui.label("memory");
         let frac = snap.held_bytes as f32 / snap.memory_limit.max(1) as f32;
@@ -111,7 +142,7 @@ fn numbers(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
         .on_hover_text(format!("peak {}", format_bytes(snap.peak_held_bytes)));
         ui.end_row();
         ui.label("threads");
-        ui.label(snap.threads.to_string());
+        steady(ui, snap.threads.to_string());
         ui.end_row();
     });
 }
