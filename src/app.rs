@@ -32,6 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tiles::{ColorKey, PaintRequest, Painter, TileGrid};
 
+/// Jobs reading less than this wait for the window to draw their panels (software rendering).
+const SHORT_JOB_BYTES: usize = 2 << 30;
+
 /// What the user asked for, returned by the panels and applied by the app.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -62,6 +65,9 @@ pub enum Command {
     StartExport,
     OpenFolder(PathBuf),
     DismissMessage(usize),
+    /// Sets the decoded-block cache's budget (GiB; 0: a quarter of RAM).
+    SetCacheBudget(f64),
+    ClearCache,
 }
 
 /// How the app starts.
@@ -74,6 +80,8 @@ pub struct AppOptions {
     pub reopen_last: bool,
     /// The operation to start with (and its day), instead of the time mean.
     pub preset: Option<(Preset, usize)>,
+    /// Threads and snapshot rate of the display jobs.
+    pub tuning: job::JobTuning,
 }
 
 /// The pan/zoom state of the image view.
@@ -107,6 +115,8 @@ pub struct JobStatus {
     pub started: Option<Instant>,
     pub finished: Option<Instant>,
     pub first_tile: Option<Duration>,
+    /// When the first picture (a tile, or a snapshot part-way) arrived.
+    pub first_picture: Option<Duration>,
 }
 
 /// A time series at one pixel, across the stack.
@@ -186,12 +196,22 @@ pub struct GridlensApp {
     pub frame_log: Option<frame_log::FrameLog>,
     /// What draws the window (shown in the tasks panel; software rendering draws less often).
     pub renderer: Renderer,
+    /// How jobs ask for a frame.
+    wake: job::Wake,
+    /// Decoded blocks shared by the app's jobs: a second look at the same data reads memory.
+    pub cache: Arc<gridlens::exec::cache::BlockCache>,
     /// Frames drawn so far.
     frames: u64,
-    /// The data set's first job waits for the window's first frame (software rendering).
-    start_after_first_frame: bool,
-    /// The display job is planned and waits for its panels to be drawn ([`Job::start`]).
-    awaiting_go: bool,
+    /// The next job comes with new panels (a data set opened, another operation), whose first
+    /// frames lay them out.
+    layout_changes: bool,
+    /// The display job is a time mean that keeps its result (for day − mean).
+    job_keeps_mean: bool,
+    /// Day − mean was asked while the time mean ran: it follows once the mean is in.
+    anomaly_after_mean: bool,
+    /// The display job is planned and waits to be let run ([`Job::start`]): once its panels
+    /// are drawn (`true`), or at the next frame.
+    awaiting_go: Option<bool>,
     /// Task spans of the display job for the task-stream chart (a window of the latest).
     pub spans: Vec<gridlens::exec::TaskSpan>,
     span_cursor: usize,
@@ -202,13 +222,16 @@ pub struct GridlensApp {
 impl GridlensApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> GridlensApp {
         let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
+        let cache_budget = settings.cache_budget();
         let ctx = cc.egui_ctx.clone();
         let renderer = Renderer::of_context(cc);
         // Background threads ask for a frame within 80 ms (a quarter second when drawing in
         // software) rather than at once: a burst of tiles then costs one frame, and drawing
         // does not take the cores from the job. Input still repaints at once.
         let interval = renderer.streaming_interval();
+        let now_ctx = ctx.clone();
         let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint_after(interval));
+        let wake = job::Wake { soon: repaint.clone(), now: Arc::new(move || now_ctx.request_repaint()) };
         let r = repaint.clone();
         let mut frame_log = options.frame_log.as_ref().and_then(|p| match frame_log::FrameLog::create(p) {
             Ok(l) => Some(l),
@@ -244,9 +267,13 @@ impl GridlensApp {
             messages: vec![],
             frame_log,
             renderer,
+            wake,
+            cache: Arc::new(gridlens::exec::cache::BlockCache::new(cache_budget)),
             frames: 0,
-            start_after_first_frame: false,
-            awaiting_go: false,
+            awaiting_go: None,
+            job_keeps_mean: false,
+            layout_changes: true,
+            anomaly_after_mean: false,
             spans: vec![],
             span_cursor: 0,
             picked: Arc::default(),
@@ -292,6 +319,15 @@ impl GridlensApp {
         self.loading = Some((sources, rx));
     }
 
+    /// Opens the data set again from its sources, the files having changed on disk (why).
+    fn reopen(&mut self, why: String) {
+        let Some(d) = &self.data else { return };
+        let sources = d.sources.clone();
+        self.mean_cache = None;
+        self.info(format!("{why}: opening the data set again"));
+        self.open(sources);
+    }
+
     pub fn info(&mut self, text: impl Into<String>) {
         self.messages.push(Message { text: text.into(), error: false });
     }
@@ -315,11 +351,26 @@ impl GridlensApp {
 
     /// Cancels the display job (its late tiles are dropped).
     pub fn cancel(&mut self) {
+        self.anomaly_after_mean = false;
         if let Some(j) = self.job.take() {
             j.cancel();
             self.status.outcome = Some(Err("cancelled".into()));
             self.status.finished = Some(Instant::now());
         }
+    }
+
+    /// The time mean of the open data set (what day − mean subtracts).
+    fn mean_array(&self) -> Option<Array> {
+        let data = self.data.as_ref()?;
+        evaluate("nanmean(x, axis=0)", &HashMap::from([("x".to_string(), data.array.clone())])).ok()
+    }
+
+    /// Whether the time mean is small enough to keep in memory for day − mean (256 MB).
+    fn mean_fits(&self) -> bool {
+        self.data.as_ref().is_some_and(|d| {
+            let s = d.array.shape();
+            s.len() >= 3 && s[1..].iter().product::<usize>() * 8 <= 256 << 20
+        })
     }
 
     /// Builds the array for the current operation, or records the expression error.
@@ -361,19 +412,45 @@ impl GridlensApp {
 
     /// Starts computing the current operation; any running display job is cancelled.
     pub fn start(&mut self) {
+        // A time mean still running is what Day − mean waits for and what Time mean shows:
+        // it goes on rather than starting over from the first record.
+        if self.job.is_some() && self.job_keeps_mean {
+            match self.op.preset {
+                Preset::DayMinusMean if self.mean_cache.is_none() => {
+                    self.anomaly_after_mean = true;
+                    let day = self.data.as_ref().map(|d| d.label(self.op.day)).unwrap_or_default();
+                    self.status.label = format!("{} — {day}: the time mean first", Preset::DayMinusMean.label());
+                    return;
+                }
+                Preset::TimeMean => {
+                    self.anomaly_after_mean = false;
+                    self.status.label = Preset::TimeMean.label().to_string();
+                    return;
+                }
+                _ => {}
+            }
+        }
+        // Day − mean without the mean computes the mean first and keeps it, so that every
+        // other day is one day's read and a subtraction.
+        let mean_first = self.op.preset == Preset::DayMinusMean && self.mean_cache.is_none() && self.days() > 1 && self.mean_fits();
         // an invalid expression leaves the current result (and its job) as they are
-        let Some(array) = self.display_array() else { return };
+        let array = if mean_first { self.mean_array() } else { self.display_array() };
+        let Some(array) = array else { return };
         self.cancel();
         let id = self.next_job;
         self.next_job += 1;
+        let day = || self.data.as_ref().map(|d| d.label(self.op.day)).unwrap_or_default();
         let label = match self.op.preset {
+            _ if mean_first => format!("{} — {}: the time mean first", Preset::DayMinusMean.label(), day()),
             Preset::Expression => self.op.expression.clone(),
-            p if p.uses_day() => format!("{} — {}", p.label(), self.data.as_ref().map(|d| d.label(self.op.day)).unwrap_or_default()),
+            p if p.uses_day() => format!("{} — {}", p.label(), day()),
             p => p.label().to_string(),
         };
-        let keep = self.op.preset == Preset::TimeMean && array.nbytes() <= 256 << 20 && self.days() > 1;
+        let keep = (self.op.preset == Preset::TimeMean || mean_first) && self.days() > 1 && self.mean_fits();
+        self.job_keeps_mean = keep;
+        self.anomaly_after_mean = mean_first;
         self.status = JobStatus { label: label.clone(), started: Some(Instant::now()), ..Default::default() };
-        self.job = Some(Job::start(id, label, array, keep, self.repaint_fn()));
+        self.job = Some(Job::start(id, label, array, keep, self.cache.clone(), self.options.tuning, self.wake.clone()));
         self.spans.clear();
         self.span_cursor = 0;
         self.view.visible.clear();
@@ -425,6 +502,7 @@ impl GridlensApp {
                 }
             }
             Command::SetPreset(p) => {
+                self.layout_changes |= p != self.op.preset;
                 self.op.preset = p;
                 if p != Preset::Expression {
                     self.start();
@@ -434,6 +512,9 @@ impl GridlensApp {
             }
             Command::SetDay(d) => {
                 self.op.day = d.min(self.days().saturating_sub(1));
+                if let Some(log) = &mut self.frame_log {
+                    log.day(self.op.day);
+                }
                 if self.op.preset.uses_day() || self.op.preset == Preset::Expression {
                     self.start();
                 }
@@ -500,10 +581,18 @@ impl GridlensApp {
                     self.messages.remove(i);
                 }
             }
+            Command::SetCacheBudget(gib) => {
+                self.settings.cache_gib = gib.max(0.0);
+                self.cache.set_budget(self.settings.cache_budget());
+            }
+            Command::ClearCache => self.cache.clear(),
         }
     }
 
     fn pick(&mut self, row: usize, col: usize) {
+        if let Some(log) = &mut self.frame_log {
+            log.pick(row, col);
+        }
         let Some(data) = &self.data else { return };
         if data.array.ndim() < 3 {
             return;
@@ -533,7 +622,7 @@ impl GridlensApp {
                 {
                     j.control.cancel.cancel();
                 }
-                let job = Small::start(a, self.repaint_fn());
+                let job = Small::start(a, self.cache.clone(), self.wake.clone());
                 self.series = Some(Series { pixel: (row, col), source_pixel: (r, c), job: Some(job), values: None, error: None });
             }
             Err(e) => self.error(e.to_string()),
@@ -613,7 +702,7 @@ impl GridlensApp {
         let id = self.next_job;
         self.next_job += 1;
         let sink = job::SinkPlan { target: target.clone(), spec, options: wopts };
-        self.export.job = Some(Job::start_export(id, format!("Export to {target}"), array, sink, self.repaint_fn()));
+        self.export.job = Some(Job::start_export(id, format!("Export to {target}"), array, sink, self.cache.clone(), self.wake.clone()));
     }
 
     /// Picks up everything background threads have finished; never waits.
@@ -645,6 +734,7 @@ impl GridlensApp {
             self.loading = None;
             match r {
                 Ok(d) => {
+                    self.layout_changes = true;
                     self.settings.remember(&sources);
                     self.data = Some(d);
                     self.mean_cache = None;
@@ -654,15 +744,7 @@ impl GridlensApp {
                     if self.op.preset == Preset::Expression && self.expr_error.is_some() {
                         self.op.preset = Preset::TimeMean;
                     }
-                    if self.renderer.software && self.frames < 8 {
-                        // the first frames compile the rasterizer's shaders on the CPU (a few
-                        // hundred ms on one core): the window first, then the job, which would
-                        // otherwise run on what the first frames leave of the cores
-                        self.start_after_first_frame = true;
-                        ctx.request_repaint();
-                    } else {
-                        self.start();
-                    }
+                    self.start();
                 }
                 Err(e) => self.error(e),
             }
@@ -675,7 +757,12 @@ impl GridlensApp {
         {
             s.job = None;
             match r {
-                Ok(b) => s.values = Some((0..b.len()).map(|i| b.data().get_f64(i)).collect()),
+                Ok(b) => {
+                    s.values = Some((0..b.len()).map(|i| b.data().get_f64(i)).collect());
+                    if let Some(log) = &mut self.frame_log {
+                        log.series(s.pixel.0, s.pixel.1);
+                    }
+                }
                 Err(e) => s.error = Some(e),
             }
         }
@@ -708,14 +795,19 @@ impl GridlensApp {
         let id = job.id;
         let deadline = Instant::now() + Duration::from_millis(4);
         let mut finished = None;
+        let mut changed = None;
         let mut tiles = 0;
         // bounded work per frame: the rest waits for the next frame
         while Instant::now() < deadline && tiles < 1024 {
             let Ok(ev) = job.events.try_recv() else { break };
             match ev {
                 JobEvent::Planned { explain, chunks } => {
+                    // In software rendering a short job (under about a second of reading) waits
+                    // for the frames that draw its panels, which would otherwise take a good
+                    // part of its cores; a long one starts at once, for its first picture.
+                    let wait = self.renderer.software && explain.read_bytes < SHORT_JOB_BYTES && std::mem::take(&mut self.layout_changes);
+                    self.awaiting_go = Some(wait);
                     self.status.explain = Some(explain);
-                    self.awaiting_go = true;
                     let grid = TileGrid::new(id, chunks);
                     // a result of another size starts fitted to the view
                     if self.grid.as_ref().is_none_or(|g| (g.rows, g.cols) != (grid.rows, grid.cols)) {
@@ -731,6 +823,9 @@ impl GridlensApp {
                     if self.status.first_tile.is_none() {
                         self.status.first_tile = self.status.started.map(|s| s.elapsed());
                     }
+                    if self.status.first_picture.is_none() {
+                        self.status.first_picture = self.status.first_tile;
+                    }
                     if let Some(log) = &mut self.frame_log {
                         log.tile(t.job, t.index);
                     }
@@ -738,8 +833,29 @@ impl GridlensApp {
                         g.insert(t);
                     }
                 }
+                JobEvent::Partial { tile, done, total, func } => {
+                    if tile.job != id {
+                        continue;
+                    }
+                    if let Some(g) = self.grid.as_mut().filter(|g| g.job == id)
+                        && g.insert_partial(tile, func, done, total)
+                    {
+                        if self.status.first_picture.is_none() {
+                            self.status.first_picture = self.status.started.map(|s| s.elapsed());
+                        }
+                        if let Some(log) = &mut self.frame_log {
+                            log.partial(id, done as f64 / total.max(1) as f64);
+                        }
+                    }
+                }
                 JobEvent::Finished(r, took) => finished = Some((r, took)),
                 JobEvent::Kept(block) => self.mean_cache = Some(block),
+                JobEvent::Changed(why) => {
+                    // the job ends here: what follows is its Finished(cancelled)
+                    changed = Some(why);
+                    finished = Some((Err(gridlens::exec::ExecError::Cancelled), Duration::ZERO));
+                    break;
+                }
             }
         }
         let new_spans = job.control.progress.spans_since(self.span_cursor);
@@ -763,6 +879,16 @@ impl GridlensApp {
                 self.error(e);
             }
             self.job = None;
+            self.job_keeps_mean = false;
+            if let Some(why) = changed {
+                self.anomaly_after_mean = false;
+                self.status.outcome = None;
+                self.reopen(why);
+                return;
+            }
+            if std::mem::take(&mut self.anomaly_after_mean) && self.op.preset == Preset::DayMinusMean && self.mean_cache.is_some() {
+                self.start();
+            }
         }
     }
 
@@ -902,16 +1028,13 @@ impl eframe::App for GridlensApp {
         let t0 = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
-        // once the first frames are drawn and egui has settled its layout (it asks for a few
-        // frames at once after the first)
+        // a planned job runs once its panels are drawn and egui has settled their layout (it
+        // asks for a few frames at once after a change)
         let settled = self.frames >= 2 && !ctx.requested_repaint_last_pass();
-        if self.start_after_first_frame && settled {
-            self.start_after_first_frame = false;
-            self.start();
-        }
-        // a planned job runs once its panels are drawn (at once with a GPU, where frames are cheap)
-        if self.awaiting_go && (settled || !self.renderer.software) {
-            self.awaiting_go = false;
+        if let Some(wait) = self.awaiting_go
+            && (!wait || settled)
+        {
+            self.awaiting_go = None;
             if let Some(j) = self.job.as_mut() {
                 j.go();
             }
@@ -931,7 +1054,7 @@ impl eframe::App for GridlensApp {
             log.frame(t0.elapsed());
         }
         self.frames += 1;
-        if self.start_after_first_frame || self.awaiting_go {
+        if self.awaiting_go.is_some() {
             ctx.request_repaint_after(Duration::from_millis(20));
         }
     }

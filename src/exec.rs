@@ -8,8 +8,10 @@
 //! bring new data in (reads, generators) wait while the bytes held exceed the
 //! memory limit, so memory is bounded by blocks in flight, not by data size.
 
+pub mod cache;
 pub mod kernel;
 pub mod reduce;
+pub mod snapshot;
 
 use crate::block::{Block, Buffer, c_strides};
 use crate::chunks::Region;
@@ -17,6 +19,7 @@ use crate::plan::{Plan, Stage, Task, TaskId, Work};
 use crate::sink::{Sink, SinkError};
 use crate::source::{Payload, SourceError};
 use reduce::Partial;
+pub use snapshot::PartialBlock;
 use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -53,6 +56,9 @@ pub struct ExecOptions {
     /// Run the workers at a lower scheduling priority, so that an interactive program
     /// (the app's UI thread) stays responsive while a job uses every core.
     pub background: bool,
+    /// Decoded blocks shared with other jobs ([`cache::BlockCache`]): found there instead of
+    /// decoded again, and kept there once decoded.
+    pub cache: Option<cache::SharedCache>,
 }
 
 impl ExecOptions {
@@ -290,6 +296,24 @@ struct Scheduler<'a> {
     sink: Option<&'a dyn Sink>,
     on_block: &'a (dyn Fn(usize, &Arc<Block>) + Sync),
     memory_limit: usize,
+    cache: Option<Arc<cache::BlockCache>>,
+    partials: Option<Partials<'a>>,
+    /// Output blocks already streamed (their snapshots stop).
+    output_done: Vec<AtomicBool>,
+}
+
+/// Progressive results of a job (see [`snapshot`]): every `every`, `on_partial` receives a
+/// snapshot of each reduction output block of at least `min_groups` groups that has not
+/// finished, when it covers more records than the last one.
+pub struct PartialsRequest<'a> {
+    pub every: Duration,
+    pub min_groups: usize,
+    pub on_partial: &'a (dyn Fn(PartialBlock) + Sync),
+}
+
+struct Partials<'a> {
+    request: PartialsRequest<'a>,
+    state: Mutex<(Vec<snapshot::Tree>, Instant)>,
 }
 
 fn key(priority: u32, order: u32) -> u64 {
@@ -311,6 +335,22 @@ pub fn execute(
     opts: &ExecOptions,
     control: &JobControl,
     on_block: &(dyn Fn(usize, &Arc<Block>) + Sync),
+) -> Result<(), ExecError> {
+    execute_progressively(plan, sink, opts, control, on_block, None)
+}
+
+/// [`execute`], with snapshots of reductions part-way streamed as `partials` asks. The
+/// result is the same as without them, bit for bit: snapshots read copies.
+///
+/// # Errors
+/// As [`execute`].
+pub fn execute_progressively(
+    plan: &Plan,
+    sink: Option<&dyn Sink>,
+    opts: &ExecOptions,
+    control: &JobControl,
+    on_block: &(dyn Fn(usize, &Arc<Block>) + Sync),
+    partials: Option<PartialsRequest<'_>>,
 ) -> Result<(), ExecError> {
     let n = plan.tasks.len();
     let mut consumers = vec![Vec::new(); n];
@@ -351,6 +391,13 @@ pub fn execute(
         sink,
         on_block,
         memory_limit: opts.memory_limit_bytes(),
+        cache: opts.cache.as_ref().map(|c| c.0.clone()),
+        partials: partials.map(|request| {
+            let trees = snapshot::trees(plan, request.min_groups);
+            let first = Instant::now() + request.every;
+            Partials { request, state: Mutex::new((trees, first)) }
+        }),
+        output_done: (0..plan.outputs.len()).map(|_| AtomicBool::new(false)).collect(),
     };
     {
         let mut st = sched.state.lock().expect("scheduler lock");
@@ -500,6 +547,7 @@ impl Scheduler<'_> {
             if let (Ok(Some(v)), Some(k)) = (&result, task.output_block)
                 && let Value::Block(b) = &**v
             {
+                self.output_done[k].store(true, Ordering::Release);
                 (self.on_block)(k, b);
             }
             let end = p.micros();
@@ -554,7 +602,32 @@ impl Scheduler<'_> {
             }
             drop(st);
             self.wake.notify_all();
+            self.snapshot_if_due();
         }
+    }
+
+    /// Takes the job's snapshots when they are due (one worker at a time; the others go on).
+    fn snapshot_if_due(&self) {
+        let Some(partials) = &self.partials else { return };
+        let Ok(mut guard) = partials.state.try_lock() else { return };
+        let (trees, next) = &mut *guard;
+        if trees.is_empty() || Instant::now() < *next || self.cancelled() {
+            return;
+        }
+        trees.retain(|t| !self.output_done[t.output()].load(Ordering::Acquire));
+        let held: Vec<_> = {
+            let st = self.state.lock().expect("scheduler lock");
+            trees.iter().map(|t| snapshot::held(t, &st.values)).collect()
+        };
+        for (tree, held) in trees.iter_mut().zip(held) {
+            if let Some(p) = snapshot::refresh(tree, held)
+                && !self.cancelled()
+                && !self.output_done[p.index].load(Ordering::Acquire)
+            {
+                (partials.request.on_partial)(p);
+            }
+        }
+        *next = Instant::now() + partials.request.every;
     }
 
     fn cancelled(&self) -> bool {
@@ -579,18 +652,31 @@ impl Scheduler<'_> {
         let is_cancelled = || self.cancelled();
         let value = match &task.work {
             Work::Fetch { source, region } => {
-                let f = source.fetch(region)?;
-                self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
-                match f.payload {
-                    Payload::Block(b) => Value::Block(Arc::new(b)),
-                    Payload::Encoded(e) => Value::Encoded(Mutex::new(Some(e))),
+                match self.cached(source, region) {
+                    // decoded by an earlier job: the decode task passes it on
+                    Some(b) => Value::Block(b),
+                    None => {
+                        let f = source.fetch(region)?;
+                        self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
+                        match f.payload {
+                            Payload::Block(b) => Value::Block(Arc::new(b)),
+                            Payload::Encoded(e) => Value::Encoded(Mutex::new(Some(e))),
+                        }
+                    }
                 }
             }
-            Work::Decode { source, region } => {
-                let Value::Encoded(e) = value_of(0) else { unreachable!("decode input is encoded") };
-                let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
-                Value::Block(Arc::new(source.decode(region, payload)?))
-            }
+            Work::Decode { source, region } => match value_of(0) {
+                Value::Encoded(e) => {
+                    let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
+                    let block = Arc::new(source.decode(region, payload)?);
+                    if let Some(c) = &self.cache {
+                        c.insert(source, region, block.clone());
+                    }
+                    Value::Block(block)
+                }
+                Value::Block(b) => Value::Block(b.clone()),
+                Value::Partial(_) => unreachable!("decode input is a fetched payload"),
+            },
             Work::Map { kernel } => {
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
                 let dtype = self.node_dtype(task);
@@ -636,7 +722,7 @@ impl Scheduler<'_> {
                 if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
             }
             Work::ReduceRead { source, regions, spec, finalize, out_shape, .. } => {
-                let partial = self.reduce_read(source.as_ref(), regions, spec, out_shape)?;
+                let partial = self.reduce_read(source, regions, spec, out_shape)?;
                 if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
             }
             Work::Combine { spec, finalize, out_shape } => {
@@ -696,7 +782,7 @@ impl Scheduler<'_> {
     /// so the result is the same.
     fn reduce_read(
         &self,
-        source: &dyn crate::Source,
+        source: &Arc<dyn crate::Source>,
         regions: &[Region],
         spec: &crate::plan::ReduceSpec,
         out_shape: &[usize],
@@ -760,12 +846,24 @@ impl Scheduler<'_> {
                     if self.cancelled() {
                         return Err(ExecError::Cancelled);
                     }
+                    if let Some(b) = self.cached(source, r) {
+                        blocks.push(b);
+                        continue;
+                    }
                     let f = source.fetch(r)?;
                     self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
-                    blocks.push(match f.payload {
+                    let block = Arc::new(match f.payload {
                         Payload::Block(b) => b,
-                        Payload::Encoded(e) => source.decode(r, e)?,
+                        Payload::Encoded(e) => {
+                            let b = Arc::new(source.decode(r, e)?);
+                            if let Some(c) = &self.cache {
+                                c.insert(source, r, b.clone());
+                            }
+                            blocks.push(b);
+                            continue;
+                        }
                     });
+                    blocks.push(block);
                 }
                 if kept.is_some() {
                     for (s0, s1) in slabs(first.shape[axis], step) {
@@ -805,6 +903,16 @@ impl Scheduler<'_> {
             }
         }
         Ok(partial)
+    }
+
+    /// The decoded block of `region` from the shared cache, when an earlier job decoded it
+    /// (only blocks that need a decode are looked up: the rest are read as stored).
+    fn cached(&self, source: &Arc<dyn crate::Source>, region: &Region) -> Option<Arc<Block>> {
+        let c = self.cache.as_ref()?;
+        if !source.needs_decode(region) {
+            return None;
+        }
+        c.get(source, region)
     }
 
     /// The dtype a map or topk task produces: that of the kernel's program result, in storage form.

@@ -347,6 +347,9 @@ impl Source for Rechunked {
     fn cheap_subregion(&self) -> bool {
         self.inner.cheap_subregion()
     }
+    fn changed(&self) -> Option<String> {
+        self.inner.changed()
+    }
 }
 
 /// Creates the sink for an OUTPUT: `FILE.h5[:DATASET]`, `FILE.hdf5[:DATASET]`, `DIR.zarr`,

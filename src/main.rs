@@ -55,6 +55,7 @@ fn view(args: &cli::ViewArgs) -> anyhow::Result<()> {
         frame_log: args.frame_log.clone(),
         reopen_last: true,
         preset,
+        tuning: app::job::JobTuning::default(),
     };
     app::run(options).map_err(|e| anyhow::anyhow!("cannot open a window: {e} (for the command line, see gridlens --help)"))
 }

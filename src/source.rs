@@ -192,6 +192,13 @@ pub trait Source: Send + Sync + fmt::Debug {
         Metadata::default()
     }
 
+    /// Why the data behind this source is not what was opened any more (a file rewritten,
+    /// replaced or deleted since), or `None` when it is as it was. Caches of its decoded
+    /// blocks check this before a job uses them.
+    fn changed(&self) -> Option<String> {
+        None
+    }
+
     /// The coordinate of the first axis (time, for files that join along it): what
     /// `metadata().coords[0]` holds, without copying the rest.
     fn first_coordinate(&self) -> Option<Coordinate> {
@@ -462,6 +469,9 @@ impl Source for StackSource {
     }
     fn cheap_subregion(&self) -> bool {
         self.members[0].cheap_subregion()
+    }
+    fn changed(&self) -> Option<String> {
+        self.members.iter().find_map(|m| m.changed())
     }
 }
 

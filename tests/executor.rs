@@ -124,3 +124,158 @@ fn spans_record_every_task_with_its_thread() {
     assert_eq!(spans.len(), plan.tasks.len());
     assert!(spans.iter().all(|s| s.end_us >= s.start_us && s.thread < 2));
 }
+
+/// A mean of 64 records with one output block: snapshots part-way come in order, approach
+/// the final mean, and leave it exactly as a run without them computes it.
+#[test]
+fn snapshots_of_a_mean_converge_and_leave_the_result_unchanged() {
+    let a = expr("nanmean(random.normal(10, 1, size=(64, 300, 400), chunks=(1, 300, 400), seed=9), axis=0)");
+    let plan = Plan::build(&a, false).unwrap();
+    let opts = ExecOptions { threads: 2, ..Default::default() };
+    let run = |partials: Option<gridlens::exec::PartialsRequest<'_>>| {
+        let out = Mutex::new(None);
+        gridlens::exec::execute_progressively(
+            &plan,
+            None,
+            &opts,
+            &JobControl::new(),
+            &|_, b| *out.lock().unwrap() = Some(b.clone()),
+            partials,
+        )
+        .unwrap();
+        out.into_inner().unwrap().expect("one output block")
+    };
+    let plain = run(None);
+    let snaps = Mutex::new(Vec::new());
+    let with =
+        run(Some(gridlens::exec::PartialsRequest { every: Duration::ZERO, min_groups: 2, on_partial: &|p| snaps.lock().unwrap().push(p) }));
+    assert!(plain.data().as_bytes() == with.data().as_bytes(), "the final mean is the same bit for bit");
+    let snaps = snaps.into_inner().unwrap();
+    assert!(snaps.len() >= 3, "{} snapshots", snaps.len());
+    let done: Vec<usize> = snaps.iter().map(|s| s.done).collect();
+    assert!(done.windows(2).all(|w| w[0] < w[1]), "each snapshot covers more records: {done:?}");
+    assert!(snaps.iter().all(|s| s.total == 64 && s.done <= 64 && s.index == 0 && s.func == "nanmean"));
+    let error = |s: &gridlens::exec::PartialBlock| {
+        let (a, b) = (s.block.to_ndarray::<f64>().unwrap(), plain.to_ndarray::<f64>().unwrap());
+        (&a - &b).mapv(f64::abs).iter().copied().fold(0.0, f64::max)
+    };
+    // the mean of n draws of N(10, 1) is within 5 / sqrt(n) of 10 everywhere, so the largest
+    // difference from the final shrinks as records come in
+    let (first, last) = (error(&snaps[0]), error(snaps.last().unwrap()));
+    assert!(last < first, "converges: {first} then {last}");
+    for s in &snaps {
+        let v = s.block.to_ndarray::<f64>().unwrap();
+        assert!(v.iter().all(|x| (x - 10.0).abs() < 6.0 / (s.done as f64).sqrt()), "{} records", s.done);
+    }
+}
+
+/// Once a job is cancelled, no snapshot follows.
+#[test]
+fn a_cancelled_job_sends_no_snapshot_after_the_cancel() {
+    let a = expr("nanmean(random.normal(0, 1, size=(256, 400, 400), chunks=(1, 400, 400), seed=2), axis=0)");
+    let plan = Plan::build(&a, false).unwrap();
+    let control = JobControl::new();
+    let after_cancel = AtomicUsize::new(0);
+    let cancelled = std::sync::atomic::AtomicBool::new(false);
+    let result = gridlens::exec::execute_progressively(
+        &plan,
+        None,
+        &ExecOptions { threads: 2, ..Default::default() },
+        &control,
+        &|_, _| {},
+        Some(gridlens::exec::PartialsRequest {
+            every: Duration::ZERO,
+            min_groups: 2,
+            on_partial: &|_| {
+                if cancelled.swap(true, Ordering::SeqCst) {
+                    after_cancel.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    control.cancel.cancel();
+                }
+            },
+        }),
+    );
+    assert_eq!(result, Err(ExecError::Cancelled));
+    assert!(cancelled.load(Ordering::SeqCst), "a snapshot came before the cancel");
+    assert_eq!(after_cancel.load(Ordering::SeqCst), 0);
+}
+
+/// A deflated HDF5 file of `records` fields of 200 × 300 float32, one record per chunk (as
+/// netCDF-C stores a record variable), record k holding k + (row + col) % 7.
+fn deflated_records(path: &std::path::Path, records: usize) -> Arc<dyn Source> {
+    let values = ndarray::Array3::<f32>::from_shape_fn((records, 200, 300), |(k, r, c)| (k + (r + c) % 7) as f32);
+    let f = hdf5::File::create(path).unwrap();
+    f.new_dataset_builder().chunk([1, 200, 300]).deflate(1).with_data(&values).create("t2m").unwrap();
+    drop(f);
+    gridlens::io::open_file(path, Some("t2m"), &Default::default()).unwrap()
+}
+
+/// The decoded-block cache: a job over more data than its budget keeps at most the budget
+/// (checked as every block arrives), a second job finds what the first decoded and gets the
+/// same result, and a cleared cache is empty.
+#[test]
+fn the_block_cache_holds_its_budget_and_serves_the_next_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = deflated_records(&tmp.path().join("records.h5"), 40);
+    let field = 200 * 300 * 4;
+    let budget = 10 * field + field / 2;
+    let cache = Arc::new(gridlens::exec::cache::BlockCache::new(budget));
+    // one worker: records are decoded in order, so the last ten are the ones kept
+    let opts = ExecOptions { threads: 1, cache: Some(gridlens::exec::cache::SharedCache(cache.clone())), ..Default::default() };
+    let x = Array::from_source(source.clone());
+    let run = |text: &str| {
+        let a = evaluate(text, &HashMap::from([("x".to_string(), x.clone())])).unwrap();
+        let plan = Plan::build(&a, false).unwrap();
+        let out = Mutex::new(Block::zeros(plan.dtype, &plan.chunks.shape()));
+        execute(&plan, None, &opts, &JobControl::new(), &|k, b| {
+            assert!(cache.stats().bytes <= budget, "{} bytes held, budget {budget}", cache.stats().bytes);
+            out.lock().unwrap().paste(&plan.chunks.block_region(&plan.chunks.block_index(k)).start, b);
+        })
+        .unwrap();
+        let b = out.into_inner().unwrap();
+        (0..b.len()).map(|i| b.data().get_f64(i)).collect::<Vec<f64>>()
+    };
+    let mean = run("nanmean(x, axis=0)");
+    let s = cache.stats();
+    assert!(s.bytes <= budget && s.blocks == 10, "{s:?}");
+    // the mean of k + (r + c) % 7 over k = 0..40
+    let expected: Vec<f64> = (0..200 * 300).map(|i| 19.5 + ((i / 300 + i % 300) % 7) as f64).collect();
+    assert_eq!(mean, expected);
+    // the last ten records were decoded last: a pixel's series over them is read from memory
+    let hits = s.hits;
+    let series = run("x[30:, 5, 6]");
+    assert_eq!(series, (30..40).map(|k| (k + (5 + 6) % 7) as f64).collect::<Vec<_>>());
+    assert_eq!(cache.stats().hits - hits, 10, "all ten records from the cache");
+    cache.clear();
+    assert_eq!((cache.stats().bytes, cache.stats().blocks), (0, 0));
+    let misses = cache.stats().misses;
+    run("x[30:, 5, 6]");
+    assert_eq!(cache.stats().misses - misses, 10, "read again after the clear");
+}
+
+/// A block cached from a file that was then rewritten is not used: the source says it
+/// changed, and its blocks are forgotten.
+#[test]
+fn a_changed_file_is_noticed_and_its_blocks_forgotten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("records.h5");
+    let source = deflated_records(&path, 4);
+    assert_eq!(source.changed(), None);
+    let cache = Arc::new(gridlens::exec::cache::BlockCache::new(64 << 20));
+    let opts = ExecOptions { cache: Some(gridlens::exec::cache::SharedCache(cache.clone())), ..Default::default() };
+    let plan = Plan::build(
+        &evaluate("nanmean(x, axis=0)", &HashMap::from([("x".to_string(), Array::from_source(source.clone()))])).unwrap(),
+        false,
+    )
+    .unwrap();
+    execute(&plan, None, &opts, &JobControl::new(), &|_, _| {}).unwrap();
+    assert_eq!(cache.stats().blocks, 4);
+    // another program replaces the file (a new inode), as writers that rename into place do
+    std::thread::sleep(Duration::from_millis(20));
+    deflated_records(&tmp.path().join("new.h5"), 5);
+    std::fs::rename(tmp.path().join("new.h5"), &path).unwrap();
+    let why = source.changed().expect("the file was replaced");
+    assert!(why.contains("records.h5"), "{why}");
+    cache.forget(&source);
+    assert_eq!(cache.stats().blocks, 0);
+}

@@ -2,7 +2,10 @@
 //! check responsiveness and time-to-first-tile on their own machine.
 //!
 //! Lines are `frame,<ms since start>,<ui time ms>,<ms since the previous frame>`,
-//! `tile,<ms since start>,<job>,<block>`, `done,<ms since start>,<job>,<job seconds>` when a
+//! `tile,<ms since start>,<job>,<block>`, `partial,<ms since start>,<job>,<fraction done>` for
+//! each snapshot of a reduction part-way, `pick,<ms>,<row>,<col>` and `series,<ms>,<row>,<col>`
+//! when a pixel is clicked and when its time series is drawn, `day,<ms>,<day>,` when the day
+//! changes, `done,<ms since start>,<job>,<job seconds>` when a
 //! job ends, and `renderer,<ms since start>,<name>,<software or gpu>` once. The ui time is the
 //! app's own work per frame (what must stay under ~16 ms); the interval also includes drawing,
 //! which happens outside the app (on the GPU, or in software where there is none).
@@ -50,6 +53,31 @@ impl FrameLog {
     pub fn tile(&mut self, job: u64, block: usize) {
         let t = self.ms();
         let _ = writeln!(self.out, "tile,{t:.3},{job},{block}");
+    }
+
+    /// A snapshot of a reduction part-way was drawn: `fraction` of its records in.
+    pub fn partial(&mut self, job: u64, fraction: f64) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "partial,{t:.3},{job},{fraction:.4}");
+    }
+
+    /// A pixel was clicked for its time series.
+    pub fn pick(&mut self, row: usize, col: usize) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "pick,{t:.3},{row},{col}");
+    }
+
+    /// A pixel's time series arrived and is drawn from this frame on.
+    pub fn series(&mut self, row: usize, col: usize) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "series,{t:.3},{row},{col}");
+        let _ = self.out.flush();
+    }
+
+    /// The day (index along the first axis) changed.
+    pub fn day(&mut self, day: usize) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "day,{t:.3},{day},");
     }
 
     /// A job finished (done, failed or cancelled) after `seconds`.

@@ -4,11 +4,35 @@
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use gridlens::exec::ExecError;
+use gridlens::exec::cache::{BlockCache, SharedCache};
 use gridlens::plan::Explain;
 use gridlens::sink::{SinkSpec, WriteOptions};
 use gridlens::{Array, Block, Chunks, ExecOptions, JobControl, Plan, execute};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How a background thread asks the UI for a frame: `soon` for what streams (tiles,
+/// snapshots: coalesced into one frame), `now` for what ends a wait (a job planned or
+/// finished, a time series in).
+#[derive(Clone)]
+pub struct Wake {
+    pub soon: Arc<dyn Fn() + Send + Sync>,
+    pub now: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// How the app's display jobs run: worker threads (0: one per core) and how often a
+/// reduction's snapshot part-way is taken.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JobTuning {
+    pub threads: usize,
+    pub partials_every: Duration,
+}
+
+impl Default for JobTuning {
+    fn default() -> JobTuning {
+        JobTuning { threads: 0, partials_every: Duration::from_millis(250) }
+    }
+}
 
 /// One finished output block, ready to be drawn.
 #[derive(Clone, Debug)]
@@ -32,8 +56,19 @@ pub enum JobEvent {
         chunks: Chunks,
     },
     Tile(Tile),
+    /// A reduction's output block part-way: the tile as it stands, `done` of `total`
+    /// records in, computed by `func` (see [`gridlens::exec::snapshot`]).
+    Partial {
+        tile: Tile,
+        done: usize,
+        total: usize,
+        func: &'static str,
+    },
     /// The whole result at full precision, when the job was asked to keep it.
     Kept(Arc<Block>),
+    /// The files behind the data set changed since they were opened (why): nothing was
+    /// computed, the app opens them again.
+    Changed(String),
     /// The job ended (with the sink committed, for an export), this long after it started:
     /// measured on the job's thread, so that it does not include the wait for the UI's next
     /// frame.
@@ -66,9 +101,9 @@ impl Job {
     /// the window has drawn the new job's panels, so the job's first moments are not spent
     /// competing with the frames that lay them out (which in software rendering cost tens
     /// of milliseconds of CPU each).
-    pub fn start(id: u64, label: String, array: Array, keep: bool, repaint: impl Fn() + Send + Sync + 'static) -> Job {
+    pub fn start(id: u64, label: String, array: Array, keep: bool, cache: Arc<BlockCache>, tuning: JobTuning, wake: Wake) -> Job {
         let (go_tx, go_rx) = bounded::<()>(1);
-        let mut job = Job::spawn(id, label, move |control, tx| display(id, array, keep, control, tx, &go_rx, &repaint));
+        let mut job = Job::spawn(id, label, move |control, tx| display(id, array, keep, &cache, tuning, control, tx, &go_rx, &wake));
         job.go = Some(go_tx);
         job
     }
@@ -82,12 +117,12 @@ impl Job {
 
     /// Plans and runs `array` into a new sink (an export), committed on success and aborted
     /// after an error or a cancel, so nothing is left at the target.
-    pub fn start_export(id: u64, label: String, array: Array, sink: SinkPlan, repaint: impl Fn() + Send + Sync + 'static) -> Job {
+    pub fn start_export(id: u64, label: String, array: Array, sink: SinkPlan, cache: Arc<BlockCache>, wake: Wake) -> Job {
         Job::spawn(id, label, move |control, tx| {
             let started = Instant::now();
-            let r = export(&array, &sink, control);
+            let r = export(&array, &sink, &cache, control);
             let _ = tx.send(JobEvent::Finished(r, started.elapsed()));
-            repaint();
+            (wake.now)();
         })
     }
 
@@ -104,53 +139,118 @@ impl Job {
     }
 }
 
+/// The engine's options for an app job: workers below the UI, blocks shared through the
+/// app's cache (emptied of a source's blocks first when its files changed since).
+fn options(array: &Array, cache: &Arc<BlockCache>) -> ExecOptions {
+    forget_changed(array, cache);
+    ExecOptions { background: true, cache: Some(SharedCache(cache.clone())), ..ExecOptions::default() }
+}
+
+/// Drops the cached blocks of every source of `array` whose files changed since they were
+/// opened, and says why the first did (checked on the job's thread: a set of thousands of
+/// files costs a stat each).
+fn forget_changed(array: &Array, cache: &BlockCache) -> Option<String> {
+    let mut why = None;
+    for source in sources(array) {
+        if let Some(w) = source.changed() {
+            cache.forget(&source);
+            why.get_or_insert(w);
+        }
+    }
+    why
+}
+
+/// The sources an array reads.
+fn sources(array: &Array) -> Vec<Arc<dyn gridlens::Source>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![array.clone()];
+    let mut out = Vec::new();
+    while let Some(a) = stack.pop() {
+        if !seen.insert(a.id()) {
+            continue;
+        }
+        if let gridlens::expr::Op::Source(s) = a.op() {
+            out.push(s.clone());
+        }
+        stack.extend(a.inputs());
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
 fn display(
     id: u64,
     array: Array,
     keep: bool,
+    cache: &Arc<BlockCache>,
+    tuning: JobTuning,
     control: &JobControl,
     tx: &Sender<JobEvent>,
     go: &Receiver<()>,
-    repaint: &(dyn Fn() + Send + Sync),
+    wake: &Wake,
 ) {
+    // blocks decoded from files since rewritten must not be shown: the data set is reopened
+    if let Some(why) = forget_changed(&array, cache) {
+        let _ = tx.send(JobEvent::Changed(why));
+        let _ = tx.send(JobEvent::Finished(Err(ExecError::Cancelled), Duration::ZERO));
+        (wake.now)();
+        return;
+    }
     let plan = match Plan::build(&array, false) {
         Ok(p) => p,
         Err(e) => {
             let _ = tx.send(JobEvent::Finished(Err(ExecError::Panic { stage: "plan", message: e.to_string() }), Duration::ZERO));
-            repaint();
+            (wake.now)();
             return;
         }
     };
     let _ = tx.send(JobEvent::Planned { explain: Explain::of(&plan), chunks: plan.chunks.clone() });
-    repaint();
+    (wake.now)();
     // a dropped job (cancelled, replaced) closes the channel and ends the wait
     let _ = go.recv_timeout(Duration::from_secs(1));
     // the job's time counts from here: planned and let run
     let started = Instant::now();
     let whole = std::sync::Mutex::new(keep.then(|| Block::zeros(plan.dtype, &plan.chunks.shape())));
-    let result = execute(&plan, None, &ExecOptions { background: true, ..ExecOptions::default() }, control, &|k, block| {
-        if let Some(w) = whole.lock().expect("kept result lock").as_mut() {
-            let r = plan.chunks.block_region(&plan.chunks.block_index(k));
-            w.paste(&r.start, block);
+    // a picture while a reduction runs: snapshots of its output blocks four times a second
+    let on_partial = |p: gridlens::exec::PartialBlock| {
+        let tile = to_tile(id, p.index, &p.block);
+        // a snapshot is worth nothing once a newer one or the block itself follows: never wait
+        if tx.try_send(JobEvent::Partial { tile, done: p.done, total: p.total, func: p.func }).is_ok() {
+            (wake.soon)();
         }
-        let tile = to_tile(id, k, block);
-        // A full channel makes the worker wait: the UI draws at its own pace.
-        let _ = tx.send(JobEvent::Tile(tile));
-        repaint();
-    });
+    };
+    let partials = gridlens::exec::PartialsRequest { every: tuning.partials_every, min_groups: 4, on_partial: &on_partial };
+    let opts = ExecOptions { threads: tuning.threads, background: true, cache: Some(SharedCache(cache.clone())), ..ExecOptions::default() };
+    let result = gridlens::exec::execute_progressively(
+        &plan,
+        None,
+        &opts,
+        control,
+        &|k, block| {
+            if let Some(w) = whole.lock().expect("kept result lock").as_mut() {
+                let r = plan.chunks.block_region(&plan.chunks.block_index(k));
+                w.paste(&r.start, block);
+            }
+            let tile = to_tile(id, k, block);
+            // A full channel makes the worker wait: the UI draws at its own pace.
+            let _ = tx.send(JobEvent::Tile(tile));
+            (wake.soon)();
+        },
+        Some(partials),
+    );
     if result.is_ok()
         && let Some(w) = whole.into_inner().expect("kept result lock")
     {
         let _ = tx.send(JobEvent::Kept(Arc::new(w)));
     }
     let _ = tx.send(JobEvent::Finished(result, started.elapsed()));
-    repaint();
+    (wake.now)();
 }
 
-fn export(array: &Array, sink: &SinkPlan, control: &JobControl) -> Result<(), ExecError> {
+fn export(array: &Array, sink: &SinkPlan, cache: &Arc<BlockCache>, control: &JobControl) -> Result<(), ExecError> {
     let plan = Plan::build(array, true).map_err(|e| ExecError::Panic { stage: "plan", message: e.to_string() })?;
     let s = gridlens::io::create_sink(&sink.target, &sink.spec, &sink.options)?;
-    match execute(&plan, Some(s.as_ref()), &ExecOptions { background: true, ..ExecOptions::default() }, control, &|_, _| {}) {
+    match execute(&plan, Some(s.as_ref()), &options(array, cache), control, &|_, _| {}) {
         Ok(()) => s.commit().map(|_| ()).map_err(ExecError::from),
         Err(e) => {
             s.abort();
@@ -186,14 +286,14 @@ pub struct Small {
 }
 
 impl Small {
-    pub fn start(array: Array, repaint: impl Fn() + Send + 'static) -> Small {
+    pub fn start(array: Array, cache: Arc<BlockCache>, wake: Wake) -> Small {
         let control = Arc::new(JobControl::new());
         let (tx, rx) = bounded(1);
         let c = control.clone();
         std::thread::spawn(move || {
             let r = Plan::build(&array, false).map_err(|e| e.to_string()).and_then(|plan| {
                 let out = std::sync::Mutex::new(Block::zeros(plan.dtype, &plan.chunks.shape()));
-                execute(&plan, None, &ExecOptions { background: true, ..ExecOptions::default() }, &c, &|k, b| {
+                execute(&plan, None, &options(&array, &cache), &c, &|k, b| {
                     let r = plan.chunks.block_region(&plan.chunks.block_index(k));
                     out.lock().expect("series lock").paste(&r.start, b);
                 })
@@ -201,7 +301,7 @@ impl Small {
                 Ok(out.into_inner().expect("series lock"))
             });
             let _ = tx.send(r);
-            repaint();
+            (wake.now)();
         });
         Small { control, result: rx }
     }

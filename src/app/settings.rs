@@ -47,6 +47,8 @@ pub struct Settings {
     pub browse_dir: String,
     /// Draw data whose latitudes ascend (south first) with north up, as Panoply and ncview do.
     pub north_up: bool,
+    /// Memory for decoded blocks kept between jobs, in GiB; 0 means a quarter of RAM.
+    pub cache_gib: f64,
 }
 
 impl Default for Settings {
@@ -63,11 +65,17 @@ impl Default for Settings {
             show_plots_panel: true,
             browse_dir: String::new(),
             north_up: true,
+            cache_gib: 0.0,
         }
     }
 }
 
 impl Settings {
+    /// The decoded-block cache's budget in bytes.
+    pub fn cache_budget(&self) -> usize {
+        if self.cache_gib > 0.0 { (self.cache_gib * (1u64 << 30) as f64) as usize } else { gridlens::exec::total_memory_bytes() / 4 }
+    }
+
     /// Remembers `sources` as the most recent data set (at most ten are kept).
     pub fn remember(&mut self, sources: &[String]) {
         self.recent.retain(|r| r.as_slice() != sources);

@@ -21,7 +21,14 @@ fn harness(options: AppOptions) -> Harness<'static, GridlensApp> {
 }
 
 fn app_with_demo(dir: &Path) -> Harness<'static, GridlensApp> {
-    harness(AppOptions { sources: vec![], demo: demo(dir, (180, 360), (60, 90)), frame_log: None, reopen_last: false, preset: None })
+    harness(AppOptions {
+        sources: vec![],
+        demo: demo(dir, (180, 360), (60, 90)),
+        frame_log: None,
+        reopen_last: false,
+        preset: None,
+        tuning: Default::default(),
+    })
 }
 
 /// The app on fixture files (SOURCE relative to `tests/fixtures/hdf5`), its time mean done;
@@ -34,6 +41,7 @@ fn app_on_fixture(tmp: &Path, source: &str) -> Harness<'static, GridlensApp> {
         frame_log: None,
         reopen_last: false,
         preset: None,
+        tuning: Default::default(),
     });
     wait(&mut h, "the time mean", complete);
     h
@@ -394,6 +402,7 @@ fn screenshots() {
         frame_log: None,
         reopen_last: false,
         preset: None,
+        tuning: Default::default(),
     });
     wait(&mut h, "the time mean", complete);
     h.state_mut().apply(super::Command::Pick(200, 700));
@@ -432,4 +441,77 @@ fn screenshots() {
     h.state_mut().export.format = super::export::ExportFormat::Zarr;
     h.run_steps(3);
     save(&mut h, "export-dialog");
+}
+
+/// A deflated HDF5 file of `records` fields, one record per chunk (as netCDF-C stores a
+/// record variable, and as the ERA5 archive delivers them): record k holds
+/// k + offset + (row + col) % 7, so the time mean is (records - 1) / 2 + offset + (row + col) % 7.
+fn write_records(path: &Path, records: usize, shape: (usize, usize), offset: f32) {
+    let values = ndarray::Array3::<f32>::from_shape_fn((records, shape.0, shape.1), |(k, r, c)| k as f32 + offset + ((r + c) % 7) as f32);
+    let f = hdf5::File::create(path).unwrap();
+    f.new_dataset_builder().chunk([1, shape.0, shape.1]).deflate(1).with_data(&values).create("t2m").unwrap();
+}
+
+fn app_on(tmp: &Path, source: &Path, tuning: super::job::JobTuning) -> Harness<'static, GridlensApp> {
+    harness(AppOptions {
+        sources: vec![source.display().to_string()],
+        demo: demo(&tmp.join("demo"), (18, 36), (6, 9)),
+        frame_log: None,
+        reopen_last: false,
+        preset: None,
+        tuning,
+    })
+}
+
+/// A time mean whose output is one block fed by many records is drawn part-way, marked
+/// with how many records it holds, before the job ends; then the final replaces it.
+#[test]
+fn a_record_chunked_mean_is_drawn_part_way_with_its_mark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("records.h5");
+    write_records(&path, 96, (256, 512), 0.0);
+    // one worker and a snapshot every 10 ms: the job runs long enough to be seen part-way
+    let tuning = super::job::JobTuning { threads: 1, partials_every: Duration::from_millis(10) };
+    let mut h = app_on(tmp.path(), &path, tuning);
+    let partial = |a: &GridlensApp| {
+        a.job.is_some()
+            && a.grid.as_ref().is_some_and(|g| g.slots.len() == 1 && g.slots[0].partial.is_some() && g.slots[0].texture.is_some())
+    };
+    wait(&mut h, "a picture part-way", |a| partial(a) || complete(a));
+    assert!(partial(h.state()), "the job ended before a snapshot was drawn");
+    let (func, done, total) = h.state().grid.as_ref().unwrap().slots[0].partial.unwrap();
+    assert_eq!((func, total), ("nanmean", 96));
+    assert!(done > 0 && done < total, "{done} of {total}");
+    // the readout under the image says what is shown
+    assert!(h.query_by_label_contains("of 96 records so far").is_some(), "the readout names the snapshot");
+    // the final: no mark, the exact mean
+    wait(&mut h, "the time mean", complete);
+    let g = h.state().grid.as_ref().unwrap();
+    assert!(g.slots[0].partial.is_none());
+    assert_eq!(g.value_at(3, 5), Some(47.5 + 1.0));
+    assert!(h.query_by_label_contains("records so far").is_none());
+}
+
+/// The decoded blocks of a file are kept for the next look, and a file rewritten on disk
+/// is noticed: its blocks are dropped and the data set opened again, the new values shown.
+#[test]
+fn a_file_changed_on_disk_is_opened_again_and_its_cached_blocks_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("records.h5");
+    write_records(&path, 12, (40, 60), 0.0);
+    let mut h = app_on(tmp.path(), &path, Default::default());
+    wait(&mut h, "the time mean", complete);
+    assert_eq!(h.state().grid.as_ref().unwrap().value_at(0, 0), Some(5.5));
+    let cached = h.state().cache.stats();
+    assert_eq!(cached.blocks, 12, "every decoded record is kept: {cached:?}");
+    // another program replaces the file with other values
+    std::thread::sleep(Duration::from_millis(20));
+    write_records(&tmp.path().join("new.h5"), 12, (40, 60), 100.0);
+    std::fs::rename(tmp.path().join("new.h5"), &path).unwrap();
+    h.state_mut().apply(super::Command::Recompute);
+    wait(&mut h, "the mean of the new file", |a| complete(a) && a.grid.as_ref().unwrap().value_at(0, 0) == Some(105.5));
+    assert!(h.state().messages.iter().any(|m| m.text.contains("changed") && m.text.contains("opening the data set again")));
+    // cleared on request
+    h.state_mut().apply(super::Command::ClearCache);
+    assert_eq!(h.state().cache.stats().blocks, 0);
 }

@@ -65,6 +65,8 @@ pub struct Slot {
     /// The colors the texture shows, and the colors requested from the painter.
     pub shown: Option<ColorKey>,
     pub requested: Option<ColorKey>,
+    /// For values that are a snapshot of a reduction part-way: what, and records in of all.
+    pub partial: Option<(&'static str, usize, usize)>,
 }
 
 /// The tiles of one job's result.
@@ -93,7 +95,7 @@ impl TileGrid {
                     1 => (0, r.start[0], 1, r.shape[0]),
                     n => (r.start[n - 2], r.start[n - 1], r.shape[n - 2], r.shape[n - 1]),
                 };
-                Slot { row0, col0, rows, cols, values: None, texture: None, shown: None, requested: None }
+                Slot { row0, col0, rows, cols, values: None, texture: None, shown: None, requested: None, partial: None }
             })
             .collect();
         let shape = chunks.shape();
@@ -112,15 +114,45 @@ impl TileGrid {
     /// Stores an arrived tile and updates the range statistics.
     pub fn insert(&mut self, tile: Tile) {
         let Some(slot) = self.slots.get_mut(tile.index) else { return };
-        if slot.values.is_none() {
+        if slot.values.is_none() || slot.partial.is_some() {
             self.arrived += 1;
         }
+        slot.partial = None;
         slot.values = Some(tile.values);
+        // recolored, since the values changed
+        slot.requested = None;
         if !tile.min.is_nan() {
             self.min = self.min.min(tile.min);
             self.max = self.max.max(tile.max);
         }
         self.samples.extend(tile.sample);
+    }
+
+    /// Stores a snapshot of a tile part-way (`done` of `total` records of `func`), unless the
+    /// tile itself has arrived; returns whether it was stored. The range statistics follow it.
+    pub fn insert_partial(&mut self, tile: Tile, func: &'static str, done: usize, total: usize) -> bool {
+        let Some(slot) = self.slots.get_mut(tile.index) else { return false };
+        if slot.values.is_some() && slot.partial.is_none() {
+            return false;
+        }
+        if slot.partial.is_some_and(|(_, d, _)| d >= done) {
+            return false;
+        }
+        slot.values = Some(tile.values);
+        slot.partial = Some((func, done, total));
+        slot.requested = None;
+        if !tile.min.is_nan() {
+            self.min = self.min.min(tile.min);
+            self.max = self.max.max(tile.max);
+        }
+        self.samples.extend(tile.sample);
+        true
+    }
+
+    /// The snapshot shown where no tile has arrived yet: its function, and the fewest records
+    /// in of all among such tiles (`None` when no tile shows a snapshot).
+    pub fn partial_progress(&self) -> Option<(&'static str, usize, usize)> {
+        self.slots.iter().filter_map(|s| s.partial).min_by_key(|&(_, d, t)| (d as u128 * 1_000_000) / t.max(1) as u128)
     }
 
     /// The value at image pixel (row, col), if its tile has arrived.

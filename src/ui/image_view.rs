@@ -101,7 +101,15 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
             }
             None => placeholder(&painter, r, s.values.is_some()),
         }
-        if s.values.is_none() {
+        if let Some(mark) = s.partial.map(|(func, done, total)| partial_mark(func, done, total)) {
+            // a snapshot part-way says so, on the tile itself
+            let at = r.intersect(img_rect).left_top() + vec2(6.0, 6.0);
+            let galley = painter.layout_no_wrap(mark, egui::FontId::proportional(13.0), Color32::WHITE);
+            let bg = Rect::from_min_size(at, galley.size()).expand(3.0);
+            painter.rect_filled(bg, 3.0, Color32::from_black_alpha(170));
+            painter.galley(at, galley, Color32::WHITE);
+        }
+        if s.values.is_none() || s.partial.is_some() {
             visible.push((r.center().distance_sq(c), i));
         }
     }
@@ -144,16 +152,29 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     if readout.is_empty() {
         let g = app.grid.as_ref().expect("checked above");
         readout = format!("{} × {} pixels, {} of {} tiles", g.rows, g.cols, g.arrived, g.slots.len());
+        if let Some((func, done, total)) = g.partial_progress() {
+            readout.push_str(&format!(" — showing {} so far", partial_mark(func, done, total)));
+        }
     }
-    ui.painter().text(
-        readout_rect.left_center() + vec2(6.0, 0.0),
-        egui::Align2::LEFT_CENTER,
-        readout,
-        egui::FontId::monospace(13.0),
-        ui.visuals().text_color(),
+    // a label, not painted text: screen readers (and the tests) read it
+    ui.scope_builder(
+        egui::UiBuilder::new().max_rect(readout_rect.shrink2(vec2(6.0, 0.0))).layout(egui::Layout::left_to_right(egui::Align::Center)),
+        |ui| ui.add(egui::Label::new(egui::RichText::new(readout).monospace().size(13.0)).truncate()),
     );
     colorbar(ui, app, bar_rect);
     app.prioritize(order);
+}
+
+/// How a snapshot part-way is marked: "mean of 312 of 744 records".
+pub fn partial_mark(func: &str, done: usize, total: usize) -> String {
+    let what = match func {
+        "nanmean" => "mean",
+        "nansum" => "sum",
+        "nanmax" => "max",
+        "nanmin" => "min",
+        f => f,
+    };
+    format!("{what} of {done} of {total} records")
 }
 
 /// A pending tile: hatched dark gray, lighter when its values arrived but colors have not.

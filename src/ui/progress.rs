@@ -53,6 +53,7 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
             };
             renderer_note(ui, app);
         });
+        cache_ui(ui, app, cmds);
         task_stream(ui, &app.spans, None);
         return;
     };
@@ -80,6 +81,7 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
         stage_bars(&mut cols[0], &snap);
         numbers(&mut cols[1], &snap);
     });
+    cache_ui(ui, app, cmds);
     let spans = if app.export.job.is_some() {
         control.progress.spans_since(control.progress.span_count().saturating_sub(20_000))
     } else {
@@ -94,6 +96,37 @@ pub fn progress_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>
 /// software rendering took a core from the engine.
 const STEADY_COLUMN: f32 = 240.0;
 
+/// A label in a cell of [`STEADY_COLUMN`] points, left-aligned.
+fn steady_label(ui: &mut egui::Ui, text: RichText) {
+    let size = egui::vec2(STEADY_COLUMN, ui.spacing().interact_size.y);
+    ui.allocate_ui_with_layout(size, egui::Layout::left_to_right(egui::Align::Center), |ui| {
+        ui.set_min_size(size);
+        ui.label(text);
+    });
+}
+
+/// The decoded-block cache shared by the app's jobs: what it holds against its budget, the
+/// budget (settable), and a button that empties it.
+fn cache_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
+    let s = app.cache.stats();
+    ui.horizontal(|ui| {
+        ui.label("cache");
+        let frac = s.bytes as f32 / s.budget.max(1) as f32;
+        ui.add(egui::ProgressBar::new(frac).desired_width(220.0).text(format!("{} of {}", format_bytes(s.bytes), format_bytes(s.budget))))
+            .on_hover_text(format!(
+                "Decoded blocks kept for the next job ({} blocks; {} found, {} decoded): a time series or a day − mean after a mean reads memory.",
+                s.blocks, s.hits, s.misses
+            ));
+        let mut gib = s.budget as f64 / (1u64 << 30) as f64;
+        if ui.add(egui::DragValue::new(&mut gib).range(0.0..=1024.0).speed(0.1).suffix(" GiB")).on_hover_text("the cache's budget").changed() {
+            cmds.push(Command::SetCacheBudget(gib));
+        }
+        if ui.small_button("Clear").on_hover_text("Forget every decoded block").clicked() {
+            cmds.push(Command::ClearCache);
+        }
+    });
+}
+
 fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
     egui::Grid::new("stages").num_columns(3).min_col_width(60.0).show(ui, |ui| {
         for st in Stage::ALL {
@@ -105,11 +138,9 @@ fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
             ui.label(RichText::new(st.name()).color(stage_color(st)));
             let frac = snap.done[i] as f32 / total as f32;
             ui.add(egui::ProgressBar::new(frac).desired_width(160.0).fill(stage_color(st)));
-            ui.add_sized(
-                [STEADY_COLUMN, ui.spacing().interact_size.y],
-                egui::Label::new(
-                    RichText::new(format!("{} queued, {} running, {} done", snap.queued(st), snap.running[i], snap.done[i])).weak(),
-                ),
+            steady_label(
+                ui,
+                RichText::new(format!("{} queued, {} running, {} done", snap.queued(st), snap.running[i], snap.done[i])).weak(),
             );
             ui.end_row();
         }
@@ -119,9 +150,7 @@ fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
 fn numbers(ui: &mut egui::Ui, snap: &ProgressSnapshot) {
     let secs = snap.elapsed.as_secs_f64();
     let rate = if secs > 0.0 { snap.bytes_read as f64 / secs } else { 0.0 };
-    let steady = |ui: &mut egui::Ui, text: String| {
-        ui.add_sized([STEADY_COLUMN, ui.spacing().interact_size.y], egui::Label::new(text));
-    };
+    let steady = |ui: &mut egui::Ui, text: String| steady_label(ui, RichText::new(text));
     egui::Grid::new("numbers").num_columns(2).min_col_width(80.0).show(ui, |ui| {
         ui.label("read");
         steady(ui, format!("{}  ({}/s)", format_bytes(snap.bytes_read as usize), format_bytes(rate as usize)));

@@ -932,6 +932,14 @@ impl Source for Hdf5Source {
         self.first_coordinate.clone()
     }
 
+    fn changed(&self) -> Option<String> {
+        match crate::io::files::FileStamp::read(&self.path) {
+            Ok(now) if now == self.file.stamp() => None,
+            Ok(_) => Some(format!("{}: the file changed since it was opened", self.path.display())),
+            Err(e) => Some(format!("{}: {e}", self.path.display())),
+        }
+    }
+
     fn cheap_subregion(&self) -> bool {
         match &self.access {
             Access::Chunked { pipeline, .. } => pipeline.is_empty(),
