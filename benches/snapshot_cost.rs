@@ -14,6 +14,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The allocator the gridlens binary runs with (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let (source, runs) = match args.as_slice() {
@@ -34,7 +38,8 @@ fn main() {
         let out = Mutex::new(Vec::new());
         let taken = Mutex::new(0usize);
         let on_partial = |_: gridlens::exec::PartialBlock| *taken.lock().unwrap() += 1;
-        let request = gridlens::exec::PartialsRequest { every: Duration::from_millis(250), min_groups: 4, on_partial: &on_partial };
+        let request =
+            gridlens::exec::PartialsRequest { every: Duration::from_millis(250), min_groups: 4, max_share: 0.05, on_partial: &on_partial };
         let t0 = Instant::now();
         gridlens::exec::execute_progressively(
             &plan,

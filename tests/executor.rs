@@ -147,8 +147,12 @@ fn snapshots_of_a_mean_converge_and_leave_the_result_unchanged() {
     };
     let plain = run(None);
     let snaps = Mutex::new(Vec::new());
-    let with =
-        run(Some(gridlens::exec::PartialsRequest { every: Duration::ZERO, min_groups: 2, on_partial: &|p| snaps.lock().unwrap().push(p) }));
+    let with = run(Some(gridlens::exec::PartialsRequest {
+        every: Duration::ZERO,
+        min_groups: 2,
+        max_share: 1.0,
+        on_partial: &|p| snaps.lock().unwrap().push(p),
+    }));
     assert!(plain.data().as_bytes() == with.data().as_bytes(), "the final mean is the same bit for bit");
     let snaps = snaps.into_inner().unwrap();
     assert!(snaps.len() >= 3, "{} snapshots", snaps.len());
@@ -166,6 +170,23 @@ fn snapshots_of_a_mean_converge_and_leave_the_result_unchanged() {
     for s in &snaps {
         let v = s.block.to_ndarray::<f64>().unwrap();
         assert!(v.iter().all(|x| (x - 10.0).abs() < 6.0 / (s.done as f64).sqrt()), "{} records", s.done);
+    }
+    // a mean (not nanmean) part-way is divided by the records in, not by all of them
+    let a = expr("mean(random.normal(10, 1, size=(64, 300, 400), chunks=(1, 300, 400), seed=9), axis=0)");
+    let plan = Plan::build(&a, false).unwrap();
+    let snaps = Mutex::new(Vec::new());
+    let request = gridlens::exec::PartialsRequest {
+        every: Duration::ZERO,
+        min_groups: 2,
+        max_share: 1.0,
+        on_partial: &|p| snaps.lock().unwrap().push(p),
+    };
+    gridlens::exec::execute_progressively(&plan, None, &opts, &JobControl::new(), &|_, _| {}, Some(request)).unwrap();
+    let snaps = snaps.into_inner().unwrap();
+    assert!(!snaps.is_empty() && snaps.iter().all(|s| s.func == "mean"));
+    for s in &snaps {
+        let v = s.block.to_ndarray::<f64>().unwrap();
+        assert!(v.iter().all(|x| (x - 10.0).abs() < 6.0 / (s.done as f64).sqrt()), "mean of {} records", s.done);
     }
 }
 
@@ -186,6 +207,7 @@ fn a_cancelled_job_sends_no_snapshot_after_the_cancel() {
         Some(gridlens::exec::PartialsRequest {
             every: Duration::ZERO,
             min_groups: 2,
+            max_share: 1.0,
             on_partial: &|_| {
                 if cancelled.swap(true, Ordering::SeqCst) {
                     after_cancel.fetch_add(1, Ordering::SeqCst);

@@ -219,7 +219,8 @@ fn display(
             (wake.soon)();
         }
     };
-    let partials = gridlens::exec::PartialsRequest { every: tuning.partials_every, min_groups: 4, on_partial: &on_partial };
+    let partials =
+        gridlens::exec::PartialsRequest { every: tuning.partials_every, min_groups: 4, max_share: 0.05, on_partial: &on_partial };
     let opts = ExecOptions { threads: tuning.threads, background: true, cache: Some(SharedCache(cache.clone())), ..ExecOptions::default() };
     let result = gridlens::exec::execute_progressively(
         &plan,

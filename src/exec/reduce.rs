@@ -473,6 +473,23 @@ pub fn finalize(spec: &ReduceSpec, partial: Partial, out_shape: &[usize]) -> Res
     Ok(Block::new(shape, data))
 }
 
+/// A snapshot's block (see [`super::snapshot`]) from a running total of `done` of the
+/// records: read in place (a whole field's total is megabytes, copied for every snapshot
+/// otherwise), a mean divided by the records in so far rather than by all of them.
+pub fn finalize_part(spec: &ReduceSpec, partial: &Partial, out_shape: &[usize], done: usize) -> Result<Block, String> {
+    let data = match (spec.func, partial) {
+        (ReduceFunc::Mean, Partial::Values(Acc::F64(s))) => {
+            let c = done as f64;
+            Buffer::F64(s.iter().map(|x| x / c).collect())
+        }
+        (ReduceFunc::NanMean, Partial::Counted { sum, count }) => {
+            Buffer::F64(sum.iter().zip(count).map(|(&s, &c)| if c == 0 { f64::NAN } else { s / c as f64 }).collect())
+        }
+        _ => return finalize(spec, partial.clone(), out_shape),
+    };
+    Ok(Block::new(out_shape.to_vec(), data))
+}
+
 /// How argmax-like reductions choose between two candidates.
 #[derive(Copy, Clone, Debug)]
 struct ArgRule {

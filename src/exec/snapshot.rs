@@ -156,7 +156,7 @@ pub(super) fn refresh(tree: &mut Tree, held: Vec<(std::ops::Range<usize>, Arc<Va
     if done <= tree.emitted {
         return None;
     }
-    let block = reduce::finalize(&tree.spec, tree.total.clone()?, &tree.out_shape).ok()?;
+    let block = reduce::finalize_part(&tree.spec, tree.total.as_ref()?, &tree.out_shape, done).ok()?;
     tree.emitted = done;
     Some(PartialBlock { index: tree.output, block, done, total: tree.records.iter().sum(), func: tree.spec.func.name() })
 }
