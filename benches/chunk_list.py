@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""List where every stored chunk of a dataset lies, for benches/decode_floor.rs.
+"""List where every stored chunk of a dataset lies, for crates/gridlens/benches/decode_floor.rs.
 
 Prints one line per chunk: `FILE OFFSET SIZE` (byte offset and stored size), as h5py's
 low-level `get_chunk_info` reports them, for every file a glob matches. The HDF5 library

@@ -8,7 +8,7 @@ processes, xarray's compute time) for the archive workloads — and prints media
 ratios, the peak RSS of each process, and the machine's floor for the same data measured
 in the same run: the time `cat` needs to read the files from the page cache (read floor),
 or libdeflate inflating every chunk on all cores with the chunks already in memory
-(decode floor, benches/decode_floor.rs). gridlens is also timed with 1 thread, to show the
+(decode floor, crates/gridlens/benches/decode_floor.rs). gridlens is also timed with 1 thread, to show the
 scaling. Each run's answers are compared (the same digest, element-equal Zarr stores, the
 sum within float32's rounding, the time mean within float32's rounding of NCO's), and a
 disagreement stops the benchmark.
@@ -246,7 +246,7 @@ def sorted_glob(pattern):
 
 
 def decode_floor_tool():
-    """Builds benches/decode_floor.rs once and returns its executable (run directly, so that
+    """Builds crates/gridlens/benches/decode_floor.rs once and returns its executable (run directly, so that
     nothing is rebuilt while timing)."""
     out = subprocess.run(["cargo", "bench", "--no-run", "--bench", "decode_floor", "--message-format", "json"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
@@ -259,7 +259,7 @@ def decode_floor_tool():
 
 def decode_floor(args, pattern, dataset="/t2m"):
     """libdeflate inflating every chunk of the files on all cores, the chunks in memory first
-    (benches/decode_floor.rs; h5py lists where the chunks are)."""
+    (crates/gridlens/benches/decode_floor.rs; h5py lists where the chunks are)."""
     import hashlib
     listing = os.path.join(args.data, "chunks-" + hashlib.sha1(f"{pattern}:{dataset}".encode()).hexdigest()[:12] + ".txt")
     if not os.path.exists(listing):
