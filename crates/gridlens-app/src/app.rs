@@ -8,6 +8,7 @@ pub mod export;
 pub mod frame_log;
 pub mod job;
 pub mod operation;
+pub mod parsed;
 pub mod renderer;
 pub mod settings;
 #[cfg(test)]
@@ -41,6 +42,12 @@ const SHORT_JOB_BYTES: usize = 2 << 30;
 pub enum Command {
     /// Open these SOURCE strings (files, globs, `FILE:DATASET`) as one stacked data set.
     Open(Vec<String>),
+    /// Open another dataset (an HDF5 path) of the files already open.
+    OpenDataset(String),
+    /// Show the desktop's own file dialog (through the XDG portal, on its own thread).
+    SystemDialog,
+    /// The output blocks in view, most central first: the engine computes them first.
+    SetVisible(Vec<usize>),
     ShowBrowser(BrowseMode),
     CloseBrowser,
     BrowseTo(PathBuf),
@@ -178,6 +185,8 @@ pub struct GridlensApp {
     pub demo: Option<(Receiver<DemoEvent>, (usize, usize))>,
     pub op: Operation,
     pub expr_error: Option<ParseError>,
+    /// The operation's expressions, parsed once per text.
+    pub parsed: parsed::ParsedExpressions,
     next_job: u64,
     pub job: Option<Job>,
     pub status: JobStatus,
@@ -252,6 +261,7 @@ impl GridlensApp {
             demo: None,
             op: Operation::default(),
             expr_error: None,
+            parsed: parsed::ParsedExpressions::default(),
             next_job: 1,
             job: None,
             status: JobStatus::default(),
@@ -363,7 +373,7 @@ impl GridlensApp {
     /// The time mean of the open data set (what day − mean subtracts).
     fn mean_array(&self) -> Option<Array> {
         let data = self.data.as_ref()?;
-        evaluate("nanmean(x, axis=0)", &HashMap::from([("x".to_string(), data.array.clone())])).ok()
+        self.parsed.get("nanmean(x, axis=0)", &data.array).ok().map(|p| p.array)
     }
 
     /// Whether the time mean is small enough to keep in memory for day − mean (256 MB).
@@ -378,19 +388,19 @@ impl GridlensApp {
     fn display_array(&mut self) -> Option<Array> {
         let data = self.data.as_ref()?;
         let nd = data.array.ndim();
-        let mut names = HashMap::from([("x".to_string(), data.array.clone())]);
-        let mut text = self.op.display_expression(nd);
-        if self.op.preset == Preset::DayMinusMean
+        let evaluated = if self.op.preset == Preset::DayMinusMean
             && nd >= 3
             && let Some(m) = &self.mean_cache
         {
             // x[d] - m with the cached mean, blocked like x[d]: the same numbers, one day read.
             let day = data.array.index(&[gridlens::expr::IndexItem::Int(self.op.day as i64)]).ok()?;
             let src = MemorySource::shared("time mean", m.clone(), Some(day.chunks().clone()));
-            names.insert("m".into(), Array::from_source(Arc::new(src)));
-            text = format!("x[{}] - m", self.op.day);
-        }
-        match evaluate(&text, &names) {
+            let names = HashMap::from([("x".to_string(), data.array.clone()), ("m".into(), Array::from_source(Arc::new(src)))]);
+            evaluate(&format!("x[{}] - m", self.op.day), &names)
+        } else {
+            self.parsed.get(&self.op.display_expression(nd), &data.array).map(|p| p.array)
+        };
+        match evaluated {
             Ok(a) => {
                 self.expr_error = None;
                 // images: show the last two axes of a result with more, at the picked day
@@ -486,6 +496,13 @@ impl GridlensApp {
                 self.browser = None;
                 self.open(sources);
             }
+            Command::OpenDataset(path) => {
+                let Some(d) = &self.data else { return };
+                let sources = d.sources.iter().map(|s| format!("{}:{path}", gridlens::io::SourceSpec::parse(s).pattern)).collect();
+                self.open(sources);
+            }
+            Command::SystemDialog => browser::system_dialog(self.picked.clone(), self.repaint_fn()),
+            Command::SetVisible(order) => self.prioritize(order),
             Command::ShowBrowser(mode) => {
                 let dir = if self.settings.browse_dir.is_empty() {
                     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
@@ -633,9 +650,7 @@ impl GridlensApp {
     fn prepare_export_form(&mut self) {
         let Some(data) = &self.data else { return };
         let nd = data.array.ndim();
-        let text = self.op.result_expression(nd);
-        let names = HashMap::from([("x".to_string(), data.array.clone())]);
-        if let Ok(a) = evaluate(&text, &names)
+        if let Ok(a) = self.parsed.get(&self.op.result_expression(nd), &data.array).map(|p| p.array)
             && self.export.factors.len() != a.ndim()
         {
             self.export.factors = vec![1; a.ndim()];
@@ -651,9 +666,7 @@ impl GridlensApp {
     pub fn export_array(&self) -> Result<Array, String> {
         let data = self.data.as_ref().ok_or("no data is open")?;
         let nd = data.array.ndim();
-        let text = self.op.result_expression(nd);
-        let names = HashMap::from([("x".to_string(), data.array.clone())]);
-        let a = evaluate(&text, &names).map_err(|e| e.to_string())?;
+        let a = self.parsed.get(&self.op.result_expression(nd), &data.array).map_err(|e| e.to_string())?.array;
         if self.export.factors.iter().all(|&f| f <= 1) || self.export.factors.len() != a.ndim() {
             return Ok(a);
         }

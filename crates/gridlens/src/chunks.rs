@@ -91,7 +91,7 @@ impl Chunks {
     }
 
     /// Number of blocks along each axis (dask's `numblocks`).
-    pub fn numblocks(&self) -> Vec<usize> {
+    pub fn blocks_per_axis(&self) -> Vec<usize> {
         self.0.iter().map(|c| c.len()).collect()
     }
 
@@ -127,7 +127,7 @@ impl Chunks {
 
     /// Multi-index of block number `linear` in C order.
     pub fn block_index(&self, mut linear: usize) -> Vec<usize> {
-        let nb = self.numblocks();
+        let nb = self.blocks_per_axis();
         let mut idx = vec![0; nb.len()];
         for d in (0..nb.len()).rev() {
             idx[d] = linear % nb[d];
@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(c.axis(0), &[500, 500, 440]);
         assert_eq!(c.axis(1), &[500, 500, 500, 500, 500, 380]);
         assert_eq!(c.shape(), vec![1440, 2880]);
-        assert_eq!(c.numblocks(), vec![3, 6]);
+        assert_eq!(c.blocks_per_axis(), vec![3, 6]);
         assert_eq!(c.num_blocks(), 18);
         let r = c.block_region(&[2, 5]);
         assert_eq!(r.start, vec![1000, 2500]);

@@ -212,6 +212,20 @@ pub fn lut_index(value: f64, (vmin, vmax): (f64, f64)) -> Option<usize> {
     })
 }
 
+/// The smallest and largest finite values, or `None` when there are none: the colour range
+/// of data (NaN and infinities are drawn apart from it).
+pub fn finite_range(values: &[f32]) -> Option<(f64, f64)> {
+    let mut lo = f32::INFINITY;
+    let mut hi = f32::NEG_INFINITY;
+    for &v in values {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    (lo <= hi).then_some((lo as f64, hi as f64))
+}
+
 /// About `n` round tick values covering [lo, hi]: a colorbar's ticks.
 pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {

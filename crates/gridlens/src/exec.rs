@@ -10,22 +10,23 @@
 
 pub mod cache;
 pub mod kernel;
+pub mod lanes;
 pub mod progress;
 pub mod reduce;
+mod run;
+mod scheduler;
 pub mod snapshot;
 pub mod store;
 
-use crate::block::{Block, Buffer, c_strides};
-use crate::chunks::Region;
-use crate::plan::{Plan, Task, TaskId, Work};
+use crate::block::Block;
+use crate::plan::{Plan, TaskId};
 use crate::sink::{Sink, SinkError};
-use crate::source::{Payload, SourceError};
+use crate::source::SourceError;
 pub use progress::{CancelToken, JobControl, JobState, Progress, ProgressSnapshot, TaskSpan};
 use reduce::Partial;
+use scheduler::{Memory, ReadyQueues, key, task_priorities};
 pub use snapshot::PartialBlock;
 use std::any::Any;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -98,9 +99,7 @@ enum Value {
 }
 
 struct State {
-    /// Ready tasks without dependencies (they bring new data in) and with dependencies.
-    ready_new: BinaryHeap<Reverse<(u64, u32)>>,
-    ready_deps: BinaryHeap<Reverse<(u64, u32)>>,
+    ready: ReadyQueues,
     waiting: Vec<u32>,
     consumers_left: Vec<u32>,
     values: Vec<Option<Arc<Value>>>,
@@ -142,10 +141,6 @@ pub struct PartialsRequest<'a> {
 struct Partials<'a> {
     request: PartialsRequest<'a>,
     state: Mutex<(Vec<snapshot::Tree>, Instant)>,
-}
-
-fn key(priority: u32, order: u32) -> u64 {
-    ((priority as u64) << 32) | order as u64
 }
 
 /// Runs `plan` to the end on `opts.threads` workers. `on_block(k, block)` is called from a
@@ -198,8 +193,7 @@ pub fn execute_progressively(
     p.threads.store(threads, Ordering::Relaxed);
     let consumers_left = consumers.iter().map(|c| c.len() as u32).collect();
     let state = State {
-        ready_new: BinaryHeap::new(),
-        ready_deps: BinaryHeap::new(),
+        ready: ReadyQueues::default(),
         waiting,
         consumers_left,
         values: (0..n).map(|_| None).collect(),
@@ -279,51 +273,21 @@ pub fn execute_progressively(
 
 impl Scheduler<'_> {
     fn push_ready(&self, st: &mut State, t: usize) {
-        let k = Reverse((key(st.priority[t], self.plan.order[t]), t as u32));
-        if self.plan.tasks[t].deps.is_empty() { st.ready_new.push(k) } else { st.ready_deps.push(k) }
+        st.ready.push(t as u32, key(st.priority[t], self.plan.order[t]), self.plan.tasks[t].deps.is_empty());
     }
 
-    /// Recomputes every task's priority from the output blocks it feeds, then rebuilds the queues.
+    /// Recomputes every task's priority from the output blocks it feeds, then requeues.
     fn apply_priorities(&self, st: &mut State, per_output: &[u32]) {
-        let n = self.plan.tasks.len();
-        let mut prio = vec![u32::MAX; n];
-        for (k, &t) in self.plan.outputs.iter().enumerate() {
-            prio[t.index()] = per_output.get(k).copied().unwrap_or(u32::MAX - 1);
-        }
-        // tasks are created after their dependencies, so a reverse sweep sees consumers first
-        for i in (0..n).rev() {
-            for c in &self.consumers[i] {
-                prio[i] = prio[i].min(prio[c.index()]);
-            }
-        }
-        st.priority = prio;
-        let ready: Vec<u32> = st.ready_new.drain().chain(st.ready_deps.drain()).map(|Reverse((_, t))| t).collect();
-        for t in ready {
+        st.priority = task_priorities(&self.plan.outputs, &self.consumers, per_output);
+        for t in st.ready.drain() {
             self.push_ready(st, t as usize);
         }
     }
 
-    /// The next task to run, if one may start now.
+    /// The next task to run, if one may start now (see [`ReadyQueues::pick`]).
     fn pick(&self, st: &mut State) -> Option<usize> {
-        let best_new = st.ready_new.peek().map(|r| r.0);
-        let best_deps = st.ready_deps.peek().map(|r| r.0);
-        let take_new = match (best_new, best_deps) {
-            (None, None) => return None,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(a), Some(b)) => a < b,
-        };
-        if take_new {
-            let t = best_new.expect("checked").1 as usize;
-            let over = st.held_bytes + self.plan.tasks[t].out_bytes > self.memory_limit;
-            if over && st.running > 0 {
-                // hold back new data: run a consumer if there is one, else wait for memory
-                return st.ready_deps.pop().map(|r| r.0.1 as usize);
-            }
-            st.ready_new.pop();
-            return Some(t);
-        }
-        st.ready_deps.pop().map(|r| r.0.1 as usize)
+        let memory = Memory { held: st.held_bytes, limit: self.memory_limit, running: st.running };
+        st.ready.pick(memory, |t| self.plan.tasks[t as usize].out_bytes).map(|t| t as usize)
     }
 
     fn work(&self, worker: u16) {
@@ -410,7 +374,7 @@ impl Scheduler<'_> {
                     if let Some(v) = value
                         && st.consumers_left[t] > 0
                     {
-                        let bytes = value_bytes(&v);
+                        let bytes = run::value_bytes(&v);
                         st.values[t] = Some(v);
                         st.held[t] = bytes;
                         st.held_bytes += bytes;
@@ -464,361 +428,6 @@ impl Scheduler<'_> {
         let gap = start.elapsed().mul_f64((1.0 - share) / share);
         *next = Instant::now() + partials.request.every.max(gap);
     }
-
-    fn cancelled(&self) -> bool {
-        self.control.cancel.is_cancelled()
-    }
-
-    /// Runs one task on its inputs.
-    fn run(&self, task: &Task, mut inputs: Vec<Option<Arc<Value>>>) -> Result<Option<Arc<Value>>, ExecError> {
-        // a fold's previous partial, owned when this task is its only holder
-        let prev_partial = match &task.work {
-            Work::Fold { prev: true, .. } | Work::Combine { .. } => inputs[0].take(),
-            _ => None,
-        };
-        let inputs = &inputs;
-        let value_of = |i: usize| -> &Value { inputs[i].as_deref().expect("input present") };
-        let block = |i: usize| -> &Block {
-            match value_of(i) {
-                Value::Block(b) => b,
-                _ => unreachable!("dependency {i} of a {:?} task is not a block", task.stage),
-            }
-        };
-        let is_cancelled = || self.cancelled();
-        let value = match &task.work {
-            Work::Fetch { source, region } => {
-                match self.cached(source, region) {
-                    // decoded by an earlier job: the decode task passes it on
-                    Some(b) => Value::Block(b),
-                    None => {
-                        let f = source.fetch(region)?;
-                        self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
-                        match f.payload {
-                            Payload::Block(b) => Value::Block(Arc::new(b)),
-                            Payload::Encoded(e) => Value::Encoded(Mutex::new(Some(e))),
-                        }
-                    }
-                }
-            }
-            Work::Decode { source, region } => match value_of(0) {
-                Value::Encoded(e) => {
-                    let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
-                    let block = Arc::new(source.decode(region, payload)?);
-                    if let Some(c) = &self.cache {
-                        c.insert(source, region, block.clone());
-                    }
-                    Value::Block(block)
-                }
-                Value::Block(b) => Value::Block(b.clone()),
-                Value::Partial(_) => unreachable!("decode input is a fetched payload"),
-            },
-            Work::Map { kernel } => {
-                let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
-                let dtype = self.node_dtype(task);
-                match kernel::run_to_buffer(kernel, &leaves, dtype, &is_cancelled).map_err(|e| self.compute_error(task, e))? {
-                    Some(buf) => Value::Block(Arc::new(Block::new(kernel.shape.clone(), buf))),
-                    None => return Err(ExecError::Cancelled),
-                }
-            }
-            Work::Fold { kernel, spec, prev, finalize, out_shape, origin } => {
-                let len: usize = out_shape.iter().product();
-                let mut partial = match prev_partial {
-                    Some(arc) => match Arc::try_unwrap(arc) {
-                        Ok(Value::Partial(p)) => p,
-                        Ok(_) => unreachable!("fold input 0 is a partial"),
-                        Err(shared) => match &*shared {
-                            Value::Partial(p) => p.clone(),
-                            _ => unreachable!("fold input 0 is a partial"),
-                        },
-                    },
-                    None if *prev => unreachable!("a fold with a previous partial has it as input 0"),
-                    None => reduce::init(spec, len),
-                };
-                let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
-                let acc_strides = fold_strides(&kernel.shape, &spec.axes, out_shape, spec.keepdims);
-                if reduce::uses_moments(spec.func) || spec.func.is_arg() {
-                    // whole-block folds: two passes (moments), or each element's position (arg)
-                    let buf = kernel::run_to_buffer(kernel, &leaves, spec.input_dtype, &is_cancelled)
-                        .map_err(|e| self.compute_error(task, e))?
-                        .ok_or(ExecError::Cancelled)?;
-                    if spec.func.is_arg() {
-                        reduce::fold_arg(spec.func, &mut partial, &buf, &kernel.shape, &acc_strides, origin, &spec.arg_strides);
-                    } else {
-                        reduce::fold_moments(&mut partial, &buf, &kernel.shape, &acc_strides, spec.func.skips_nan());
-                    }
-                } else {
-                    let mut sink = reduce::Fold::new(spec.func, &mut partial);
-                    let done =
-                        kernel::run(kernel, &leaves, &acc_strides, &mut sink, &is_cancelled).map_err(|e| self.compute_error(task, e))?;
-                    if !done {
-                        return Err(ExecError::Cancelled);
-                    }
-                }
-                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
-            }
-            Work::ReduceRead { load, source, regions, spec, finalize, out_shape, .. } => {
-                let partial = self.reduce_read(load, source, regions, spec, out_shape)?;
-                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
-            }
-            Work::Combine { spec, finalize, out_shape } => {
-                // the first partial is updated in place when this task is its last holder
-                let mut acc = match Arc::try_unwrap(prev_partial.expect("combine has inputs")) {
-                    Ok(Value::Partial(p)) => p,
-                    Err(shared) => match &*shared {
-                        Value::Partial(p) => p.clone(),
-                        _ => unreachable!("combine inputs are partials"),
-                    },
-                    Ok(_) => unreachable!("combine inputs are partials"),
-                };
-                for i in 1..inputs.len() {
-                    match value_of(i) {
-                        Value::Partial(p) => reduce::merge(spec.func, &mut acc, p),
-                        _ => unreachable!("combine inputs are partials"),
-                    }
-                }
-                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, acc, out_shape)?)) } else { Value::Partial(acc) }
-            }
-            Work::TopkChunk { kernel, k, axis } => {
-                let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
-                let dtype = self.node_dtype(task);
-                let buf = kernel::run_to_buffer(kernel, &leaves, dtype, &is_cancelled)
-                    .map_err(|e| self.compute_error(task, e))?
-                    .ok_or(ExecError::Cancelled)?;
-                Value::Block(Arc::new(reduce::topk(&Block::new(kernel.shape.clone(), buf), *k, *axis)))
-            }
-            Work::TopkCombine { k, axis } => {
-                let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
-                Value::Block(Arc::new(reduce::topk_merge(&parts, *k, *axis)))
-            }
-            Work::Quantile { stat, axis } => {
-                let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
-                let lanes = if parts.len() == 1 { None } else { Some(reduce::concat_along(&parts, *axis)) };
-                Value::Block(Arc::new(reduce::quantile_lanes(lanes.as_ref().unwrap_or(parts[0]), *stat, *axis)))
-            }
-            Work::Write { region } => {
-                let sink = self.sink.expect("write tasks are planned only with a sink");
-                sink.write(region, block(0))?;
-                return Ok(None);
-            }
-        };
-        Ok(Some(Arc::new(value)))
-    }
-
-    /// Reads a reduction group and folds it slab by slab, each slab while it is in the cache.
-    /// Slabs run along the first kept axis longer than 1, so that the partial's rows for a slab
-    /// stay in the cache while every region's slab is folded into them; when every such axis is
-    /// reduced (a full reduction) the partial is small and regions go one after the other.
-    ///
-    /// Data that can be read in parts (uncompressed files, memory) is read a slab at a time.
-    /// Compressed chunks must be decoded whole, so they are decoded a batch at a time and the
-    /// batch is folded slab by slab: the partial (often larger than the data: a nanmean keeps
-    /// 16 bytes per element of a float32 field) then passes through the cache once per batch
-    /// instead of once per chunk. Either way each element meets the partial in region order,
-    /// so the result is the same.
-    fn reduce_read(
-        &self,
-        program: &Arc<crate::plan::kernel::Program>,
-        source: &Arc<dyn crate::Source>,
-        regions: &[Region],
-        spec: &crate::plan::ReduceSpec,
-        out_shape: &[usize],
-    ) -> Result<Partial, ExecError> {
-        const SLAB_BYTES: usize = 512 << 10;
-        let len: usize = out_shape.iter().product();
-        let mut partial = reduce::init(spec, len);
-        let first = &regions[0];
-        let nd = first.ndim();
-        let item = source.dtype().size_bytes();
-        let kept = (0..nd).find(|&d| !spec.axes.contains(&d) && first.shape[d] > 1);
-        let axis = kept.or_else(|| (0..nd).find(|&d| first.shape[d] > 1)).unwrap_or(0);
-        let row_bytes: usize = first.shape.iter().enumerate().filter(|&(d, _)| d != axis).map(|(_, &n)| n).product::<usize>() * item;
-        let step = (SLAB_BYTES / row_bytes.max(1)).max(1);
-        // folds rows s0..s1 along `axis` of `block`, which holds `region` whole (`whole`) or
-        // only those rows
-        let fold_rows = |partial: &mut Partial, block: &Block, region: &Region, s0: usize, s1: usize, whole: bool| {
-            let mut sub = region.clone();
-            sub.start[axis] += s0;
-            sub.shape[axis] = s1 - s0;
-            let strides = c_strides(block.shape());
-            let kernel = crate::plan::kernel::Kernel {
-                program: program.clone(),
-                leaves: vec![crate::plan::kernel::Leaf {
-                    dep: 0,
-                    offset: if whole { (s0 * strides[axis]) as isize } else { 0 },
-                    strides: strides.iter().map(|&x| x as isize).collect(),
-                }],
-                shape: sub.shape.clone(),
-            };
-            let acc_strides = fold_strides(&sub.shape, &spec.axes, out_shape, spec.keepdims);
-            // where this slab's first element lands in the partial
-            let offset = if spec.axes.contains(&axis) { 0 } else { s0 as isize * acc_strides[axis] };
-            let mut sink = Offset { inner: reduce::Fold::new(spec.func, partial), offset };
-            let done = kernel::run(&kernel, &[block.data()], &acc_strides, &mut sink, &|| self.cancelled())
-                .map_err(|e| ExecError::Compute { region: sub.to_string(), message: e.to_string() })?;
-            if done { Ok(()) } else { Err(ExecError::Cancelled) }
-        };
-        let slabs = move |extent: usize, step: usize| (0..extent.div_ceil(step)).map(move |i| (i * step, ((i + 1) * step).min(extent)));
-        if !source.cheap_subregion() {
-            // decoded blocks are in memory already: slabs sized so that the partial's part
-            // stays in the L2 cache while each block of the batch folds into it
-            const PARTIAL_SLAB_BYTES: usize = 256 << 10;
-            let partial_row = (partial.size_bytes() / len.max(1)).max(1) * (row_bytes / item.max(1)).max(1);
-            let step = (PARTIAL_SLAB_BYTES / partial_row).clamp(1, step);
-            // a batch of decoded chunks held at once: up to 32 MB (with the stored bytes, it
-            // stays inside one of the allocator's per-thread heaps of 64 MB, whose memory is
-            // then reused batch after batch instead of mapped afresh)
-            const BATCH_BYTES: usize = 32 << 20;
-            let block_bytes = first.len() * item;
-            let batch = (BATCH_BYTES / block_bytes.max(1)).clamp(1, regions.len());
-            for group in regions.chunks(batch) {
-                let mut blocks = Vec::with_capacity(group.len());
-                for r in group {
-                    if self.cancelled() {
-                        return Err(ExecError::Cancelled);
-                    }
-                    if let Some(b) = self.cached(source, r) {
-                        blocks.push(b);
-                        continue;
-                    }
-                    let f = source.fetch(r)?;
-                    self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
-                    let block = Arc::new(match f.payload {
-                        Payload::Block(b) => b,
-                        Payload::Encoded(e) => {
-                            let b = Arc::new(source.decode(r, e)?);
-                            if let Some(c) = &self.cache {
-                                c.insert(source, r, b.clone());
-                            }
-                            blocks.push(b);
-                            continue;
-                        }
-                    });
-                    blocks.push(block);
-                }
-                if kept.is_some() {
-                    for (s0, s1) in slabs(first.shape[axis], step) {
-                        for (r, b) in group.iter().zip(&blocks) {
-                            fold_rows(&mut partial, b, r, s0, s1, true)?;
-                        }
-                    }
-                } else {
-                    for (r, b) in group.iter().zip(&blocks) {
-                        for (s0, s1) in slabs(r.shape[axis], step) {
-                            fold_rows(&mut partial, b, r, s0, s1, true)?;
-                        }
-                    }
-                }
-            }
-            return Ok(partial);
-        }
-        let read_rows = |region: &Region, s0: usize, s1: usize| -> Result<Block, ExecError> {
-            let mut sub = region.clone();
-            sub.start[axis] += s0;
-            sub.shape[axis] = s1 - s0;
-            let block = source.read(&sub)?;
-            self.control.progress.bytes_read.fetch_add(block.size_bytes() as u64, Ordering::Relaxed);
-            Ok(block)
-        };
-        if kept.is_some() {
-            for (s0, s1) in slabs(first.shape[axis], step) {
-                for r in regions {
-                    fold_rows(&mut partial, &read_rows(r, s0, s1)?, r, s0, s1, false)?;
-                }
-            }
-        } else {
-            for r in regions {
-                for (s0, s1) in slabs(r.shape[axis], step) {
-                    fold_rows(&mut partial, &read_rows(r, s0, s1)?, r, s0, s1, false)?;
-                }
-            }
-        }
-        Ok(partial)
-    }
-
-    /// The decoded block of `region` from the shared cache, when an earlier job decoded it
-    /// (only blocks that need a decode are looked up: the rest are read as stored).
-    fn cached(&self, source: &Arc<dyn crate::Source>, region: &Region) -> Option<Arc<Block>> {
-        let c = self.cache.as_ref()?;
-        if !source.needs_decode(region) {
-            return None;
-        }
-        c.get(source, region)
-    }
-
-    /// The dtype a map or topk task produces: that of the kernel's program result, in storage form.
-    fn node_dtype(&self, task: &Task) -> crate::DType {
-        match &task.work {
-            Work::Map { kernel } | Work::TopkChunk { kernel, .. } => program_dtype(kernel),
-            _ => self.plan.dtype,
-        }
-    }
-
-    /// Finishes a reduction's partial result into its output block.
-    fn finalize(
-        &self,
-        task: &Task,
-        spec: &crate::plan::ReduceSpec,
-        partial: Partial,
-        out_shape: &[usize],
-    ) -> Result<crate::Block, ExecError> {
-        reduce::finalize(spec, partial, out_shape).map_err(|message| ExecError::Compute { region: self.task_region(task), message })
-    }
-
-    /// The output block a task produces, for messages ("(intermediate)" for inner tasks).
-    fn task_region(&self, task: &Task) -> String {
-        task.output_block
-            .map(|k| self.plan.chunks.block_region(&self.plan.chunks.block_index(k)).to_string())
-            .unwrap_or_else(|| "(intermediate)".into())
-    }
-
-    fn compute_error(&self, task: &Task, e: kernel::KernelError) -> ExecError {
-        ExecError::Compute { region: self.task_region(task), message: e.to_string() }
-    }
-}
-
-/// The storage dtype of a kernel's result: planned per node and recorded in its program.
-fn program_dtype(kernel: &crate::plan::kernel::Kernel) -> crate::DType {
-    kernel.program.result_dtype
-}
-
-fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::Block(b) => b.size_bytes(),
-        Value::Encoded(_) => 0,
-        Value::Partial(p) => p.size_bytes(),
-    }
-}
-
-/// Shifts every strip a sink receives by a fixed offset (a slab's place in the partial).
-struct Offset<S> {
-    inner: S,
-    offset: isize,
-}
-
-impl<S: kernel::StripSink> kernel::StripSink for Offset<S> {
-    fn strip(&mut self, values: kernel::StripRef<'_>, offset: isize, stride: isize) {
-        self.inner.strip(values, offset + self.offset, stride);
-    }
-}
-
-/// Element strides of a reduction's partial over a fold kernel's iteration space:
-/// 0 along reduced axes, the output block's C strides elsewhere.
-fn fold_strides(iter_shape: &[usize], axes: &[usize], out_shape: &[usize], keepdims: bool) -> Vec<isize> {
-    let out_strides = c_strides(out_shape);
-    let mut strides = Vec::with_capacity(iter_shape.len());
-    let mut o = 0;
-    for d in 0..iter_shape.len() {
-        if axes.contains(&d) {
-            strides.push(0);
-            if keepdims {
-                o += 1;
-            }
-        } else {
-            strides.push(out_strides[o] as isize);
-            o += 1;
-        }
-    }
-    strides
 }
 
 fn panic_message(p: &Box<dyn Any + Send>) -> String {

@@ -73,6 +73,12 @@ impl std::fmt::Display for SourceSpec {
     }
 }
 
+/// Extensions of HDF5 and NetCDF4 files.
+pub const HDF5_EXTENSIONS: [&str; 8] = ["h5", "hdf5", "hdf", "he5", "nc", "nc4", "cdf", "netcdf"];
+
+/// Extensions of the files gridlens opens as arrays (PNG it only writes).
+pub const READABLE_EXTENSIONS: [&str; 10] = ["h5", "hdf5", "hdf", "he5", "nc", "nc4", "cdf", "netcdf", "npy", "zarr"];
+
 /// The file formats gridlens reads and writes, by extension.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -83,11 +89,11 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format a path's extension names (`.h5 .hdf5 .he5 .nc .nc4 .cdf`, `.zarr`, `.npy`, `.png`).
+    /// The format a path's extension names ([`HDF5_EXTENSIONS`], `.zarr`, `.npy`, `.png`).
     pub fn of(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         Some(match ext.as_str() {
-            "h5" | "hdf5" | "hdf" | "he5" | "nc" | "nc4" | "cdf" | "netcdf" => Format::Hdf5,
+            e if HDF5_EXTENSIONS.contains(&e) => Format::Hdf5,
             "zarr" => Format::Zarr,
             "npy" => Format::Npy,
             "png" => Format::Png,
@@ -385,6 +391,17 @@ pub fn split_output(target: &str) -> (PathBuf, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_readable_extension_names_a_format_read() {
+        for ext in READABLE_EXTENSIONS {
+            let f = Format::of(Path::new(&format!("a.{}", ext.to_uppercase())));
+            assert!(matches!(f, Some(Format::Hdf5 | Format::Zarr | Format::Npy)), ".{ext}: {f:?}");
+        }
+        assert!(HDF5_EXTENSIONS.iter().all(|e| READABLE_EXTENSIONS.contains(e)));
+        assert_eq!(Format::of(Path::new("a.png")), Some(Format::Png));
+        assert_eq!(Format::of(Path::new("a.txt")), None);
+    }
 
     #[test]
     fn source_spec_splits_dataset() {

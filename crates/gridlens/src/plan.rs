@@ -77,7 +77,7 @@ impl Stage {
 #[derive(Clone, Debug)]
 pub enum Work {
     /// Reads `region` of `source` (one natural block).
-    Fetch { source: Arc<dyn Source>, region: Region },
+    Read { source: Arc<dyn Source>, region: Region },
     /// Decodes the payload its one dependency fetched.
     Decode { source: Arc<dyn Source>, region: Region },
     /// Runs a fused kernel into a new block.
@@ -100,7 +100,7 @@ pub enum Work {
     /// Merges the partial results of all dependencies, in order.
     Combine { spec: Arc<ReduceSpec>, finalize: bool, out_shape: Vec<usize> },
     /// The `k` extreme values of one input block along `axis`, sorted.
-    TopkChunk { kernel: Kernel, k: i64, axis: usize },
+    TopkPart { kernel: Kernel, k: i64, axis: usize },
     /// Merges sorted topk pieces of all dependencies.
     TopkCombine { k: i64, axis: usize },
     /// The median or a quantile of each lane along `axis` of the dependencies' blocks, joined
@@ -286,7 +286,7 @@ impl Planner {
                 let fetch = self.add(Task {
                     stage: Stage::Read,
                     deps: vec![],
-                    work: Work::Fetch { source: src.clone(), region: region.clone() },
+                    work: Work::Read { source: src.clone(), region: region.clone() },
                     out_bytes: bytes,
                     output_block: None,
                 });
@@ -652,7 +652,7 @@ impl Planner {
     /// The input blocks feeding output block `out_index` of a reduction, in C order of the
     /// reduced axes.
     fn reduced_blocks(input: &Array, axes: &[usize], keepdims: bool, out_index: &[usize]) -> Vec<Vec<usize>> {
-        let nb = input.chunks().numblocks();
+        let nb = input.chunks().blocks_per_axis();
         let mut template = vec![0usize; input.ndim()];
         let mut o = 0;
         for d in 0..input.ndim() {
@@ -689,7 +689,7 @@ impl Planner {
         // Enough groups over the whole reduction that every core has work: a sum of 25 blocks
         // was one group (one task, one thread) under split_every = 32. The count depends on
         // the plan alone, never on the thread count, so results stay the same on any machine.
-        let out_blocks: usize = node.chunks().numblocks().iter().product();
+        let out_blocks: usize = node.chunks().blocks_per_axis().iter().product();
         let per_group = blocks.len().div_ceil(MIN_GROUPS.div_ceil(out_blocks.max(1))).clamp(1, red.split_every);
         let groups = balanced_groups(blocks.len(), per_group);
         let mut level = Vec::with_capacity(groups.len());
@@ -810,7 +810,7 @@ impl Planner {
     }
 
     fn topk_block(&mut self, input: &Array, k: i64, axis: usize, out_index: &[usize]) -> Result<TaskId, PlanError> {
-        let nb = input.chunks().numblocks()[axis];
+        let nb = input.chunks().blocks_per_axis()[axis];
         let mut pieces = Vec::with_capacity(nb);
         for kb in 0..nb {
             let mut idx = out_index.to_vec();
@@ -822,7 +822,7 @@ impl Planner {
             pieces.push(self.add(Task {
                 stage: Stage::Compute,
                 deps,
-                work: Work::TopkChunk { kernel, k, axis },
+                work: Work::TopkPart { kernel, k, axis },
                 out_bytes: shape.iter().product::<usize>() * input.dtype().size_bytes(),
                 output_block: None,
             }));
@@ -960,7 +960,7 @@ impl Plan {
             .iter()
             .map(|t| match &t.work {
                 Work::ReduceRead { bytes, .. } => *bytes,
-                Work::Fetch { .. } => t.out_bytes,
+                Work::Read { .. } => t.out_bytes,
                 _ => 0,
             })
             .sum()
@@ -980,7 +980,7 @@ impl Plan {
                     (kernel, if kernel.program.is_copy() { "copy/slice".to_string() } else { "elementwise".to_string() })
                 }
                 Work::Fold { kernel, spec, .. } => (kernel, format!("{} of each block", spec.func.name())),
-                Work::TopkChunk { kernel, k, .. } => (kernel, format!("topk({k}) of each block")),
+                Work::TopkPart { kernel, k, .. } => (kernel, format!("topk({k}) of each block")),
                 Work::ReduceRead { spec, .. } => {
                     let what = if t.stage == Stage::Decode {
                         format!("{} while decoding (batches)", spec.func.name())

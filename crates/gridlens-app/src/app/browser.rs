@@ -37,7 +37,7 @@ pub struct Browser {
 }
 
 /// Extensions of files the browser offers to open.
-pub const OPENABLE: [&str; 10] = ["h5", "hdf5", "hdf", "he5", "nc", "nc4", "cdf", "netcdf", "npy", "zarr"];
+pub const OPENABLE: [&str; 10] = gridlens::io::READABLE_EXTENSIONS;
 
 impl Browser {
     pub fn new(mode: BrowseMode, dir: PathBuf, repaint: impl Fn() + Send + 'static) -> Browser {
@@ -124,4 +124,17 @@ fn list(dir: &Path) -> Result<Vec<Entry>, String> {
         .collect();
     out.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
     Ok(out)
+}
+
+/// Opens the desktop's file dialog through the XDG portal on a background thread; the app
+/// opens what was picked on its next frame. Where no portal runs nothing appears, and the
+/// in-app browser stays the way to open files.
+pub fn system_dialog(picked: std::sync::Arc<std::sync::Mutex<Vec<String>>>, repaint: impl Fn() + Send + 'static) {
+    std::thread::spawn(move || {
+        let files = pollster::block_on(rfd::AsyncFileDialog::new().add_filter("arrays", &OPENABLE).pick_files());
+        if let Some(files) = files {
+            picked.lock().expect("picked files lock").extend(files.iter().map(|f| f.path().display().to_string()));
+            repaint();
+        }
+    });
 }

@@ -256,18 +256,8 @@ fn export(array: &Array, sink: &SinkPlan, cache: &Arc<BlockCache>, control: &Job
 /// Converts an output block into a tile: its values as f32 (for display), range and a sample.
 pub fn to_tile(job: u64, index: usize, block: &Block) -> Tile {
     let values: Vec<f32> = (0..block.len()).map(|i| block.data().get_f64(i) as f32).collect();
-    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
-    for &v in &values {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-    }
-    if min > max {
-        (min, max) = (f32::NAN, f32::NAN);
-    }
+    // the colour range: finite values only, NaN when there are none
+    let (min, max) = gridlens::colormap::finite_range(&values).map_or((f32::NAN, f32::NAN), |(a, b)| (a as f32, b as f32));
     let step = (values.len() / 256).max(1);
     let sample: Vec<f32> = values.iter().step_by(step).copied().filter(|v| !v.is_nan()).collect();
     Tile { job, index, values: Arc::new(values), min, max, sample }

@@ -29,7 +29,7 @@ pub fn data_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>
     });
     if let Some(tree) = &d.tree {
         egui::CollapsingHeader::new("Groups and datasets").default_open(true).show(ui, |ui| {
-            group_ui(ui, &tree.root, &d.sources, cmds);
+            group_ui(ui, &tree.root, cmds);
         });
     }
     egui::CollapsingHeader::new("Attributes").default_open(false).show(ui, |ui| {
@@ -76,21 +76,14 @@ pub fn data_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>
     chunk_grid(ui, a.chunks());
 }
 
-fn group_ui(ui: &mut egui::Ui, g: &gridlens::io::hdf5::GroupNode, sources: &[String], cmds: &mut Vec<Command>) {
+fn group_ui(ui: &mut egui::Ui, g: &gridlens::io::hdf5::GroupNode, cmds: &mut Vec<Command>) {
     for ds in &g.datasets {
         ui.horizontal(|ui| {
             let name = ds.path.rsplit('/').next().unwrap_or(&ds.path).to_string();
             let text = format!("{name}  {}  {}", fmt_shape(&ds.shape), ds.dtype);
             if ds.readable && ds.role.is_none() {
                 if ui.link(text).on_hover_text("Open this dataset across the files").clicked() {
-                    let reopened: Vec<String> = sources
-                        .iter()
-                        .map(|s| {
-                            let spec = gridlens::io::SourceSpec::parse(s);
-                            format!("{}:{}", spec.pattern, ds.path)
-                        })
-                        .collect();
-                    cmds.push(Command::Open(reopened));
+                    cmds.push(Command::OpenDataset(ds.path.clone()));
                 }
             } else {
                 ui.weak(text);
@@ -98,7 +91,7 @@ fn group_ui(ui: &mut egui::Ui, g: &gridlens::io::hdf5::GroupNode, sources: &[Str
         });
     }
     for sub in &g.groups {
-        egui::CollapsingHeader::new(&sub.path).default_open(false).show(ui, |ui| group_ui(ui, sub, sources, cmds));
+        egui::CollapsingHeader::new(&sub.path).default_open(false).show(ui, |ui| group_ui(ui, sub, cmds));
     }
 }
 
@@ -135,7 +128,7 @@ fn chunk_grid(ui: &mut egui::Ui, chunks: &gridlens::Chunks) {
             }
         }
     }
-    let nb = chunks.numblocks();
+    let nb = chunks.blocks_per_axis();
     ui.weak(format!(
         "{} × {} blocks per {}",
         nb[nd - 2],

@@ -76,7 +76,7 @@ pub fn browser_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec
                     b.selected = b.entries.iter().filter(|e| e.openable && !e.is_dir).map(|e| e.path.clone()).collect();
                 }
                 if ui.button("System dialog…").on_hover_text("Use the desktop's file dialog (needs an XDG desktop portal)").clicked() {
-                    system_dialog(app.picked.clone(), ctx.clone());
+                    cmds.push(Command::SystemDialog);
                 }
             }
             BrowseMode::Save => {
@@ -91,39 +91,5 @@ pub fn browser_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec
     });
     if !open {
         cmds.push(Command::CloseBrowser);
-    }
-}
-
-/// Opens the desktop's file dialog through the XDG portal on a background thread; the app
-/// opens what was picked on its next frame. Where no portal runs nothing appears, and the
-/// in-app browser stays the way to open files.
-fn system_dialog(picked: std::sync::Arc<std::sync::Mutex<Vec<String>>>, ctx: egui::Context) {
-    std::thread::spawn(move || {
-        let files = pollster_block(rfd::AsyncFileDialog::new().add_filter("arrays", &crate::app::browser::OPENABLE).pick_files());
-        if let Some(files) = files {
-            let mut p = picked.lock().expect("picked files lock");
-            p.extend(files.iter().map(|f| f.path().display().to_string()));
-            ctx.request_repaint();
-        }
-    });
-}
-
-/// Runs a future to completion on this (background) thread.
-fn pollster_block<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
-        }
     }
 }

@@ -162,7 +162,7 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
         |ui| ui.add(egui::Label::new(egui::RichText::new(readout).monospace().size(13.0)).truncate()),
     );
     colorbar(ui, app, bar_rect);
-    app.prioritize(order);
+    cmds.push(Command::SetVisible(order));
 }
 
 /// How a snapshot part-way is marked: "mean of 312 of 744 records".

@@ -7,9 +7,7 @@ use crate::app::{Command, GridlensApp};
 use egui::{Color32, RichText};
 use gridlens::chunks::format_bytes;
 use gridlens::exec::ExecError;
-use gridlens::expr::{Array, Op};
 use gridlens::source::fmt_shape;
-use std::collections::HashSet;
 
 pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>) {
     ui.heading("Operation");
@@ -73,15 +71,14 @@ pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Co
             ui.label(RichText::new(format!("column {}: {}", e.column, e.message)).color(Color32::from_rgb(220, 80, 60)));
         }
         if let Some(data) = &app.data {
-            let names = std::collections::HashMap::from([("x".to_string(), data.array.clone())]);
-            match gridlens::expr::parse::evaluate(&app.op.expression, &names) {
-                Ok(a) => {
+            match app.parsed.get(&app.op.expression, &data.array) {
+                Ok(p) => {
                     ui.weak(format!(
                         "result {} {}, {}; reads up to {}",
-                        fmt_shape(&a.shape()),
-                        a.dtype(),
-                        format_bytes(a.nbytes()),
-                        format_bytes(read_bytes(&a))
+                        fmt_shape(&p.array.shape()),
+                        p.array.dtype(),
+                        format_bytes(p.array.nbytes()),
+                        format_bytes(p.reads)
                     ));
                 }
                 Err(e) if edit.changed() || app.expr_error.is_none() => {
@@ -95,23 +92,6 @@ pub fn operations_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Co
         }
     }
     cost_ui(ui, app, cmds);
-}
-
-/// Bytes of every distinct source an expression reads.
-pub fn read_bytes(a: &Array) -> usize {
-    let mut seen = HashSet::new();
-    let mut stack = vec![a.clone()];
-    let mut total = 0;
-    while let Some(n) = stack.pop() {
-        if !seen.insert(n.id()) {
-            continue;
-        }
-        if let Op::Source(_) = n.op() {
-            total += n.nbytes();
-        }
-        stack.extend(n.inputs());
-    }
-    total
 }
 
 fn cost_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {

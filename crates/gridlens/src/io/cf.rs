@@ -23,11 +23,6 @@ pub struct CfAttr {
 }
 
 impl CfAttr {
-    /// The attributes of an HDF5 dataset that have a value.
-    pub fn of_stored(attrs: &[crate::io::hdf5::meta::StoredAttr]) -> Vec<CfAttr> {
-        attrs.iter().filter_map(|a| a.value.clone().map(|value| CfAttr { name: a.name.clone(), value, dtype: a.dtype })).collect()
-    }
-
     /// A JSON attribute (Zarr): numbers are float64 or int64, as JSON holds them.
     pub fn of_json(name: &str, value: AttrValue) -> CfAttr {
         let dtype = match value {

@@ -17,10 +17,12 @@
 #![warn(missing_docs)]
 
 mod cache;
+pub mod demo;
 pub mod filters;
 mod index;
 pub mod meta;
 pub mod reader;
+mod scales;
 pub mod sink;
 pub mod storage;
 

@@ -13,7 +13,7 @@
 
 use crate::block::{Block, Element};
 use crate::chunks::Region;
-use crate::colormap::Colormap;
+use crate::colormap::{Colormap, finite_range};
 use crate::io::atomic::AtomicTarget;
 use crate::io::npy::for_each_run;
 use crate::sink::{Sink, SinkError, SinkSpec, WriteOptions};
@@ -40,19 +40,6 @@ pub fn render_block(block: &Block, colormap: &Colormap, range: Option<(f64, f64)
     let values = to_f32(block);
     let range = range.unwrap_or_else(|| finite_range(&values).unwrap_or((0.0, 1.0)));
     Ok((*width, *height, colormap.render(&values, *width, *height, range)))
-}
-
-/// The smallest and largest finite values, or `None` when there are none.
-pub fn finite_range(values: &[f32]) -> Option<(f64, f64)> {
-    let mut lo = f32::INFINITY;
-    let mut hi = f32::NEG_INFINITY;
-    for &v in values {
-        if v.is_finite() {
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
-    }
-    (lo <= hi).then_some((lo as f64, hi as f64))
 }
 
 /// A block's elements as f32, the precision images are drawn from.

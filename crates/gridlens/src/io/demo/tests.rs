@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::io::npy::pytest::{python, read_f64_raw};
+use hdf5::types::VarLenUnicode;
 use std::sync::Mutex;
 
 fn small(days: usize, dtype: DType) -> DemoOptions {
@@ -43,7 +44,7 @@ fn writes_plausible_deterministic_files() {
     };
     let (day0, shape, chunk) = read(&files[0]);
     assert_eq!((shape, chunk), (vec![90, 180], vec![40, 50]));
-    assert!(day0.iter().all(|&t| (190.0..330.0).contains(&t)), "range {:?}", crate::io::png::finite_range(&day0));
+    assert!(day0.iter().all(|&t| (190.0..330.0).contains(&t)), "range {:?}", crate::colormap::finite_range(&day0));
     let (day1, _, _) = read(&files[1]);
     assert!(day0 != day1, "the weather changes from day to day");
     let mean_abs_change: f64 = day0.iter().zip(&day1).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / day0.len() as f64;

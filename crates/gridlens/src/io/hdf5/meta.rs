@@ -27,6 +27,14 @@ pub struct StoredAttr {
 }
 
 impl StoredAttr {
+    /// The attributes that have a value, as CF decoding sees them (with their stored type).
+    pub fn cf(attrs: &[StoredAttr]) -> Vec<crate::io::cf::CfAttr> {
+        attrs
+            .iter()
+            .filter_map(|a| a.value.clone().map(|value| crate::io::cf::CfAttr { name: a.name.clone(), value, dtype: a.dtype }))
+            .collect()
+    }
+
     /// All values as f64 when the attribute is numeric.
     pub fn numbers(&self) -> Option<Vec<f64>> {
         self.value.as_ref().and_then(AttrValue::numbers)

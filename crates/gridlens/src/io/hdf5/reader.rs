@@ -17,7 +17,7 @@ use crate::block::{Block, Buffer, c_strides, for_each_row};
 use crate::chunks::{Chunks, Region, split_axis};
 use crate::dtype::DType;
 use crate::io::OpenOptions;
-use crate::io::cf::{CfAttr, CfDecoding};
+use crate::io::cf::CfDecoding;
 use crate::io::files::SetFile;
 use crate::source::{Coordinate, Fetched, Metadata, Payload, Source, SourceError, assemble, fmt_shape};
 use std::any::Any;
@@ -431,7 +431,7 @@ impl Hdf5Source {
             _ => unchunked_blocks(&shape, item, UNCHUNKED_BLOCK_BYTES),
         };
         let attrs = meta::read_attrs(&ds);
-        let cf = if opts.decode_cf { CfDecoding::from_attrs(stored.dtype, &CfAttr::of_stored(&attrs)) } else { None };
+        let cf = if opts.decode_cf { CfDecoding::from_attrs(stored.dtype, &super::meta::StoredAttr::cf(&attrs)) } else { None };
         let applied: &[&str] = cf.as_ref().map_or(&[], |c| &c.applied);
         let metadata =
             Metadata { attrs: meta::public_attrs(&attrs, applied), coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf) };

@@ -70,7 +70,7 @@ fn pixels_follow_the_colormap() {
     let (pw, ph, rgba) = decode(&path);
     assert_eq!((pw as usize, ph as usize), (w, h));
     let f32s: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-    let range = finite_range(&f32s).unwrap();
+    let range = crate::colormap::finite_range(&f32s).unwrap();
     let cmap = Colormap::by_name("viridis").unwrap();
     for (k, &v) in f32s.iter().enumerate() {
         let want = if v.is_nan() { NAN_COLOR } else { cmap.map_value(v as f64, range) };
@@ -104,7 +104,7 @@ fn render_helpers() {
     assert_eq!((w, h, &px[..4], &px[8..12]), (3, 1, &[0u8, 0, 0, 255][..], &[255u8, 255, 255, 255][..]));
     let err = render_block(&Block::from_vec(&[2], vec![1.0f64, 2.0]), &cmap, None).unwrap_err();
     assert!(err.contains("(2,)"), "{err}");
-    assert_eq!(finite_range(&[f32::NAN, f32::INFINITY]), None);
+    assert_eq!(crate::colormap::finite_range(&[f32::NAN, f32::INFINITY]), None);
 }
 
 #[test]
