@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod data;
 pub mod export;
+pub use export::ExportForm;
 pub mod frame_log;
 pub mod job;
 pub mod operation;
@@ -32,7 +33,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tiles::{ColorKey, PaintRequest, Painter, TileGrid};
+use tiles::{ColorKey, Painter, TileGrid};
 
 /// Jobs reading less than this wait for the window to draw their panels (software rendering).
 const SHORT_JOB_BYTES: usize = 2 << 30;
@@ -134,38 +135,6 @@ pub struct Series {
     pub job: Option<Small>,
     pub values: Option<Vec<f64>>,
     pub error: Option<String>,
-}
-
-/// The export dialog's form and its running job.
-pub struct ExportForm {
-    pub open: bool,
-    pub format: export::ExportFormat,
-    pub path: String,
-    /// Subsample factor per axis of the result.
-    pub factors: Vec<usize>,
-    pub chunks: String,
-    pub compression: Option<u32>,
-    pub overwrite: bool,
-    pub job: Option<Job>,
-    pub png: Option<Receiver<Result<PathBuf, String>>>,
-    pub outcome: Option<Result<PathBuf, String>>,
-}
-
-impl Default for ExportForm {
-    fn default() -> ExportForm {
-        ExportForm {
-            open: false,
-            format: export::ExportFormat::Hdf5,
-            path: String::new(),
-            factors: vec![],
-            chunks: String::new(),
-            compression: Some(4),
-            overwrite: false,
-            job: None,
-            png: None,
-            outcome: None,
-        }
-    }
 }
 
 /// A message in the message bar.
@@ -647,78 +616,6 @@ impl GridlensApp {
         }
     }
 
-    fn prepare_export_form(&mut self) {
-        let Some(data) = &self.data else { return };
-        let nd = data.array.ndim();
-        if let Ok(a) = self.parsed.get(&self.op.result_expression(nd), &data.array).map(|p| p.array)
-            && self.export.factors.len() != a.ndim()
-        {
-            self.export.factors = vec![1; a.ndim()];
-        }
-        if self.export.path.is_empty() {
-            let dir = std::env::current_dir().unwrap_or_default();
-            self.export.path =
-                dir.join(format!("gridlens-{}.{}", export::slug(&self.status.label), self.export.format.extension())).display().to_string();
-        }
-    }
-
-    /// The array an export stores: the operation's whole result, subsampled per the form.
-    pub fn export_array(&self) -> Result<Array, String> {
-        let data = self.data.as_ref().ok_or("no data is open")?;
-        let nd = data.array.ndim();
-        let a = self.parsed.get(&self.op.result_expression(nd), &data.array).map_err(|e| e.to_string())?.array;
-        if self.export.factors.iter().all(|&f| f <= 1) || self.export.factors.len() != a.ndim() {
-            return Ok(a);
-        }
-        let items: Vec<_> = self
-            .export
-            .factors
-            .iter()
-            .map(|&f| gridlens::expr::IndexItem::Slice { start: None, stop: None, step: Some(f.max(1) as i64) })
-            .collect();
-        a.index(&items).map_err(|e| e.to_string())
-    }
-
-    fn start_export(&mut self) {
-        self.export.outcome = None;
-        if self.export.format == export::ExportFormat::Png {
-            match export::view_png(self) {
-                Ok(rx) => self.export.png = Some(rx),
-                Err(e) => self.export.outcome = Some(Err(e)),
-            }
-            return;
-        }
-        let array = match self.export_array() {
-            Ok(a) => a,
-            Err(e) => {
-                self.export.outcome = Some(Err(e));
-                return;
-            }
-        };
-        let target = export::target(&self.export);
-        let wopts = match export::write_options(&self.export) {
-            Ok(w) => w,
-            Err(e) => {
-                self.export.outcome = Some(Err(e));
-                return;
-            }
-        };
-        let Some(data) = &self.data else { return };
-        let expr = self.op.result_expression(data.array.ndim());
-        let bound: Vec<(String, String)> = data.sources.iter().map(|s| ("x".to_string(), s.clone())).collect();
-        let spec = gridlens::sink::SinkSpec {
-            shape: array.shape(),
-            dtype: array.dtype(),
-            chunks: array.chunks().clone(),
-            attrs: gridlens::sink::provenance::carried_attrs(&array),
-            history: gridlens::sink::provenance::history(&expr, &bound),
-        };
-        let id = self.next_job;
-        self.next_job += 1;
-        let sink = job::SinkPlan { target: target.clone(), spec, options: wopts };
-        self.export.job = Some(Job::start_export(id, format!("Export to {target}"), array, sink, self.cache.clone(), self.wake.clone()));
-    }
-
     /// Picks up everything background threads have finished; never waits.
     pub fn poll(&mut self, ctx: &egui::Context) {
         if let Some((rx, progress)) = &mut self.demo {
@@ -780,25 +677,7 @@ impl GridlensApp {
                 Err(e) => s.error = Some(e),
             }
         }
-        if let Some(j) = &self.export.job {
-            let mut finished = None;
-            while let Ok(ev) = j.events.try_recv() {
-                if let JobEvent::Finished(r, _) = ev {
-                    finished = Some(r);
-                }
-            }
-            if let Some(r) = finished {
-                let target = gridlens::io::split_output(&export::target(&self.export)).0;
-                self.export.outcome = Some(r.map(|_| target).map_err(|e| e.to_string()));
-                self.export.job = None;
-            }
-        }
-        if let Some(rx) = &self.export.png
-            && let Ok(r) = rx.try_recv()
-        {
-            self.export.outcome = Some(r);
-            self.export.png = None;
-        }
+        self.poll_export();
         if let Some(b) = self.browser.as_mut() {
             b.poll();
         }
@@ -902,70 +781,6 @@ impl GridlensApp {
             if std::mem::take(&mut self.anomaly_after_mean) && self.op.preset == Preset::DayMinusMean && self.mean_cache.is_some() {
                 self.start();
             }
-        }
-    }
-
-    /// The color range and colormap tiles should be drawn with now.
-    fn wanted_colors(&self, pixels_per_point: f32) -> Option<ColorKey> {
-        let g = self.grid.as_ref()?;
-        let range = g.auto_range(self.settings.range_mode, self.settings.manual_range)?;
-        let lod = tiles::lod_for(self.view.zoom * pixels_per_point as f64);
-        Some(ColorKey { colormap: self.settings.colormap.clone(), reversed: self.settings.reversed, range, lod })
-    }
-
-    fn poll_colors(&mut self, ctx: &egui::Context) {
-        if let Some(want) = self.wanted_colors(ctx.pixels_per_point()) {
-            // Ignore auto-range changes of under 1 % while tiles stream in: no recoloring storm.
-            let settle = match &self.color_key {
-                Some(k) if k.colormap == want.colormap && k.reversed == want.reversed && k.lod == want.lod => {
-                    // Every change recolors every tile: while tiles stream in, follow the range
-                    // only when it moves a lot; settle on the final range once all are in.
-                    let span = (k.range.1 - k.range.0).abs().max(f32::EPSILON);
-                    let moved = (k.range.0 - want.range.0).abs().max((k.range.1 - want.range.1).abs());
-                    let complete = self.grid.as_ref().is_some_and(|g| g.is_complete());
-                    let streaming = !complete && self.settings.range_mode != RangeMode::Manual;
-                    moved / span < 0.01 || (streaming && moved / span < 0.25)
-                }
-                _ => false,
-            };
-            if !settle {
-                self.color_key = Some(want);
-            }
-        }
-        let Some(key) = self.color_key.clone() else { return };
-        if let Some(g) = self.grid.as_mut() {
-            for (i, s) in g.slots.iter_mut().enumerate() {
-                if let Some(v) = &s.values
-                    && s.requested.as_ref() != Some(&key)
-                {
-                    s.requested = Some(key.clone());
-                    let _ = self.painter.requests.send(PaintRequest {
-                        job: g.job,
-                        index: i,
-                        values: v.clone(),
-                        size: [s.cols, s.rows],
-                        key: key.clone(),
-                    });
-                }
-            }
-        }
-        let deadline = Instant::now() + Duration::from_millis(4);
-        while Instant::now() < deadline {
-            let Ok(p) = self.painter.done.try_recv() else { break };
-            let Some(g) = self.grid.as_mut().filter(|g| g.job == p.job) else { continue };
-            let Some(s) = g.slots.get_mut(p.index) else { continue };
-            if s.requested.as_ref() != Some(&p.key) {
-                continue; // a newer coloring is on its way
-            }
-            // zoomed-out views get box-filtered textures (the level of detail), so no mipmaps;
-            // zoomed in, each data cell is a flat square of its own color, never a blend of
-            // neighbours that would show values the data does not hold
-            let opts = egui::TextureOptions { magnification: egui::TextureFilter::Nearest, ..egui::TextureOptions::LINEAR };
-            match &mut s.texture {
-                Some(t) => t.set(p.image, opts),
-                None => s.texture = Some(ctx.load_texture(format!("tile-{}-{}", p.job, p.index), p.image, opts)),
-            }
-            s.shown = Some(p.key);
         }
     }
 

@@ -92,7 +92,7 @@ pub fn total_memory_bytes() -> usize {
 }
 
 /// A task's result while it waits for its consumers.
-enum Value {
+enum Held {
     Block(Arc<Block>),
     Encoded(Mutex<Option<Box<dyn Any + Send + Sync>>>),
     Partial(Partial),
@@ -102,7 +102,7 @@ struct State {
     ready: ReadyQueues,
     waiting: Vec<u32>,
     consumers_left: Vec<u32>,
-    values: Vec<Option<Arc<Value>>>,
+    values: Vec<Option<Arc<Held>>>,
     held: Vec<usize>,
     held_bytes: usize,
     running: usize,
@@ -308,7 +308,7 @@ impl Scheduler<'_> {
                     if let Some(t) = self.pick(&mut st) {
                         // The last consumer of a value takes it, so it can reuse the memory
                         // (a fold chain updates its partial in place instead of copying it).
-                        let inputs: Vec<Option<Arc<Value>>> = self.plan.tasks[t]
+                        let inputs: Vec<Option<Arc<Held>>> = self.plan.tasks[t]
                             .deps
                             .iter()
                             .map(|d| {
@@ -337,7 +337,7 @@ impl Scheduler<'_> {
             };
             // Stream the output block before taking the lock: the caller may block (backpressure).
             if let (Ok(Some(v)), Some(k)) = (&result, task.output_block)
-                && let Value::Block(b) = &**v
+                && let Held::Block(b) = &**v
             {
                 self.output_done[k].store(true, Ordering::Release);
                 (self.on_block)(k, b);

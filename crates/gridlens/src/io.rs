@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod cf;
 pub mod cftime;
 pub mod demo;
+pub mod elements;
 pub mod files;
 pub mod hdf5;
 pub mod npy;

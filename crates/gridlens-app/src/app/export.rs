@@ -1,14 +1,146 @@
 //! Export from the app: the result to HDF5, Zarr or NPY through the engine (a job with
 //! progress, atomic), or the displayed image with its colorbar to PNG.
 
-use super::{ExportForm, GridlensApp};
+use super::GridlensApp;
+use super::job::{self, Job, JobEvent};
 use crossbeam_channel::{Receiver, bounded};
+use gridlens::Array;
 use gridlens::colormap::Colormap;
 use gridlens::io::atomic::AtomicTarget;
 use gridlens::sink::WriteOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The export dialog's form and its running job.
+pub struct ExportForm {
+    pub open: bool,
+    pub format: ExportFormat,
+    pub path: String,
+    /// Subsample factor per axis of the result.
+    pub factors: Vec<usize>,
+    pub chunks: String,
+    pub compression: Option<u32>,
+    pub overwrite: bool,
+    pub job: Option<Job>,
+    pub png: Option<Receiver<Result<PathBuf, String>>>,
+    pub outcome: Option<Result<PathBuf, String>>,
+}
+
+impl Default for ExportForm {
+    fn default() -> ExportForm {
+        ExportForm {
+            open: false,
+            format: ExportFormat::Hdf5,
+            path: String::new(),
+            factors: vec![],
+            chunks: String::new(),
+            compression: Some(4),
+            overwrite: false,
+            job: None,
+            png: None,
+            outcome: None,
+        }
+    }
+}
+
+impl GridlensApp {
+    /// Readies the form when the dialog opens: a factor per axis of the result, a path.
+    pub(super) fn prepare_export_form(&mut self) {
+        let Some(data) = &self.data else { return };
+        let nd = data.array.ndim();
+        if let Ok(a) = self.parsed.get(&self.op.result_expression(nd), &data.array).map(|p| p.array)
+            && self.export.factors.len() != a.ndim()
+        {
+            self.export.factors = vec![1; a.ndim()];
+        }
+        if self.export.path.is_empty() {
+            let dir = std::env::current_dir().unwrap_or_default();
+            self.export.path =
+                dir.join(format!("gridlens-{}.{}", slug(&self.status.label), self.export.format.extension())).display().to_string();
+        }
+    }
+
+    /// The array an export stores: the operation's whole result, subsampled per the form.
+    pub fn export_array(&self) -> Result<Array, String> {
+        let data = self.data.as_ref().ok_or("no data is open")?;
+        let nd = data.array.ndim();
+        let a = self.parsed.get(&self.op.result_expression(nd), &data.array).map_err(|e| e.to_string())?.array;
+        if self.export.factors.iter().all(|&f| f <= 1) || self.export.factors.len() != a.ndim() {
+            return Ok(a);
+        }
+        let items: Vec<_> = self
+            .export
+            .factors
+            .iter()
+            .map(|&f| gridlens::expr::IndexItem::Slice { start: None, stop: None, step: Some(f.max(1) as i64) })
+            .collect();
+        a.index(&items).map_err(|e| e.to_string())
+    }
+
+    pub(super) fn start_export(&mut self) {
+        self.export.outcome = None;
+        if self.export.format == ExportFormat::Png {
+            match view_png(self) {
+                Ok(rx) => self.export.png = Some(rx),
+                Err(e) => self.export.outcome = Some(Err(e)),
+            }
+            return;
+        }
+        let array = match self.export_array() {
+            Ok(a) => a,
+            Err(e) => {
+                self.export.outcome = Some(Err(e));
+                return;
+            }
+        };
+        let target = target(&self.export);
+        let wopts = match write_options(&self.export) {
+            Ok(w) => w,
+            Err(e) => {
+                self.export.outcome = Some(Err(e));
+                return;
+            }
+        };
+        let Some(data) = &self.data else { return };
+        let expr = self.op.result_expression(data.array.ndim());
+        let bound: Vec<(String, String)> = data.sources.iter().map(|s| ("x".to_string(), s.clone())).collect();
+        let spec = gridlens::sink::SinkSpec {
+            shape: array.shape(),
+            dtype: array.dtype(),
+            chunks: array.chunks().clone(),
+            attrs: gridlens::sink::provenance::carried_attrs(&array),
+            history: gridlens::sink::provenance::history(&expr, &bound),
+        };
+        let id = self.next_job;
+        self.next_job += 1;
+        let sink = job::SinkPlan { target: target.clone(), spec, options: wopts };
+        self.export.job = Some(Job::start_export(id, format!("Export to {target}"), array, sink, self.cache.clone(), self.wake.clone()));
+    }
+
+    /// Picks up a finished export (engine job or PNG); never waits.
+    pub(super) fn poll_export(&mut self) {
+        if let Some(j) = &self.export.job {
+            let mut finished = None;
+            while let Ok(ev) = j.events.try_recv() {
+                if let JobEvent::Finished(r, _) = ev {
+                    finished = Some(r);
+                }
+            }
+            if let Some(r) = finished {
+                let target = gridlens::io::split_output(&target(&self.export)).0;
+                self.export.outcome = Some(r.map(|_| target).map_err(|e| e.to_string()));
+                self.export.job = None;
+            }
+        }
+        if let Some(rx) = &self.export.png
+            && let Ok(r) = rx.try_recv()
+        {
+            self.export.outcome = Some(r);
+            self.export.png = None;
+        }
+    }
+}
 
 /// The formats the export dialog offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

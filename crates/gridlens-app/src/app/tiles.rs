@@ -271,6 +271,72 @@ impl Painter {
     }
 }
 
+impl super::GridlensApp {
+    /// The color range and colormap tiles should be drawn with now.
+    fn wanted_colors(&self, pixels_per_point: f32) -> Option<ColorKey> {
+        let g = self.grid.as_ref()?;
+        let range = g.auto_range(self.settings.range_mode, self.settings.manual_range)?;
+        let lod = lod_for(self.view.zoom * pixels_per_point as f64);
+        Some(ColorKey { colormap: self.settings.colormap.clone(), reversed: self.settings.reversed, range, lod })
+    }
+
+    pub(super) fn poll_colors(&mut self, ctx: &egui::Context) {
+        if let Some(want) = self.wanted_colors(ctx.pixels_per_point()) {
+            // Ignore auto-range changes of under 1 % while tiles stream in: no recoloring storm.
+            let settle = match &self.color_key {
+                Some(k) if k.colormap == want.colormap && k.reversed == want.reversed && k.lod == want.lod => {
+                    // Every change recolors every tile: while tiles stream in, follow the range
+                    // only when it moves a lot; settle on the final range once all are in.
+                    let span = (k.range.1 - k.range.0).abs().max(f32::EPSILON);
+                    let moved = (k.range.0 - want.range.0).abs().max((k.range.1 - want.range.1).abs());
+                    let complete = self.grid.as_ref().is_some_and(|g| g.is_complete());
+                    let streaming = !complete && self.settings.range_mode != RangeMode::Manual;
+                    moved / span < 0.01 || (streaming && moved / span < 0.25)
+                }
+                _ => false,
+            };
+            if !settle {
+                self.color_key = Some(want);
+            }
+        }
+        let Some(key) = self.color_key.clone() else { return };
+        if let Some(g) = self.grid.as_mut() {
+            for (i, s) in g.slots.iter_mut().enumerate() {
+                if let Some(v) = &s.values
+                    && s.requested.as_ref() != Some(&key)
+                {
+                    s.requested = Some(key.clone());
+                    let _ = self.painter.requests.send(PaintRequest {
+                        job: g.job,
+                        index: i,
+                        values: v.clone(),
+                        size: [s.cols, s.rows],
+                        key: key.clone(),
+                    });
+                }
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(4);
+        while std::time::Instant::now() < deadline {
+            let Ok(p) = self.painter.done.try_recv() else { break };
+            let Some(g) = self.grid.as_mut().filter(|g| g.job == p.job) else { continue };
+            let Some(s) = g.slots.get_mut(p.index) else { continue };
+            if s.requested.as_ref() != Some(&p.key) {
+                continue; // a newer coloring is on its way
+            }
+            // zoomed-out views get box-filtered textures (the level of detail), so no mipmaps;
+            // zoomed in, each data cell is a flat square of its own color, never a blend of
+            // neighbours that would show values the data does not hold
+            let opts = egui::TextureOptions { magnification: egui::TextureFilter::Nearest, ..egui::TextureOptions::LINEAR };
+            match &mut s.texture {
+                Some(t) => t.set(p.image, opts),
+                None => s.texture = Some(ctx.load_texture(format!("tile-{}-{}", p.job, p.index), p.image, opts)),
+            }
+            s.shown = Some(p.key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

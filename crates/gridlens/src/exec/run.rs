@@ -4,7 +4,7 @@
 //! module decides when; this file decides what.
 
 use super::reduce::{self, Partial};
-use super::{ExecError, Scheduler, Value, kernel, lanes};
+use super::{ExecError, Held, Scheduler, kernel, lanes};
 use crate::block::{Block, Buffer, c_strides};
 use crate::chunks::Region;
 use crate::plan::{Task, Work};
@@ -18,17 +18,17 @@ impl Scheduler<'_> {
     }
 
     /// Runs one task on its inputs.
-    pub(super) fn run(&self, task: &Task, mut inputs: Vec<Option<Arc<Value>>>) -> Result<Option<Arc<Value>>, ExecError> {
+    pub(super) fn run(&self, task: &Task, mut inputs: Vec<Option<Arc<Held>>>) -> Result<Option<Arc<Held>>, ExecError> {
         // a fold's previous partial, owned when this task is its only holder
         let prev_partial = match &task.work {
             Work::Fold { prev: true, .. } | Work::Combine { .. } => inputs[0].take(),
             _ => None,
         };
         let inputs = &inputs;
-        let value_of = |i: usize| -> &Value { inputs[i].as_deref().expect("input present") };
+        let value_of = |i: usize| -> &Held { inputs[i].as_deref().expect("input present") };
         let block = |i: usize| -> &Block {
             match value_of(i) {
-                Value::Block(b) => b,
+                Held::Block(b) => b,
                 _ => unreachable!("dependency {i} of a {:?} task is not a block", task.stage),
             }
         };
@@ -37,34 +37,34 @@ impl Scheduler<'_> {
             Work::Read { source, region } => {
                 match self.cached(source, region) {
                     // decoded by an earlier job: the decode task passes it on
-                    Some(b) => Value::Block(b),
+                    Some(b) => Held::Block(b),
                     None => {
                         let f = source.fetch(region)?;
                         self.control.progress.bytes_read.fetch_add(f.bytes_read, Ordering::Relaxed);
                         match f.payload {
-                            Payload::Block(b) => Value::Block(Arc::new(b)),
-                            Payload::Encoded(e) => Value::Encoded(Mutex::new(Some(e))),
+                            Payload::Block(b) => Held::Block(Arc::new(b)),
+                            Payload::Encoded(e) => Held::Encoded(Mutex::new(Some(e))),
                         }
                     }
                 }
             }
             Work::Decode { source, region } => match value_of(0) {
-                Value::Encoded(e) => {
+                Held::Encoded(e) => {
                     let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
                     let block = Arc::new(source.decode(region, payload)?);
                     if let Some(c) = &self.cache {
                         c.insert(source, region, block.clone());
                     }
-                    Value::Block(block)
+                    Held::Block(block)
                 }
-                Value::Block(b) => Value::Block(b.clone()),
-                Value::Partial(_) => unreachable!("decode input is a fetched payload"),
+                Held::Block(b) => Held::Block(b.clone()),
+                Held::Partial(_) => unreachable!("decode input is a fetched payload"),
             },
             Work::Map { kernel } => {
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
                 let dtype = self.node_dtype(task);
                 match kernel::run_to_buffer(kernel, &leaves, dtype, &is_cancelled).map_err(|e| self.compute_error(task, e))? {
-                    Some(buf) => Value::Block(Arc::new(Block::new(kernel.shape.clone(), buf))),
+                    Some(buf) => Held::Block(Arc::new(Block::new(kernel.shape.clone(), buf))),
                     None => return Err(ExecError::Cancelled),
                 }
             }
@@ -72,10 +72,10 @@ impl Scheduler<'_> {
                 let len: usize = out_shape.iter().product();
                 let mut partial = match prev_partial {
                     Some(arc) => match Arc::try_unwrap(arc) {
-                        Ok(Value::Partial(p)) => p,
+                        Ok(Held::Partial(p)) => p,
                         Ok(_) => unreachable!("fold input 0 is a partial"),
                         Err(shared) => match &*shared {
-                            Value::Partial(p) => p.clone(),
+                            Held::Partial(p) => p.clone(),
                             _ => unreachable!("fold input 0 is a partial"),
                         },
                     },
@@ -102,29 +102,29 @@ impl Scheduler<'_> {
                         return Err(ExecError::Cancelled);
                     }
                 }
-                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
+                if *finalize { Held::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Held::Partial(partial) }
             }
             Work::ReduceRead { load, source, regions, spec, finalize, out_shape, .. } => {
                 let partial = self.reduce_read(load, source, regions, spec, out_shape)?;
-                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Value::Partial(partial) }
+                if *finalize { Held::Block(Arc::new(self.finalize(task, spec, partial, out_shape)?)) } else { Held::Partial(partial) }
             }
             Work::Combine { spec, finalize, out_shape } => {
                 // the first partial is updated in place when this task is its last holder
                 let mut acc = match Arc::try_unwrap(prev_partial.expect("combine has inputs")) {
-                    Ok(Value::Partial(p)) => p,
+                    Ok(Held::Partial(p)) => p,
                     Err(shared) => match &*shared {
-                        Value::Partial(p) => p.clone(),
+                        Held::Partial(p) => p.clone(),
                         _ => unreachable!("combine inputs are partials"),
                     },
                     Ok(_) => unreachable!("combine inputs are partials"),
                 };
                 for i in 1..inputs.len() {
                     match value_of(i) {
-                        Value::Partial(p) => reduce::merge(spec.func, &mut acc, p),
+                        Held::Partial(p) => reduce::merge(spec.func, &mut acc, p),
                         _ => unreachable!("combine inputs are partials"),
                     }
                 }
-                if *finalize { Value::Block(Arc::new(self.finalize(task, spec, acc, out_shape)?)) } else { Value::Partial(acc) }
+                if *finalize { Held::Block(Arc::new(self.finalize(task, spec, acc, out_shape)?)) } else { Held::Partial(acc) }
             }
             Work::TopkPart { kernel, k, axis } => {
                 let leaves: Vec<&Buffer> = kernel.leaves.iter().map(|l| block(l.dep).data()).collect();
@@ -132,16 +132,16 @@ impl Scheduler<'_> {
                 let buf = kernel::run_to_buffer(kernel, &leaves, dtype, &is_cancelled)
                     .map_err(|e| self.compute_error(task, e))?
                     .ok_or(ExecError::Cancelled)?;
-                Value::Block(Arc::new(lanes::topk(&Block::new(kernel.shape.clone(), buf), *k, *axis)))
+                Held::Block(Arc::new(lanes::topk(&Block::new(kernel.shape.clone(), buf), *k, *axis)))
             }
             Work::TopkCombine { k, axis } => {
                 let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
-                Value::Block(Arc::new(lanes::topk_merge(&parts, *k, *axis)))
+                Held::Block(Arc::new(lanes::topk_merge(&parts, *k, *axis)))
             }
             Work::Quantile { stat, axis } => {
                 let parts: Vec<&Block> = (0..inputs.len()).map(block).collect();
                 let lanes = if parts.len() == 1 { None } else { Some(lanes::concat_along(&parts, *axis)) };
-                Value::Block(Arc::new(lanes::quantile_lanes(lanes.as_ref().unwrap_or(parts[0]), *stat, *axis)))
+                Held::Block(Arc::new(lanes::quantile_lanes(lanes.as_ref().unwrap_or(parts[0]), *stat, *axis)))
             }
             Work::Write { region } => {
                 let sink = self.sink.expect("write tasks are planned only with a sink");
@@ -329,11 +329,11 @@ fn program_dtype(kernel: &crate::plan::kernel::Kernel) -> crate::DType {
     kernel.program.result_dtype
 }
 
-pub(super) fn value_bytes(v: &Value) -> usize {
+pub(super) fn value_bytes(v: &Held) -> usize {
     match v {
-        Value::Block(b) => b.size_bytes(),
-        Value::Encoded(_) => 0,
-        Value::Partial(p) => p.size_bytes(),
+        Held::Block(b) => b.size_bytes(),
+        Held::Encoded(_) => 0,
+        Held::Partial(p) => p.size_bytes(),
     }
 }
 

@@ -9,7 +9,7 @@
 //! and the tree do not change, so the final result is the same bit for bit) and are taken
 //! by a worker between tasks, never by the caller's thread.
 
-use super::{Value, reduce};
+use super::{Held, reduce};
 use crate::block::Block;
 use crate::plan::{Plan, ReduceSpec, TaskId, Work};
 use std::sync::Arc;
@@ -124,13 +124,13 @@ fn collect(plan: &Plan, t: TaskId, tree: &mut Tree) -> std::ops::Range<usize> {
 }
 
 /// The partial results the job holds now for `tree`: each member's value, when held.
-pub(super) fn held(tree: &Tree, values: &[Option<Arc<Value>>]) -> Vec<(std::ops::Range<usize>, Arc<Value>)> {
+pub(super) fn held(tree: &Tree, values: &[Option<Arc<Held>>]) -> Vec<(std::ops::Range<usize>, Arc<Held>)> {
     tree.members.iter().filter_map(|m| values[m.task.index()].clone().map(|v| (m.groups.clone(), v))).collect()
 }
 
 /// Brings `tree`'s running total up to date with the partials held now and, when it covers
 /// more records than at the last snapshot, finishes a copy of it into a block.
-pub(super) fn refresh(tree: &mut Tree, held: Vec<(std::ops::Range<usize>, Arc<Value>)>) -> Option<PartialBlock> {
+pub(super) fn refresh(tree: &mut Tree, held: Vec<(std::ops::Range<usize>, Arc<Held>)>) -> Option<PartialBlock> {
     let func = tree.spec.func;
     let fresh = |tree: &Tree, g: &std::ops::Range<usize>| g.clone().all(|i| !tree.included[i]);
     let known = |tree: &Tree, g: &std::ops::Range<usize>| g.clone().all(|i| tree.included[i]);
@@ -145,7 +145,7 @@ pub(super) fn refresh(tree: &mut Tree, held: Vec<(std::ops::Range<usize>, Arc<Va
         if !fresh(tree, g) {
             continue;
         }
-        let Value::Partial(p) = &**v else { continue };
+        let Held::Partial(p) = &**v else { continue };
         match tree.total.as_mut() {
             None => tree.total = Some(p.clone()),
             Some(t) => reduce::merge(func, t, p),

@@ -7,7 +7,6 @@
 //! their offsets with positional writes, from any thread, in any order; the file appears at
 //! its target only on commit (see [`crate::io::atomic`]).
 
-mod elements;
 pub mod header;
 #[cfg(test)]
 pub(crate) mod pytest;
@@ -187,7 +186,7 @@ impl Source for NpySource {
             self.file.read_exact_at(&mut bytes[reg_el * item..(reg_el + n) * item], h.data_offset + file_el * item as u64)
         })
         .map_err(|e| SourceError::new(self.describe(), format!("read failed: {e}")).at(region))?;
-        let data = elements::decode(h.dtype, &bytes, h.big_endian);
+        let data = crate::io::elements::decode(h.dtype, &bytes, h.big_endian);
         if !h.fortran_order {
             return Ok(Block::new(region.shape.clone(), data));
         }
@@ -257,7 +256,7 @@ impl Sink for NpySink {
             cast = block.cast(self.dtype);
             &cast
         };
-        let bytes = elements::encode_le(block.data());
+        let bytes = crate::io::elements::encode_le(block.data());
         let item = self.dtype.size_bytes();
         for_each_run(&self.shape, region, |file_el, reg_el, n| {
             self.file.write_all_at(&bytes[reg_el * item..(reg_el + n) * item], self.data_offset + file_el * item as u64)

@@ -278,17 +278,7 @@ fn chunk_index(
 /// The element type of a numeric datatype, as the library's native conversion gives it.
 fn numeric(dt: &Datatype) -> Option<DType> {
     Some(match dt {
-        Datatype::FixedPoint { size, signed, .. } => match (size, signed) {
-            (1, true) => DType::I8,
-            (2, true) => DType::I16,
-            (4, true) => DType::I32,
-            (8, true) => DType::I64,
-            (1, false) => DType::U8,
-            (2, false) => DType::U16,
-            (4, false) => DType::U32,
-            (8, false) => DType::U64,
-            _ => return None,
-        },
+        Datatype::FixedPoint { size, signed, .. } => super::storage::integer_dtype(*size as usize, *signed)?,
         Datatype::FloatingPoint { size: 4, .. } => DType::F32,
         Datatype::FloatingPoint { size: 8, .. } => DType::F64,
         _ => return None,

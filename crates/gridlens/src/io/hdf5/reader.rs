@@ -320,35 +320,9 @@ fn swap_bytes(b: &mut Buffer) {
     }
 }
 
+/// `bytes` as elements of `dtype` stored in `order` (see [`crate::io::elements::decode`]).
 pub(crate) fn buffer_from_bytes(bytes: &[u8], dtype: DType, order: ByteOrder) -> Buffer {
-    fn arr<const N: usize>(c: &[u8]) -> [u8; N] {
-        let mut a = [0u8; N];
-        a.copy_from_slice(c);
-        a
-    }
-    macro_rules! conv {
-        ($t:ty, $variant:ident) => {{
-            const N: usize = std::mem::size_of::<$t>();
-            let it = bytes.chunks_exact(N);
-            Buffer::$variant(match order {
-                ByteOrder::Little => it.map(|c| <$t>::from_le_bytes(arr::<N>(c))).collect(),
-                ByteOrder::Big => it.map(|c| <$t>::from_be_bytes(arr::<N>(c))).collect(),
-            })
-        }};
-    }
-    match dtype {
-        DType::Bool => Buffer::Bool(bytes.iter().map(|&b| b != 0).collect()),
-        DType::I8 => conv!(i8, I8),
-        DType::I16 => conv!(i16, I16),
-        DType::I32 => conv!(i32, I32),
-        DType::I64 => conv!(i64, I64),
-        DType::U8 => Buffer::U8(bytes.to_vec()),
-        DType::U16 => conv!(u16, U16),
-        DType::U32 => conv!(u32, U32),
-        DType::U64 => conv!(u64, U64),
-        DType::F32 => conv!(f32, F32),
-        DType::F64 => conv!(f64, F64),
-    }
+    crate::io::elements::decode(dtype, bytes, order == ByteOrder::Big)
 }
 
 impl Hdf5Source {

@@ -69,7 +69,8 @@ fn type_order(id: hid_t) -> Option<ByteOrder> {
     }
 }
 
-fn integer_dtype(size: usize, signed: bool) -> Option<DType> {
+/// The integer element type of `size` bytes.
+pub(super) fn integer_dtype(size: usize, signed: bool) -> Option<DType> {
     Some(match (size, signed) {
         (1, true) => DType::I8,
         (2, true) => DType::I16,

@@ -116,26 +116,26 @@ pub fn parse(bytes: &[u8]) -> Result<NpyHeader, HeaderError> {
     let text: String = dict.iter().map(|&b| b as char).collect();
     let malformed = |why: &str| HeaderError::Malformed { text: text.trim_end().to_string(), why: why.to_string() };
     let value = Parser { s: text.as_bytes(), i: 0 }.parse_all().map_err(|e| malformed(&e))?;
-    let Value::Dict(items) = value else {
+    let Literal::Dict(items) = value else {
         return Err(malformed("the header is not a dict"));
     };
     let get = |k: &str| items.iter().find(|(key, _)| key == k).map(|(_, v)| v);
     let descr = match get("descr") {
-        Some(Value::Str(s)) => s.clone(),
+        Some(Literal::Str(s)) => s.clone(),
         Some(other) => {
             return Err(HeaderError::Dtype { descr: other.to_string() });
         }
         None => return Err(malformed("no 'descr' key")),
     };
     let fortran_order = match get("fortran_order") {
-        Some(Value::Bool(b)) => *b,
+        Some(Literal::Bool(b)) => *b,
         _ => return Err(malformed("no True/False 'fortran_order' key")),
     };
     let shape = match get("shape") {
-        Some(Value::Tuple(items)) => items
+        Some(Literal::Tuple(items)) => items
             .iter()
             .map(|v| match v {
-                Value::Int(n) if *n >= 0 => Ok(*n as usize),
+                Literal::Int(n) if *n >= 0 => Ok(*n as usize),
                 _ => Err(malformed("the shape holds something other than non-negative integers")),
             })
             .collect::<Result<Vec<usize>, _>>()?,
@@ -203,19 +203,19 @@ pub fn write_v1(shape: &[usize], dtype: DType) -> Result<Vec<u8>, HeaderError> {
 
 /// The Python literals a header can hold.
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+enum Literal {
     Str(String),
     Int(i64),
     Bool(bool),
     None,
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
-    Dict(Vec<(String, Value)>),
+    Tuple(Vec<Literal>),
+    List(Vec<Literal>),
+    Dict(Vec<(String, Literal)>),
 }
 
-impl std::fmt::Display for Value {
+impl std::fmt::Display for Literal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let seq = |f: &mut std::fmt::Formatter<'_>, v: &[Value]| -> std::fmt::Result {
+        let seq = |f: &mut std::fmt::Formatter<'_>, v: &[Literal]| -> std::fmt::Result {
             for (i, x) in v.iter().enumerate() {
                 if i > 0 {
                     write!(f, ", ")?;
@@ -225,21 +225,21 @@ impl std::fmt::Display for Value {
             Ok(())
         };
         match self {
-            Value::Str(s) => write!(f, "'{s}'"),
-            Value::Int(n) => write!(f, "{n}"),
-            Value::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
-            Value::None => write!(f, "None"),
-            Value::Tuple(v) => {
+            Literal::Str(s) => write!(f, "'{s}'"),
+            Literal::Int(n) => write!(f, "{n}"),
+            Literal::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Literal::None => write!(f, "None"),
+            Literal::Tuple(v) => {
                 write!(f, "(")?;
                 seq(f, v)?;
                 write!(f, ")")
             }
-            Value::List(v) => {
+            Literal::List(v) => {
                 write!(f, "[")?;
                 seq(f, v)?;
                 write!(f, "]")
             }
-            Value::Dict(items) => {
+            Literal::Dict(items) => {
                 write!(f, "{{")?;
                 for (i, (k, v)) in items.iter().enumerate() {
                     if i > 0 {
@@ -261,7 +261,7 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn parse_all(mut self) -> Result<Value, String> {
+    fn parse_all(mut self) -> Result<Literal, String> {
         let v = self.value()?;
         self.ws();
         if self.i != self.s.len() {
@@ -290,12 +290,12 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<Value, String> {
+    fn value(&mut self) -> Result<Literal, String> {
         match self.peek() {
             Some(b'{') => self.dict(),
-            Some(b'(') => self.seq(b'(', b')').map(Value::Tuple),
-            Some(b'[') => self.seq(b'[', b']').map(Value::List),
-            Some(b'\'' | b'"') => self.string().map(Value::Str),
+            Some(b'(') => self.seq(b'(', b')').map(Literal::Tuple),
+            Some(b'[') => self.seq(b'[', b']').map(Literal::List),
+            Some(b'\'' | b'"') => self.string().map(Literal::Str),
             Some(c) if c == b'-' || c.is_ascii_digit() => self.int(),
             Some(c) if c.is_ascii_alphabetic() => {
                 let start = self.i;
@@ -303,9 +303,9 @@ impl Parser<'_> {
                     self.i += 1;
                 }
                 match &self.s[start..self.i] {
-                    b"True" => Ok(Value::Bool(true)),
-                    b"False" => Ok(Value::Bool(false)),
-                    b"None" => Ok(Value::None),
+                    b"True" => Ok(Literal::Bool(true)),
+                    b"False" => Ok(Literal::Bool(false)),
+                    b"None" => Ok(Literal::None),
                     w => Err(format!("unknown name {:?}", String::from_utf8_lossy(w))),
                 }
             }
@@ -329,7 +329,7 @@ impl Parser<'_> {
         Ok(out)
     }
 
-    fn int(&mut self) -> Result<Value, String> {
+    fn int(&mut self) -> Result<Literal, String> {
         let start = self.i;
         if self.s[self.i] == b'-' {
             self.i += 1;
@@ -342,10 +342,10 @@ impl Parser<'_> {
         if self.s.get(self.i) == Some(&b'L') {
             self.i += 1;
         }
-        text.parse().map(Value::Int).map_err(|_| format!("bad integer {text:?}"))
+        text.parse().map(Literal::Int).map_err(|_| format!("bad integer {text:?}"))
     }
 
-    fn seq(&mut self, open: u8, close: u8) -> Result<Vec<Value>, String> {
+    fn seq(&mut self, open: u8, close: u8) -> Result<Vec<Literal>, String> {
         self.expect(open)?;
         let mut out = Vec::new();
         loop {
@@ -364,14 +364,14 @@ impl Parser<'_> {
         }
     }
 
-    fn dict(&mut self) -> Result<Value, String> {
+    fn dict(&mut self) -> Result<Literal, String> {
         self.expect(b'{')?;
         let mut out = Vec::new();
         loop {
             match self.peek() {
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(Value::Dict(out));
+                    return Ok(Literal::Dict(out));
                 }
                 Some(b'\'' | b'"') => {}
                 _ => return Err(format!("expected a string key at byte {}", self.i)),

@@ -1,4 +1,5 @@
-//! Element bytes as stored in files: typed buffers from and to little- or big-endian bytes.
+//! Element bytes as stored in files: typed buffers from and to little- or big-endian bytes
+//! (.npy payloads, HDF5 chunks read without the library, fill values).
 
 use crate::block::Buffer;
 use crate::dtype::DType;
