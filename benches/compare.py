@@ -202,8 +202,8 @@ def archive_workloads(args):
         dict(name="era5-anomaly", what="ERA5 month: x[0] - nanmean(x, axis=0) -> HDF5", needs="era5", floor="decode", floor_of=e5,
              gl=[g, "eval", "x[0] - nanmean(x, axis=0)", "-i", f"x={e5}:/t2m", "-o", out + "-gl.h5:/t2m", "--overwrite"],
              peers=[p for p in [
-                 cdo and peer("cdo -P 2", [cdo, "-s", "-O", "-P", "2", "sub", "-seltimestep,1", "-mergetime", *sorted_glob(e5),
-                                           "-timmean", "-mergetime", *sorted_glob(e5), out + "-cdo.nc"],
+                 cdo and peer("cdo -P 2", [cdo, "-s", "-O", "-P", "2", "sub", "-seltimestep,1", "[", "-mergetime", *sorted_glob(e5), "]",
+                                           "-timmean", "[", "-mergetime", *sorted_glob(e5), "]", out + "-cdo.nc"],
                               check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-cdo.nc")),
                  peer("xarray", [py, "-c", xarray_script("anomaly"), e5, out + "-xr.nc"], timing="compute_s",
                       check=lambda: check_netcdf_mean(py, out + "-gl.h5", out + "-xr.nc")),
