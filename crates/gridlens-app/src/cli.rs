@@ -48,13 +48,14 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
     /// The expression, in NumPy syntax, e.g. 'x.mean(axis=0)' or 'x[0] - x.mean(axis=0)'.
+    #[arg(allow_hyphen_values = true)]
     pub expr: String,
     /// Bind NAME to SOURCE = PATH_OR_GLOB[:DATASET]; a glob stacks its files along a new first axis.
     #[arg(short = 'i', long = "input", value_name = "NAME=SOURCE")]
     pub inputs: Vec<String>,
     /// Block layout for the inputs instead of their storage chunks: 'auto', a size ('64MiB'),
     /// or lengths per axis ('1,500,500'; -1 = whole axis).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
     pub chunks: Option<String>,
     /// Show stored values as they are, without CF decoding (scale_factor, add_offset, _FillValue).
     #[arg(long)]
@@ -435,8 +436,15 @@ impl BlockStats {
     }
 }
 
+/// A number in JSON, which has no infinities or NaN: those are the strings "inf", "-inf" and
+/// "nan" (as Python's `float()` reads them back), so that a sign is not lost.
 fn json_number(x: f64) -> serde_json::Value {
-    if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null }
+    match x {
+        x if x.is_finite() => serde_json::json!(x),
+        x if x.is_nan() => serde_json::json!("nan"),
+        x if x > 0.0 => serde_json::json!("inf"),
+        _ => serde_json::json!("-inf"),
+    }
 }
 
 /// The `--stats` line for the whole result.
@@ -445,14 +453,16 @@ pub fn stats_json(array: &Array, blocks: &[BlockStats]) -> String {
     let min = blocks.iter().map(|b| b.min).fold(f64::INFINITY, f64::min);
     let max = blocks.iter().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
     let nan_count: u64 = blocks.iter().map(|b| b.nan_count).sum();
+    let numbers = blocks.iter().map(|b| b.len as u64).sum::<u64>() - nan_count;
     let first = blocks.iter().find(|b| b.len > 0).map_or(f64::NAN, |b| b.first);
     let last = blocks.iter().rev().find(|b| b.len > 0).map_or(f64::NAN, |b| b.last);
     let v = serde_json::json!({
         "shape": array.shape(),
         "dtype": array.dtype().name(),
         "sum": json_number(sum),
-        "min": json_number(if min.is_finite() || min == f64::NEG_INFINITY { min } else { f64::NAN }),
-        "max": json_number(if max.is_finite() || max == f64::INFINITY { max } else { f64::NAN }),
+        // the extremes of the values that are not NaN (NaN when there are none), infinities kept
+        "min": json_number(if numbers > 0 { min } else { f64::NAN }),
+        "max": json_number(if numbers > 0 { max } else { f64::NAN }),
         "nan_count": nan_count,
         "first": json_number(first),
         "last": json_number(last),

@@ -241,3 +241,24 @@ fn a_failed_job_leaves_no_output() {
     assert!(e.contains("negative integer powers"), "{e}");
     assert!(!std::path::Path::new(&target).exists(), "no file at the target after a failure");
 }
+
+#[test]
+fn an_expression_may_start_with_a_minus_and_chunks_take_minus_one() {
+    // -x[0, 0, :2] of the first day: NumPy's -ds['t2m'][0, 0, :2].sum() of 2014-01-01.hdf5
+    let w = weather();
+    let a = stats("-x[0, 0, :2]", &[&w]);
+    let b = stats("x[0, 0, :2]", &[&w]);
+    assert_eq!(a["sum"].as_f64().unwrap(), -b["sum"].as_f64().unwrap());
+    let out = gridlens().args(["eval", "x.mean(axis=0)", "-i", &w, "--chunks", "-1", "--stats"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn stats_keep_the_sign_of_infinities() {
+    let out = gridlens().args(["eval", "log(x * 0)", "-i", &weather(), "--stats"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["min"], "-inf");
+    assert_eq!(v["max"], "-inf");
+    assert_eq!(v["sum"], "-inf");
+}

@@ -248,6 +248,8 @@ pub enum ChunkSpec {
     Bytes(usize),
     /// The same block length on every axis.
     Uniform(usize),
+    /// Every axis whole: one block (dask's `chunks=-1`).
+    Whole,
     PerAxis(Vec<AxisChunks>),
 }
 
@@ -294,11 +296,13 @@ impl ChunkSpec {
                 n => AxisChunks::Size(n.parse().map_err(|_| ChunkError::Syntax(text.into()))?),
             });
         }
-        if parts.len() == 1
-            && !text.contains(',')
-            && let AxisChunks::Size(n) = axes[0]
-        {
-            return Ok(ChunkSpec::Uniform(n));
+        // one value without a comma applies to every axis, as dask reads `chunks=1000`
+        if parts.len() == 1 && !text.contains(',') {
+            match axes[0] {
+                AxisChunks::Size(n) => return Ok(ChunkSpec::Uniform(n)),
+                AxisChunks::Full => return Ok(ChunkSpec::Whole),
+                _ => {}
+            }
         }
         Ok(ChunkSpec::PerAxis(axes))
     }
@@ -350,6 +354,7 @@ pub fn normalize_chunks(spec: &ChunkSpec, shape: &[usize], dtype: DType, previou
     let per_axis: Vec<AxisChunks> = match spec {
         ChunkSpec::Auto | ChunkSpec::Bytes(_) => vec![AxisChunks::Auto; shape.len()],
         ChunkSpec::Uniform(n) => vec![AxisChunks::Size(*n); shape.len()],
+        ChunkSpec::Whole => vec![AxisChunks::Full; shape.len()],
         ChunkSpec::PerAxis(v) => {
             if v.len() != shape.len() {
                 return Err(ChunkError::Rank { spec: format!("{v:?}"), got: v.len(), want: shape.len() });
@@ -610,6 +615,8 @@ mod tests {
         assert_eq!(ChunkSpec::parse("auto").unwrap(), ChunkSpec::Auto);
         assert_eq!(ChunkSpec::parse("64MiB").unwrap(), ChunkSpec::Bytes(64 << 20));
         assert_eq!(ChunkSpec::parse("1000").unwrap(), ChunkSpec::Uniform(1000));
+        assert_eq!(ChunkSpec::parse("-1").unwrap(), ChunkSpec::Whole);
+        assert_eq!(normalize_chunks(&ChunkSpec::Whole, &[3, 4], DType::F64, None).unwrap(), Chunks::new(vec![vec![3], vec![4]]));
         assert_eq!(
             ChunkSpec::parse("1,500,-1").unwrap(),
             ChunkSpec::PerAxis(vec![AxisChunks::Size(1), AxisChunks::Size(500), AxisChunks::Full])

@@ -189,6 +189,26 @@ impl DType {
         }
     }
 
+    /// The values an integer dtype holds, `None` for floats and bool.
+    pub fn int_range(self) -> Option<(i128, i128)> {
+        Some(match self {
+            DType::I8 => (i8::MIN as i128, i8::MAX as i128),
+            DType::I16 => (i16::MIN as i128, i16::MAX as i128),
+            DType::I32 => (i32::MIN as i128, i32::MAX as i128),
+            DType::I64 => (i64::MIN as i128, i64::MAX as i128),
+            DType::U8 => (0, u8::MAX as i128),
+            DType::U16 => (0, u16::MAX as i128),
+            DType::U32 => (0, u32::MAX as i128),
+            DType::U64 => (0, u64::MAX as i128),
+            _ => return None,
+        })
+    }
+
+    /// Whether an integer dtype holds `v` (false for floats and bool).
+    pub fn holds_int(self, v: i64) -> bool {
+        self.int_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&(v as i128)))
+    }
+
     /// The float type a true division or a transcendental function of this dtype gives.
     pub fn to_float(self) -> DType {
         match self {

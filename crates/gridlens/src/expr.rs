@@ -252,7 +252,15 @@ impl Array {
 
     /// `clip(x, lo, hi)`.
     pub fn clip(&self, lo: impl Into<Operand>, hi: impl Into<Operand>) -> Result<Array, ExprError> {
-        Array::map(MapFunc::Clip, vec![self.into(), lo.into(), hi.into()])
+        // Python int bounds an integer array's type cannot hold clip nothing beyond that type's
+        // own range (NumPy 2: `clip(u8, -5, 300)` is the u8 values unchanged)
+        let within = |b: Operand| match (b, self.dtype().int_range()) {
+            (Operand::Scalar(Scalar::Int(v)), Some((lo, hi))) => {
+                Operand::Scalar(Scalar::Int((v as i128).clamp(lo, hi.min(i64::MAX as i128)) as i64))
+            }
+            (b, _) => b,
+        };
+        Array::map(MapFunc::Clip, vec![self.into(), within(lo.into()), within(hi.into())])
     }
 
     /// `astype(dtype)`.

@@ -432,6 +432,7 @@ impl Planner {
                             Operand::Scalar(_) => t,
                         },
                         MapFunc::Binary(op) if t == ComputeType::Bool && bool_needs_int(*op) => ComputeType::I64,
+                        MapFunc::Unary(UnaryOp::Square) if t == ComputeType::Bool => ComputeType::I64,
                         _ => t,
                     };
                     let r = match a {
@@ -482,6 +483,11 @@ impl Planner {
                     MapFunc::Clip => {
                         let dst = b.reg(t);
                         b.push(Instr::Clip { x: regs[0], lo: regs[1], hi: regs[2], dst });
+                        dst
+                    }
+                    MapFunc::Cast(d) if d.is_integer() && matches!(b.ty(regs[0]), ComputeType::F32 | ComputeType::F64) => {
+                        let dst = b.reg(out);
+                        b.push(Instr::Truncate { src: regs[0], dst, dtype: d });
                         dst
                     }
                     MapFunc::Cast(_) => regs[0],
@@ -699,7 +705,8 @@ impl Planner {
         // compressed chunks decoded a batch at a time and the batch folded slab by slab. The
         // data passes through the cache once and no block waits between tasks.
         let direct = match input.op() {
-            Op::Source(src) if !uses_moments(red.func) && !red.func.is_arg() => Some(src.clone()),
+            // (a 0-d source has no axis to read in slabs: it folds as a block)
+            Op::Source(src) if !uses_moments(red.func) && !red.func.is_arg() && input.ndim() > 0 => Some(src.clone()),
             _ => None,
         };
         if let Some(source) = &direct {

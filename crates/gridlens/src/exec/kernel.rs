@@ -384,6 +384,21 @@ fn exec_instr(
             cast(&regs[src as usize], &mut out, len);
             regs[dst as usize] = out;
         }
+        Instr::Truncate { src, dst, dtype } => {
+            let mut out = std::mem::take(&mut regs[dst as usize]);
+            match (&regs[src as usize], &mut out) {
+                (Strip::F64(a), Strip::I64(o)) => o[..len].iter_mut().zip(&a[..len]).for_each(|(o, a)| *o = float_to_int(*a, dtype)),
+                (Strip::F32(a), Strip::I64(o)) => {
+                    o[..len].iter_mut().zip(&a[..len]).for_each(|(o, a)| *o = float_to_int(f64::from(*a), dtype))
+                }
+                (Strip::F64(a), Strip::U64(o)) => o[..len].iter_mut().zip(&a[..len]).for_each(|(o, a)| *o = float_to_int(*a, dtype) as u64),
+                (Strip::F32(a), Strip::U64(o)) => {
+                    o[..len].iter_mut().zip(&a[..len]).for_each(|(o, a)| *o = float_to_int(f64::from(*a), dtype) as u64)
+                }
+                (s, d) => unreachable!("truncate {s:?} -> {d:?}"),
+            }
+            regs[dst as usize] = out;
+        }
         Instr::Narrow { src, dst, dtype } => {
             let mut out = std::mem::take(&mut regs[dst as usize]);
             match (&regs[src as usize], &mut out) {
@@ -613,9 +628,32 @@ fn unary(op: UnaryOp, src: &Strip, dst: &mut Strip, len: usize) {
     }
 }
 
+/// A float cast to integer dtype `to` as NumPy 2 computes it on x86-64, whose conversions
+/// compile to `cvttsd2si`: values in the instruction's range truncate toward zero; NaN and
+/// values outside it give the "integer indefinite" value, the lowest 32- or 64-bit integer.
+/// Types narrower than 32 bits (and uint16) go through the 32-bit form and wrap; uint32 and
+/// uint64 as compilers convert to unsigned (values from 2^31 or 2^63 up are offset by it
+/// first, then the offset added back). The result's low bits are the value (the caller wraps
+/// to the width): `astype(int8)` of 300.0 is 44 and of NaN 0, `astype(int32)` of NaN is
+/// -2147483648, `astype(uint32)` of NaN 2147483648, as NumPy 2.4 gives them (checked in the
+/// tests). Casts of in-range values are exact either way.
+pub(crate) fn float_to_int(x: f64, to: DType) -> i64 {
+    const TWO_31: f64 = 2_147_483_648.0;
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let cvt32 = |x: f64| if x > -2_147_483_649.0 && x < TWO_31 { x as i64 } else { i32::MIN as i64 };
+    let cvt64 = |x: f64| if (-TWO_63..TWO_63).contains(&x) { x as i64 } else { i64::MIN };
+    match to {
+        DType::I8 | DType::I16 | DType::I32 | DType::U8 | DType::U16 => cvt32(x),
+        DType::U32 if x >= TWO_31 => cvt32(x - TWO_31) + (1 << 31),
+        DType::U32 => cvt32(x),
+        DType::U64 if x >= TWO_63 => cvt64(x - TWO_63).wrapping_add(i64::MIN),
+        _ => cvt64(x),
+    }
+}
+
 /// NumPy's `divmod` for floats (`npy_divmod`): floor division and a modulo with the divisor's sign.
 #[inline]
-fn divmod_f64(a: f64, b: f64) -> (f64, f64) {
+pub(crate) fn divmod_f64(a: f64, b: f64) -> (f64, f64) {
     if b == 0.0 {
         return (a / b, f64::NAN);
     }
@@ -779,6 +817,7 @@ fn binary(op: BinaryOp, a: &Strip, b: &Strip, dst: &mut Strip, len: usize) -> Re
                 BinaryOp::Mod => mod_i64,
                 BinaryOp::And => |a, b| a & b,
                 BinaryOp::Or => |a, b| a | b,
+                BinaryOp::Xor => |a, b| a ^ b,
                 BinaryOp::Maximum => |a, b| a.max(b),
                 BinaryOp::Minimum => |a, b| a.min(b),
                 other => unreachable!("{other:?} on integers"),
@@ -795,6 +834,7 @@ fn binary(op: BinaryOp, a: &Strip, b: &Strip, dst: &mut Strip, len: usize) -> Re
                 BinaryOp::Pow => pow_wrapping,
                 BinaryOp::And => |a, b| a & b,
                 BinaryOp::Or => |a, b| a | b,
+                BinaryOp::Xor => |a, b| a ^ b,
                 BinaryOp::Maximum => |a, b| a.max(b),
                 BinaryOp::Minimum => |a, b| a.min(b),
                 other => unreachable!("{other:?} on unsigned integers"),
@@ -805,6 +845,7 @@ fn binary(op: BinaryOp, a: &Strip, b: &Strip, dst: &mut Strip, len: usize) -> Re
             let f: fn(bool, bool) -> bool = match op {
                 BinaryOp::Add | BinaryOp::Or | BinaryOp::Maximum => |a, b| a | b,
                 BinaryOp::Mul | BinaryOp::And | BinaryOp::Minimum => |a, b| a & b,
+                BinaryOp::Xor => |a, b| a ^ b,
                 other => unreachable!("{other:?} on bools"),
             };
             o[..len].iter_mut().zip(x[..len].iter().zip(&y[..len])).for_each(|(o, (a, b))| *o = f(*a, *b));

@@ -447,11 +447,15 @@ pub fn finalize(spec: &ReduceSpec, partial: Partial, out_shape: &[usize]) -> Res
         }
         (Var | Std | NanVar | NanStd, Partial::Moments { n, m2, .. }) => {
             let std = matches!(spec.func, Std | NanStd);
+            // NumPy: var divides by max(n - ddof, 0) (inf, or NaN for 0/0), nanvar gives NaN
+            // wherever n - ddof <= 0
+            let nan_when_no_dof = matches!(spec.func, NanVar | NanStd);
             Buffer::F64(
                 n.into_iter()
                     .zip(m2)
                     .map(|(n, q)| {
-                        let v = q / (n - spec.ddof).max(0.0);
+                        let dof = n - spec.ddof;
+                        let v = if nan_when_no_dof && dof <= 0.0 { f64::NAN } else { q / dof.max(0.0) };
                         if std { v.sqrt() } else { v }
                     })
                     .collect(),

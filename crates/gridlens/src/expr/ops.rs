@@ -55,6 +55,8 @@ pub enum BinaryOp {
     And,
     /// Logical/bitwise or (`|`).
     Or,
+    /// Logical/bitwise exclusive or (`^`).
+    Xor,
     Maximum,
     Minimum,
     Arctan2,
@@ -78,6 +80,7 @@ impl BinaryOp {
             BinaryOp::Ge => ">=",
             BinaryOp::And => "&",
             BinaryOp::Or => "|",
+            BinaryOp::Xor => "^",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
             BinaryOp::Arctan2 => "arctan2",

@@ -83,6 +83,14 @@ pub enum Instr {
         src: Reg,
         dst: Reg,
     },
+    /// Converts floats to integer dtype `dtype` (`astype`) with NumPy's results on x86-64: NaN
+    /// and values out of range give what the processor's conversion gives (see
+    /// `exec::kernel::float_to_int`), not a saturated value.
+    Truncate {
+        src: Reg,
+        dst: Reg,
+        dtype: DType,
+    },
     /// Wraps integers to a narrower stored width (int8/int16/int32/uint8/uint16/uint32),
     /// so chained integer arithmetic overflows exactly as NumPy's does.
     Narrow {

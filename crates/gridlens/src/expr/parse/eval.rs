@@ -15,7 +15,11 @@ use std::collections::HashMap;
 #[derive(Clone, Debug)]
 pub(super) enum Value {
     Array(Array),
+    /// A Python number: weak in type promotion (`f32 * 2.0` stays float32, NEP 50).
     Scalar(Scalar),
+    /// A NumPy scalar, as a function of Python numbers returns one (`sqrt(2)` is an
+    /// `np.float64`): strong in type promotion (`f32 * sqrt(2)` is float64).
+    Typed(Scalar),
     Str(String),
     Tuple(Vec<Value>),
     NoneV,
@@ -32,6 +36,7 @@ pub(super) fn type_name(v: &Value) -> &'static str {
         Value::Scalar(Scalar::Int(_)) => "an integer",
         Value::Scalar(Scalar::Float(_)) => "a number",
         Value::Scalar(Scalar::Bool(_)) => "a bool",
+        Value::Typed(_) => "a NumPy scalar",
         Value::Str(_) => "a string",
         Value::Tuple(_) => "a tuple",
         Value::NoneV => "None",
@@ -127,10 +132,15 @@ pub fn evaluate(text: &str, names: &HashMap<String, Array>) -> Result<Array, Par
     }
     match last {
         Some((Value::Array(a), _)) => Ok(a),
-        Some((Value::Scalar(s), _)) => Ok(Array::from_source(crate::source::from_buffer(&s.to_string(), vec![], scalar_buffer(s)))),
+        Some((Value::Scalar(s) | Value::Typed(s), _)) => Ok(zero_d(s)),
         Some((v, span)) => Err(err(span, format!("the result is {}, not an array", type_name(&v)))),
         None => Err(err((text.len(), text.len()), "there is no expression to compute (the last statement is an assignment)")),
     }
+}
+
+/// A scalar as a 0-d array of NumPy's default type for it (bool, int64, float64).
+pub(super) fn zero_d(s: Scalar) -> Array {
+    Array::from_source(crate::source::from_buffer(&s.to_string(), vec![], scalar_buffer(s)))
 }
 
 pub(super) fn scalar_buffer(s: Scalar) -> crate::Buffer {
@@ -148,10 +158,11 @@ pub(super) fn python_binary(op: &str, a: Scalar, b: Scalar, span: Span) -> Resul
     Ok(match op {
         "+" | "-" | "*" => match both_int(a, b) {
             Some((p, q)) => Int(match op {
-                "+" => p.wrapping_add(q),
-                "-" => p.wrapping_sub(q),
-                _ => p.wrapping_mul(q),
-            }),
+                "+" => p.checked_add(q),
+                "-" => p.checked_sub(q),
+                _ => p.checked_mul(q),
+            }
+            .ok_or_else(|| too_large(span, p, op, q))?),
             None => Float(match op {
                 "+" => x + y,
                 "-" => x - y,
@@ -174,12 +185,16 @@ pub(super) fn python_binary(op: &str, a: Scalar, b: Scalar, span: Span) -> Resul
                 if y == 0.0 {
                     return Err(err(span, "float division or modulo by zero"));
                 }
-                let d = (x / y).floor();
-                if op == "//" { Float(d) } else { Float(x - y * d) }
+                // Python's and NumPy's float floor division: from fmod, not floor(x / y)
+                // (`1.5 // 1e-3` is 1499.0, as 1e-3 is a little more than a thousandth)
+                let (d, m) = crate::exec::kernel::divmod_f64(x, y);
+                if op == "//" { Float(d) } else { Float(m) }
             }
         },
         "**" => match both_int(a, b) {
-            Some((p, q)) if q >= 0 => Int(p.wrapping_pow(q.min(u32::MAX as i64) as u32)),
+            Some((p, q)) if q >= 0 => {
+                Int(u32::try_from(q).ok().and_then(|q| p.checked_pow(q)).ok_or_else(|| too_large(span, p, "**", q))?)
+            }
             _ => Float(x.powf(y)),
         },
         "<" => Bool(x < y),
@@ -207,6 +222,11 @@ pub(super) fn python_binary(op: &str, a: Scalar, b: Scalar, span: Span) -> Resul
     })
 }
 
+/// Python's integers have no bound; an expression's are int64 (its result is an array).
+fn too_large(span: Span, p: i64, op: &str, q: i64) -> ParseError {
+    err(span, format!("{p} {op} {q} is too large for an int64 (Python integers here are NumPy's int64)"))
+}
+
 pub(super) fn as_i64(s: Scalar) -> Option<i64> {
     match s {
         Scalar::Int(i) => Some(i),
@@ -232,6 +252,7 @@ pub(super) fn binary_op(op: &str) -> Option<BinaryOp> {
         "!=" => BinaryOp::Ne,
         "&" => BinaryOp::And,
         "|" => BinaryOp::Or,
+        "^" => BinaryOp::Xor,
         _ => return None,
     })
 }
@@ -316,8 +337,12 @@ impl Evaluator<'_> {
             Form::Unary(op, inner) => {
                 let v = self.eval(inner)?;
                 match (*op, v) {
-                    ("+", v @ (Value::Array(_) | Value::Scalar(_))) => v,
-                    ("-", Value::Scalar(Scalar::Int(i))) => Value::Scalar(Scalar::Int(i.wrapping_neg())),
+                    ("+", v @ (Value::Array(_) | Value::Scalar(_) | Value::Typed(_))) => v,
+                    ("-", Value::Typed(s)) => Value::Typed(scalar_unary(UnaryOp::Neg, s)),
+                    ("~", Value::Typed(s)) => Value::Typed(scalar_unary(UnaryOp::Not, s)),
+                    ("-", Value::Scalar(Scalar::Int(i))) => {
+                        Value::Scalar(Scalar::Int(i.checked_neg().ok_or_else(|| err(span, format!("-({i}) is too large for an int64")))?))
+                    }
                     ("-", Value::Scalar(s)) => Value::Scalar(Scalar::Float(-s.as_f64())),
                     ("~", Value::Scalar(Scalar::Bool(b))) => Value::Scalar(Scalar::Bool(!b)),
                     ("~", Value::Scalar(Scalar::Int(i))) => Value::Scalar(Scalar::Int(!i)),
@@ -330,7 +355,13 @@ impl Evaluator<'_> {
                 let (x, y) = (self.eval(a)?, self.eval(b)?);
                 match (x, y) {
                     (Value::Scalar(p), Value::Scalar(q)) => Value::Scalar(python_binary(op, p, q, span)?),
-                    (x @ (Value::Array(_) | Value::Scalar(_)), y @ (Value::Array(_) | Value::Scalar(_))) => {
+                    (Value::Scalar(p) | Value::Typed(p), Value::Scalar(q) | Value::Typed(q)) => {
+                        Value::Typed(python_binary(op, p, q, span)?)
+                    }
+                    (
+                        x @ (Value::Array(_) | Value::Scalar(_) | Value::Typed(_)),
+                        y @ (Value::Array(_) | Value::Scalar(_) | Value::Typed(_)),
+                    ) => {
                         let bop = binary_op(op).ok_or_else(|| err(span, format!("the operator '{op}' is not supported on arrays")))?;
                         Value::Array(Array::binary(operand(x), bop, operand(y)).map_err(|e| expr_err(span, e))?)
                     }
@@ -345,7 +376,9 @@ impl Evaluator<'_> {
                     return Err(err(obj.span, format!("{} cannot be indexed", type_name(&o))));
                 };
                 let mut items = Vec::with_capacity(subs.len());
-                for s in subs {
+                // `x[()]`: an empty tuple of indices, the array itself (as NumPy's)
+                let empty = matches!(subs.as_slice(), [Sub::Expr(e)] if matches!(&e.kind, Form::Tuple(t) if t.is_empty()));
+                for s in subs.iter().filter(|_| !empty) {
                     items.push(match s {
                         Sub::Expr(e) if matches!(e.kind, Form::List(_)) => self.list_index(e)?,
                         Sub::Expr(e) => match self.eval(e)? {
@@ -426,6 +459,9 @@ impl Evaluator<'_> {
             "pi" => Value::Scalar(Scalar::Float(std::f64::consts::PI)),
             "e" => Value::Scalar(Scalar::Float(std::f64::consts::E)),
             "newaxis" => Value::NoneV,
+            // dtype names, for astype (`np.float32`, `float`)
+            d if DType::parse(d).is_some() && d.chars().all(|c| c.is_ascii_alphanumeric()) && d.len() > 2 => Value::Str(d.to_string()),
+            "bool_" => Value::Str("bool".into()),
             f if is_function(f) => Value::Func(f.to_string(), None),
             _ => {
                 let mut known: Vec<&String> = self.names.keys().chain(self.locals.keys()).collect();
@@ -499,7 +535,7 @@ impl Evaluator<'_> {
             };
             let ddof = match ddof {
                 None => 0.0,
-                Some((Value::Scalar(s), _)) => s.as_f64(),
+                Some((Value::Scalar(s) | Value::Typed(s), _)) => s.as_f64(),
                 Some((v, s)) => return Err(err(s, format!("ddof must be a number, not {}", type_name(&v)))),
             };
             let split_every = match split_every {
@@ -513,7 +549,7 @@ impl Evaluator<'_> {
             let (x, xs) = a.required(0, "x")?;
             a.finish(1)?;
             return match x {
-                Value::Scalar(s) => Ok(Value::Scalar(scalar_unary(*op, s))),
+                Value::Scalar(s) | Value::Typed(s) => Ok(Value::Typed(scalar_unary(*op, s))),
                 v => Ok(Value::Array(to_array(v, xs)?.unary(*op).map_err(|e| expr_err(span, e))?)),
             };
         }
@@ -522,17 +558,24 @@ impl Evaluator<'_> {
             let (y, _) = a.required(1, "x2")?;
             a.finish(2)?;
             return match (x, y) {
-                (Value::Scalar(p), Value::Scalar(q))
+                (Value::Scalar(p) | Value::Typed(p), Value::Scalar(q) | Value::Typed(q))
                     if *op != BinaryOp::Maximum && *op != BinaryOp::Minimum && *op != BinaryOp::Arctan2 =>
                 {
-                    let sym = op.symbol();
-                    Ok(Value::Scalar(python_binary(if sym == "**" { "**" } else { sym }, p, q, span)?))
+                    Ok(Value::Typed(python_binary(op.symbol(), p, q, span)?))
                 }
-                (Value::Scalar(p), Value::Scalar(q)) => Ok(Value::Scalar(Scalar::Float(match op {
-                    BinaryOp::Maximum => p.as_f64().max(q.as_f64()),
-                    BinaryOp::Minimum => p.as_f64().min(q.as_f64()),
-                    _ => p.as_f64().atan2(q.as_f64()),
-                }))),
+                (Value::Scalar(p) | Value::Typed(p), Value::Scalar(q) | Value::Typed(q)) => {
+                    Ok(Value::Typed(match (op, as_i64(p), as_i64(q)) {
+                        // NumPy's maximum and minimum keep integers and propagate NaN
+                        (BinaryOp::Maximum, Some(i), Some(j)) => Scalar::Int(i.max(j)),
+                        (BinaryOp::Minimum, Some(i), Some(j)) => Scalar::Int(i.min(j)),
+                        (BinaryOp::Maximum | BinaryOp::Minimum, ..) if p.as_f64().is_nan() || q.as_f64().is_nan() => {
+                            Scalar::Float(f64::NAN)
+                        }
+                        (BinaryOp::Maximum, ..) => Scalar::Float(p.as_f64().max(q.as_f64())),
+                        (BinaryOp::Minimum, ..) => Scalar::Float(p.as_f64().min(q.as_f64())),
+                        _ => Scalar::Float(p.as_f64().atan2(q.as_f64())),
+                    }))
+                }
                 (x, y) => Ok(Value::Array(
                     Array::binary(operand_checked(x, span)?, *op, operand_checked(y, span)?).map_err(|e| expr_err(span, e))?,
                 )),
@@ -612,8 +655,8 @@ impl Evaluator<'_> {
                 } else {
                     let (q, qs) = a.required(1, "q")?;
                     let q = match q {
-                        Value::Scalar(Scalar::Int(i)) => i as f64,
-                        Value::Scalar(Scalar::Float(f)) => f,
+                        Value::Scalar(Scalar::Int(i)) | Value::Typed(Scalar::Int(i)) => i as f64,
+                        Value::Scalar(Scalar::Float(f)) | Value::Typed(Scalar::Float(f)) => f,
                         v => return Err(err(qs, format!("q must be a number, not {}", type_name(&v)))),
                     };
                     // NumPy's percentile divides by 100 first
@@ -658,7 +701,7 @@ impl Evaluator<'_> {
         let num = |v: Option<(Value, Span)>, default: f64, what: &str| -> Result<f64, ParseError> {
             match v {
                 None => Ok(default),
-                Some((Value::Scalar(s), _)) => Ok(s.as_f64()),
+                Some((Value::Scalar(s) | Value::Typed(s), _)) => Ok(s.as_f64()),
                 Some((v, s)) => Err(err(s, format!("{what} must be a number, not {}", type_name(&v)))),
             }
         };
@@ -731,6 +774,7 @@ pub(super) fn scalar_unary(op: UnaryOp, s: Scalar) -> Scalar {
         },
         UnaryOp::Square => match s {
             Scalar::Int(i) => Scalar::Int(i.wrapping_mul(i)),
+            Scalar::Bool(b) => Scalar::Int(b as i64),
             _ => Scalar::Float(x * x),
         },
         UnaryOp::Sqrt => Scalar::Float(x.sqrt()),
@@ -744,6 +788,8 @@ pub(super) fn scalar_unary(op: UnaryOp, s: Scalar) -> Scalar {
         UnaryOp::Arcsin => Scalar::Float(x.asin()),
         UnaryOp::Arccos => Scalar::Float(x.acos()),
         UnaryOp::Arctan => Scalar::Float(x.atan()),
+        // NumPy 2 keeps integers and bools as they are
+        UnaryOp::Floor | UnaryOp::Ceil if !matches!(s, Scalar::Float(_)) => s,
         UnaryOp::Floor => Scalar::Float(x.floor()),
         UnaryOp::Ceil => Scalar::Float(x.ceil()),
         UnaryOp::IsNan => Scalar::Bool(x.is_nan()),
@@ -765,6 +811,7 @@ pub(super) fn operand(v: Value) -> Operand {
     match v {
         Value::Array(a) => Operand::Array(a),
         Value::Scalar(s) => Operand::Scalar(s),
+        Value::Typed(s) => Operand::Array(zero_d(s)),
         _ => unreachable!("checked by the caller"),
     }
 }
@@ -773,6 +820,7 @@ pub(super) fn operand_checked(v: Value, span: Span) -> Result<Operand, ParseErro
     match v {
         Value::Array(a) => Ok(Operand::Array(a)),
         Value::Scalar(s) => Ok(Operand::Scalar(s)),
+        Value::Typed(s) => Ok(Operand::Array(zero_d(s))),
         v => Err(err(span, format!("expected an array or a number, not {}", type_name(&v)))),
     }
 }
@@ -780,14 +828,14 @@ pub(super) fn operand_checked(v: Value, span: Span) -> Result<Operand, ParseErro
 pub(super) fn to_array(v: Value, span: Span) -> Result<Array, ParseError> {
     match v {
         Value::Array(a) => Ok(a),
-        Value::Scalar(s) => Ok(Array::from_source(crate::source::from_buffer(&s.to_string(), vec![], scalar_buffer(s)))),
+        Value::Scalar(s) | Value::Typed(s) => Ok(zero_d(s)),
         v => Err(err(span, format!("expected an array, not {}", type_name(&v)))),
     }
 }
 
 pub(super) fn int_of(v: &Value, span: Span, what: &str) -> Result<i64, ParseError> {
     match v {
-        Value::Scalar(Scalar::Int(i)) => Ok(*i),
+        Value::Scalar(Scalar::Int(i)) | Value::Typed(Scalar::Int(i)) => Ok(*i),
         v => Err(err(span, format!("{what} must be an integer, not {}", type_name(v)))),
     }
 }

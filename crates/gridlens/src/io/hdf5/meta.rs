@@ -276,7 +276,19 @@ pub fn listing(datasets: &[DatasetSummary]) -> String {
     if datasets.is_empty() {
         return "the file holds no datasets".into();
     }
-    datasets.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+    first_few(datasets.iter())
+}
+
+/// The first items of a list for a message, then how many more: a file with thousands of
+/// variables must not make a message of a hundred kilobytes.
+pub fn first_few<T: std::fmt::Display>(items: impl ExactSizeIterator<Item = T>) -> String {
+    const SHOWN: usize = 8;
+    let n = items.len();
+    let mut text = items.take(SHOWN).map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    if n > SHOWN {
+        text.push_str(&format!(" and {} more (gridlens info FILE lists them all)", n - SHOWN));
+    }
+    text
 }
 
 /// The coordinate of every axis of `ds` (of `shape`): from NetCDF4/HDF5 dimension scales

@@ -216,13 +216,9 @@ fn default_dataset(h5: &hdf5::File, label: &str) -> Result<String, SourceError> 
         (1, _) => Ok(data[0].path.clone()),
         (0, 1) => Ok(numeric[0].path.clone()),
         (0, _) => Err(SourceError::new(label, format!("no numeric dataset of rank ≥ 1 to read; datasets: {}", meta::listing(&all)))),
-        (n, _) => Err(SourceError::new(
-            label,
-            format!(
-                "{n} datasets, name one as FILE:DATASET; datasets: {}",
-                data.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+        (n, _) => {
+            Err(SourceError::new(label, format!("{n} datasets, name one as FILE:DATASET; datasets: {}", meta::first_few(data.iter()))))
+        }
     }
 }
 
