@@ -43,11 +43,17 @@ pub fn downsample(values: &[f32], width: usize, height: usize, factor: usize) ->
     for y in 0..height {
         let row = &values[y * width..(y + 1) * width];
         let oy = (y / factor) * w;
-        for (x, &v) in row.iter().enumerate() {
-            if v.is_finite() {
-                sum[oy + x / factor] += v;
-                n[oy + x / factor] += 1;
+        // a box's part of the row summed on its own, without a branch or a division per value
+        // (the painter colours every tile of a 66-megapixel mean this way)
+        for ((part, s), c) in row.chunks(factor).zip(&mut sum[oy..oy + w]).zip(&mut n[oy..oy + w]) {
+            let (mut acc, mut k) = (0f32, 0u32);
+            for &v in part {
+                let finite = v.is_finite();
+                acc += if finite { v } else { 0.0 };
+                k += finite as u32;
             }
+            *s += acc;
+            *c += k;
         }
     }
     let out = sum.iter().zip(&n).map(|(&s, &c)| if c > 0 { s / c as f32 } else { f32::NAN }).collect();
@@ -254,6 +260,12 @@ impl Painter {
         std::thread::Builder::new()
             .name("gridlens-painter".into())
             .spawn(move || {
+                // SAFETY: a plain system call on this thread's own id; on failure the
+                // priority stays as it is.
+                unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::setpriority(libc::PRIO_PROCESS, tid, 4);
+                }
                 while let Ok(req) = rx.recv() {
                     let cm = screen_colormap(&req.key);
                     let range = (req.key.range.0 as f64, req.key.range.1 as f64);
