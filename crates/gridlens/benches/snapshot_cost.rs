@@ -3,7 +3,7 @@
 //! compared. The two results are checked equal bit for bit on every run.
 //!
 //! ```sh
-//! cargo bench --bench snapshot_cost -- 'target/bench-data/era5/*.nc' 5
+//! cargo bench --bench snapshot_cost -- "$PWD/target/bench-data/era5/*.nc" 9
 //! ```
 //!
 //! Prints one JSON line: medians with and without, the overhead in percent, snapshots taken.
