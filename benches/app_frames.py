@@ -6,8 +6,7 @@ an X display (a private Xvfb when --display is not given: no GPU, so Mesa's llvm
 pans and zooms the image with xdotool while the job runs, and reads from the frame log the
 job's own time (`done` row), the app's work per frame (`frame` rows) and how soon a frame
 followed each input, when the first picture came (a tile, or a snapshot part-way) and how
-many snapshots were drawn; then it clicks the image (click to time series drawn) and, for the
-day presets, steps to the next day (to that day's result). It then times `gridlens eval` of the same expression, alternating, and
+many snapshots were drawn; then it clicks the image (click to time series drawn). It then times `gridlens eval` of the same expression, alternating, and
 prints medians and the ratio. Every number comes from the app's frame log or the command
 line's wall time; nothing is estimated.
 
@@ -68,37 +67,25 @@ def wait_for(log, app, pred, timeout):
 
 
 def second_look(args, env, app, log, preset):
-    """After the job: a click on the image centre (pick to series drawn, ms) and, for day
-    presets, the right arrow (the next day's job: day row to its done row, ms)."""
-    series_ms = day_ms = None
+    """After the job: a click on the image centre, and the time from the click (pick row) to
+    the pixel's time series drawn (series row), in ms."""
+    series_ms = None
     if not shutil.which("xdotool"):
-        return series_ms, day_ms
+        return series_ms
     subprocess.run(["xdotool", "mousemove", "760", "400", "click", "1"], env=env, check=False)
     pick = wait_for(log, app, lambda r: r[0] == "pick", 5)
     if pick:
         series = wait_for(log, app, lambda r: r[0] == "series" and float(r[1]) >= float(pick[1]), 30)
         if series:
             series_ms = float(series[1]) - float(pick[1])
-    if preset in ("day-mean", "subsample"):
-        dones = len([r for r in read_log(log) if r[0] == "done"])
-        subprocess.run(["xdotool", "key", "Right"], env=env, check=False)
-        day = wait_for(log, app, lambda r: r[0] == "day", 5)
-        if day:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                done = [r for r in read_log(log) if r[0] == "done"]
-                if len(done) > dones:
-                    day_ms = float(done[-1][1]) - float(day[1])
-                    break
-                time.sleep(0.02)
-    return series_ms, day_ms
+    return series_ms
 
 
 def run_app(args, source, preset, log):
     """One app run: returns the job's seconds, the ui ms of the frames during the job, the
     latency from each input to the next frame, the renderer, the first picture (ms after the
     app started: a tile or a snapshot part-way), the snapshots drawn, and the second look
-    (pick to series, day step) in ms."""
+    (pick to series) in ms."""
     if os.path.exists(log):
         os.remove(log)
     env = dict(os.environ, DISPLAY=args.display)
@@ -127,7 +114,7 @@ def run_app(args, source, preset, log):
             time.sleep(0.05)
         else:
             sys.exit(f"no job finished within {args.timeout} s: {source} {preset}")
-        series_ms, day_ms = second_look(args, env, app, log, preset)
+        series_ms = second_look(args, env, app, log, preset)
     finally:
         app.terminate()
         try:
@@ -151,7 +138,7 @@ def run_app(args, source, preset, log):
     pictures = [float(r[1]) for r in rows if r[0] in ("tile", "partial") and r[2] == job]
     first = min(pictures) if pictures else None
     partials = len([r for r in rows if r[0] == "partial" and r[2] == job and float(r[1]) <= done_ms])
-    return seconds, during, latency, renderer, first, partials, series_ms, day_ms
+    return seconds, during, latency, renderer, first, partials, series_ms
 
 
 def cli_time(args, source, expr):
@@ -191,13 +178,12 @@ def main():
             subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
             for preset in args.presets.split(","):
                 expr = PRESETS[preset]
-                app_s, cli_s, ui_ms, lat, firsts, parts, picks, days = [], [], [], [], [], [], [], []
+                app_s, cli_s, ui_ms, lat, firsts, parts, picks = [], [], [], [], [], [], []
                 for r in range(args.runs):
-                    s, during, latency, renderer, first, partials, series_ms, day_ms = run_app(args, source, preset, log)
+                    s, during, latency, renderer, first, partials, series_ms = run_app(args, source, preset, log)
                     firsts += [first] if first is not None else []
                     parts.append(partials)
                     picks += [series_ms] if series_ms is not None else []
-                    days += [day_ms] if day_ms is not None else []
                     app_s.append(s)
                     ui_ms += during
                     lat += latency
@@ -208,20 +194,20 @@ def main():
                                     ui_max=max(ui_ms) if ui_ms else None, ui_mean=statistics.mean(ui_ms) if ui_ms else None,
                                     frames=len(ui_ms) / args.runs, latency=max(lat) if lat else None,
                                     first=statistics.median(firsts) if firsts else None, partials=statistics.median(parts),
-                                    series=statistics.median(picks) if picks else None, day=statistics.median(days) if days else None))
+                                    series=statistics.median(picks) if picks else None))
     finally:
         if xvfb:
             xvfb.terminate()
     print(f"\nrenderer: {renderer}; medians of {args.runs} runs; {os.cpu_count()} cores\n")
     print("| data | preset (expression) | app job | command line | app / cli | frames during the job | ui ms per frame (mean / max) | input to frame (max) "
-          "| first picture | snapshots | click to series | next day |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| first picture | snapshots | click to series |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ms = lambda v: f"{v:.0f} ms" if v is not None else "—"
     for r in results:
         ui = f"{r['ui_mean']:.1f} / {r['ui_max']:.1f}" if r["ui_max"] is not None else "—"
         lat = f"{r['latency']:.0f} ms" if r["latency"] is not None else "—"
         print(f"| {r['what']} | {r['preset']} (`{r['expr']}`) | {r['app']:.3f} s | {r['cli']:.3f} s | {r['app'] / r['cli']:.2f}× | "
-              f"{r['frames']:.0f} | {ui} | {lat} | {ms(r['first'])} | {r['partials']:.0f} | {ms(r['series'])} | {ms(r['day'])} |")
+              f"{r['frames']:.0f} | {ui} | {lat} | {ms(r['first'])} | {r['partials']:.0f} | {ms(r['series'])} |")
 
 
 if __name__ == "__main__":
