@@ -179,6 +179,17 @@ fn cancel_stops_the_job_and_late_tiles_are_not_drawn() {
     wait(&mut h, "the cancel", |a| a.job.is_none());
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(h.state().status.outcome, Some(Err(ExecError::Cancelled)));
+    // tasks running at the cancel may still finish blocks: none of them reaches the picture
+    let seen = |h: &Harness<'static, GridlensApp>| {
+        let g = h.state().grid.as_ref().expect("the cancelled job's grid stays on screen");
+        (g.job, g.arrived, g.slots.iter().filter(|s| s.values.is_some()).count())
+    };
+    let at_cancel = seen(&h);
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(30));
+        h.step();
+    }
+    assert_eq!(seen(&h), at_cancel, "a tile arrived after the cancel");
     h.get_by_label("Time mean").click();
     wait(&mut h, "a new job after the cancel", complete);
 }

@@ -1,11 +1,12 @@
 //! Test helper: runs the project's Python (NumPy, zarr-python, h5py) as the independent
 //! reference implementation for the format tests in [`crate::io`].
 //!
-//! The interpreter is `$GRIDLENS_PYTHON` or `/work/venv/bin/python`. When it does not exist,
-//! the tests that need it print a note and pass without checking, so the suite still runs on
-//! machines without the venv; with `GRIDLENS_REQUIRE_PYTHON=1` (as CI sets it) they fail
-//! instead. Packages beyond NumPy, h5py, zarr and netCDF4 (matplotlib) are optional: tests
-//! needing them check with [`Python::has`] and skip with a note.
+//! The interpreter is `$GRIDLENS_PYTHON`, else the venv `.ci/run` makes in the repository
+//! (`target/ci-python`). When it does not exist, the tests that need it print a note and pass
+//! without checking, so the suite still runs on machines without Python; with
+//! `GRIDLENS_REQUIRE_PYTHON=1` (as CI sets it) they fail instead. Packages beyond NumPy, h5py,
+//! zarr and netCDF4 (matplotlib, Pillow) are checked with [`Python::has`]: missing, they skip
+//! a test with a note, or fail it where Python is required.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,14 +16,20 @@ pub struct Python(PathBuf);
 
 /// The reference interpreter, or `None` after printing why `test` is skipped.
 pub fn python(test: &str) -> Option<Python> {
-    let path = std::env::var_os("GRIDLENS_PYTHON").map(PathBuf::from).unwrap_or_else(|| "/work/venv/bin/python".into());
+    let path = std::env::var_os("GRIDLENS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ci-python/bin/python"));
     if path.exists() {
         return Some(Python(path));
     }
-    let required = std::env::var_os("GRIDLENS_REQUIRE_PYTHON").is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(!required, "{test}: no Python at {} and GRIDLENS_REQUIRE_PYTHON is set", path.display());
+    assert!(!required(), "{test}: no Python at {} and GRIDLENS_REQUIRE_PYTHON is set", path.display());
     eprintln!("note: {test} skipped: no Python at {} (set GRIDLENS_PYTHON)", path.display());
     None
+}
+
+/// Whether the tests must run against Python rather than skip (`GRIDLENS_REQUIRE_PYTHON=1`).
+fn required() -> bool {
+    std::env::var_os("GRIDLENS_REQUIRE_PYTHON").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 impl Python {
@@ -30,6 +37,7 @@ impl Python {
     pub fn has(&self, module: &str, test: &str) -> bool {
         let ok = Command::new(&self.0).arg("-c").arg(format!("import {module}")).output().is_ok_and(|o| o.status.success());
         if !ok {
+            assert!(!required(), "{test}: the Python at {} has no {module} and GRIDLENS_REQUIRE_PYTHON is set", self.0.display());
             eprintln!("note: {test} skipped: the Python at {} has no {module}", self.0.display());
         }
         ok
