@@ -235,6 +235,8 @@ fn ascending_latitudes_are_drawn_north_up() {
     assert!(h.state().flip_rows());
     // click image point (0.5, y) as drawn: the middle of the top row, then of the second
     let click = |h: &mut Harness<'static, GridlensApp>, y: f64| {
+        // the layout settles first (a panel shown by the last click moves the image)
+        h.run_steps(3);
         let v = h.state().view.clone();
         let at = egui::pos2(
             v.screen.center().x + ((0.5 - v.center.0) * v.zoom) as f32,
