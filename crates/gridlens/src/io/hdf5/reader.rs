@@ -367,7 +367,17 @@ impl Hdf5Source {
             )));
         }
         let item = stored.dtype.size_bytes();
-        let access = if shape.is_empty() {
+        // A dataset reached through an external link lives in another file: its addresses are
+        // that file's, so positional reads of this one would return other bytes. The library
+        // follows the link and reads it right.
+        let elsewhere = {
+            let home = ds.filename();
+            let same = |a: &Path, b: &Path| a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+            (!home.is_empty() && !same(Path::new(&home), path)).then_some(home)
+        };
+        let access = if let Some(home) = &elsewhere {
+            Access::Library { reason: format!("an external link to {home}") }
+        } else if shape.is_empty() {
             Access::Library { reason: "a scalar dataset".into() }
         } else if !stored.plain {
             Access::Library { reason: format!("{} values need the library's conversion", stored.description) }

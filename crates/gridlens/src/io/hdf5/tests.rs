@@ -1102,3 +1102,31 @@ fn files_of_one_time_record_each_join_along_time() {
         crate::io::open(&SourceSpec::parse(&format!("{}/single.h*5:/t2m", fixtures().display())), &OpenOptions::default()).unwrap();
     assert_eq!(stacked.shape(), vec![1, 20, 30]);
 }
+
+/// A dataset reached through an external link (h5py's `h5py.ExternalLink`) reads the linked
+/// file's values, contiguous and chunked; read by position in the parent file, it gave that
+/// file's bytes at the child's offsets.
+#[test]
+fn external_links_read_the_linked_files_values() {
+    let Some(py) = crate::io::npy::pytest::python("external_links_read_the_linked_files_values") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (parent, child) = (tmp.path().join("parent.h5"), tmp.path().join("child.h5"));
+    py.run(
+        "import sys, h5py, numpy as np\n\
+         with h5py.File(sys.argv[2], 'w') as f:\n    \
+             f.create_dataset('plain', data=np.arange(60, dtype='f8').reshape(6, 10))\n    \
+             f.create_dataset('chunked', data=np.arange(60, dtype='f4').reshape(6, 10) * 2, chunks=(4, 4), compression='gzip')\n\
+         with h5py.File(sys.argv[1], 'w') as f:\n    \
+             f.create_dataset('decoy', data=np.full(500, 7.0))\n    \
+             f['plain'] = h5py.ExternalLink('child.h5', '/plain')\n    \
+             f['chunked'] = h5py.ExternalLink('child.h5', '/chunked')\n",
+        &[&parent, &child],
+    );
+    let opts = OpenOptions::default();
+    for (name, scale) in [("/plain", 1.0), ("/chunked", 2.0)] {
+        let src = crate::io::open(&SourceSpec { pattern: parent.display().to_string(), dataset: Some(name.into()) }, &opts).unwrap();
+        let b = src.read(&Region { start: vec![0, 0], shape: vec![6, 10] }).unwrap();
+        let want: Vec<f64> = (0..60).map(|i| i as f64 * scale).collect();
+        assert_eq!((0..60).map(|i| b.data().get_f64(i)).collect::<Vec<_>>(), want, "{name}");
+    }
+}
