@@ -262,3 +262,31 @@ fn stats_keep_the_sign_of_infinities() {
     assert_eq!(v["max"], "-inf");
     assert_eq!(v["sum"], "-inf");
 }
+
+#[test]
+fn an_export_killed_midway_leaves_no_garbage_after_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("big.npy");
+    // a job of several seconds: 400 MB of normal draws, written as they are generated
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gridlens"))
+        .args(["eval", "random.normal(0, 1, size=(10000, 5000), chunks=(500, 5000))", "--threads", "1", "-o"])
+        .arg(&target)
+        .spawn()
+        .unwrap();
+    let temporaries = || -> Vec<String> {
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    };
+    let start = std::time::Instant::now();
+    while temporaries().is_empty() && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no abort
+    child.wait().unwrap();
+    let left = temporaries();
+    assert!(!target.exists(), "the target is absent or complete, never partial");
+    assert!(!left.is_empty() && left.iter().all(|n| n.contains(".gridlens-tmp-")), "the killed export's temporary: {left:?}");
+    // the next write to the folder removes the dead process's temporary
+    let out = gridlens().args(["eval", "random.random(size=(4,))", "-o"]).arg(dir.path().join("small.npy")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(temporaries(), vec!["small.npy".to_string()], "only the new result is left");
+}

@@ -2,12 +2,13 @@
 //!
 //! This is the "write to a temporary, then rename" idiom that zarr-python, h5py users and
 //! most editors rely on, packaged once for every sink. An [`AtomicTarget`] reserves the
-//! temporary sibling `.<name>.gridlens-tmp-<pid>` of the target, refuses an existing target
+//! temporary sibling `.<name>.gridlens-tmp-<host>-<pid>` of the target, refuses an existing target
 //! unless overwriting, and on [`AtomicTarget::commit`] renames the temporary onto the target.
 //! Until then nothing exists at the target, so a failed or cancelled job leaves no partial
 //! file behind: [`AtomicTarget::abort`] (or dropping the value without committing) removes
-//! the temporary. Temporaries left behind by crashed processes (whose pid no longer runs)
-//! are removed the next time anyone writes to the same target.
+//! the temporary. Temporaries left behind by killed or crashed processes of this host (whose
+//! pid no longer runs) are removed the next time anyone writes to the same folder; those of
+//! other hosts (a shared filesystem) are left alone, as their pids mean nothing here.
 
 use crate::sink::SinkError;
 use std::collections::HashSet;
@@ -138,7 +139,7 @@ impl AtomicTarget {
         if !overwrite && target.symlink_metadata().is_ok() {
             return Err(AtomicError::Exists { target: target.to_path_buf() });
         }
-        let temp = dir.join(format!(".{name}{TMP_MARKER}{}", std::process::id()));
+        let temp = dir.join(format!(".{name}{TMP_MARKER}{}-{}", host(), std::process::id()));
         {
             let mut set = reserved().lock().unwrap_or_else(|p| p.into_inner());
             if !set.insert(temp.clone()) {
@@ -147,7 +148,7 @@ impl AtomicTarget {
         }
         // From here on `Drop` releases the reservation, also on the error paths below.
         let this = AtomicTarget { target: target.to_path_buf(), temp, overwrite, state: Mutex::new(State::Open) };
-        remove_stale_temporaries(&dir, &name);
+        remove_stale_temporaries(&dir);
         // A temporary with our own pid that nobody reserved is a leftover of this process
         // (a value that was leaked instead of dropped): it is as stale as a dead pid's.
         remove_any(&this.temp);
@@ -160,7 +161,7 @@ impl AtomicTarget {
         &self.target
     }
 
-    /// The temporary sibling to write: `.<name>.gridlens-tmp-<pid>` in the target's directory.
+    /// The temporary sibling to write: `.<name>.gridlens-tmp-<host>-<pid>` in the target's directory.
     pub fn temp_path(&self) -> &Path {
         &self.temp
     }
@@ -323,15 +324,32 @@ fn remove_any(path: &Path) {
     }
 }
 
-/// The pid in a temporary's file name `.<name>.gridlens-tmp-<pid>[.old]`, for target `name`.
-fn temp_owner(file_name: &str, name: &str) -> Option<u32> {
-    let rest = file_name.strip_prefix('.')?.strip_prefix(name)?.strip_prefix(TMP_MARKER)?;
-    let digits: &str = &rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())];
-    let tail = &rest[digits.len()..];
-    if digits.is_empty() || !(tail.is_empty() || tail == ".old") {
+/// This machine's name as it goes into temporaries' names: letters, digits and `_` only.
+fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let clean: String = name.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        if clean.is_empty() { "host".into() } else { clean }
+    })
+}
+
+/// The host and pid in a temporary's file name `.<name>.gridlens-tmp-<host>-<pid>[.old]` (any
+/// target). Names written before hosts were recorded (`…-tmp-<pid>`) count as this host's.
+fn temp_owner(file_name: &str) -> Option<(&str, u32)> {
+    if !file_name.starts_with('.') {
         return None;
     }
-    digits.parse().ok()
+    let rest = &file_name[file_name.rfind(TMP_MARKER)? + TMP_MARKER.len()..];
+    let rest = rest.strip_suffix(".old").unwrap_or(rest);
+    let (host_part, digits) = match rest.rsplit_once('-') {
+        Some((h, d)) => (h, d),
+        None => (host(), rest),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || host_part.is_empty() {
+        return None;
+    }
+    Some((host_part, digits.parse().ok()?))
 }
 
 /// Whether process `pid` is running. Without `/proc` (not Linux) every process counts as
@@ -343,8 +361,8 @@ fn pid_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Removes `.<name>.gridlens-tmp-<pid>` entries in `dir` whose process no longer runs.
-fn remove_stale_temporaries(dir: &Path, name: &str) {
+/// Removes the temporaries in `dir`, of any target, whose process on this host no longer runs.
+fn remove_stale_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -353,7 +371,8 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
         let Some(file_name) = file_name.to_str() else {
             continue;
         };
-        if let Some(pid) = temp_owner(file_name, name)
+        if let Some((h, pid)) = temp_owner(file_name)
+            && h == host()
             && pid != std::process::id()
             && !pid_alive(pid)
         {
@@ -382,7 +401,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.npy");
         let t = AtomicTarget::new(&target, false).unwrap();
-        assert_eq!(t.temp_path(), dir.path().join(format!(".out.npy.gridlens-tmp-{}", std::process::id())));
+        assert_eq!(t.temp_path(), dir.path().join(format!(".out.npy.gridlens-tmp-{}-{}", host(), std::process::id())));
         let mut f = t.create_file().unwrap();
         f.write_all(b"hello").unwrap();
         drop(f);
@@ -471,20 +490,27 @@ mod tests {
     fn stale_temporaries_of_dead_processes_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("x.npy");
-        let dead = dir.path().join(format!(".x.npy.gridlens-tmp-{}", dead_pid()));
-        let dead_dir = dir.path().join(format!(".x.npy.gridlens-tmp-{}.old", dead_pid()));
+        let dead = dir.path().join(format!(".x.npy.gridlens-tmp-{}-{}", host(), dead_pid()));
+        let dead_dir = dir.path().join(format!(".x.npy.gridlens-tmp-{}-{}.old", host(), dead_pid()));
         // pid 1 always runs: its temporary must survive
-        let alive = dir.path().join(".x.npy.gridlens-tmp-1");
-        let other = dir.path().join(format!(".y.npy.gridlens-tmp-{}", dead_pid()));
+        let alive = dir.path().join(format!(".x.npy.gridlens-tmp-{}-1", host()));
+        // another target's, in the same folder, and one written before hosts were recorded
+        let other = dir.path().join(format!(".y.zarr.gridlens-tmp-{}-{}", host(), dead_pid()));
+        let legacy = dir.path().join(format!(".z.h5.gridlens-tmp-{}", dead_pid()));
+        // another host's (a shared filesystem): its pid says nothing here
+        let elsewhere = dir.path().join(format!(".x.npy.gridlens-tmp-otherhost-{}", dead_pid()));
         write_file(&dead, "");
         std::fs::create_dir(&dead_dir).unwrap();
-        write_file(&alive, "");
-        write_file(&other, "");
+        for p in [&alive, &other, &legacy, &elsewhere] {
+            write_file(p, "");
+        }
         let t = AtomicTarget::new(&target, false).unwrap();
         assert!(!dead.exists());
         assert!(!dead_dir.exists());
         assert!(alive.exists());
-        assert!(other.exists(), "temporaries of other targets are not ours to remove");
+        assert!(!other.exists(), "a dead process's temporary of another target in the folder is garbage too");
+        assert!(!legacy.exists());
+        assert!(elsewhere.exists(), "another host's temporaries are left alone");
         drop(t);
     }
 
@@ -508,10 +534,12 @@ mod tests {
 
     #[test]
     fn temporary_names_parse() {
-        assert_eq!(temp_owner(".a.npy.gridlens-tmp-123", "a.npy"), Some(123));
-        assert_eq!(temp_owner(".a.npy.gridlens-tmp-123.old", "a.npy"), Some(123));
-        assert_eq!(temp_owner(".a.npy.gridlens-tmp-", "a.npy"), None);
-        assert_eq!(temp_owner(".a.npy.gridlens-tmp-12x", "a.npy"), None);
-        assert_eq!(temp_owner(".b.npy.gridlens-tmp-123", "a.npy"), None);
+        assert_eq!(temp_owner(".a.npy.gridlens-tmp-node_7-123"), Some(("node_7", 123)));
+        assert_eq!(temp_owner(".a.npy.gridlens-tmp-my-host-123.old"), Some(("my-host", 123)));
+        assert_eq!(temp_owner(".a.npy.gridlens-tmp-123"), Some((host(), 123)));
+        assert_eq!(temp_owner(".a.npy.gridlens-tmp-"), None);
+        assert_eq!(temp_owner(".a.npy.gridlens-tmp-h-12x"), None);
+        assert_eq!(temp_owner("a.npy.gridlens-tmp-h-123"), None);
+        assert_eq!(temp_owner(".a.npy"), None);
     }
 }
