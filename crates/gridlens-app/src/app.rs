@@ -21,7 +21,7 @@ use browser::{BrowseMode, Browser};
 use crossbeam_channel::Receiver;
 use data::{DataSet, DemoEvent, DemoSpec};
 use gridlens::exec::ExecError;
-use gridlens::expr::parse::{ParseError, evaluate};
+use gridlens::expr::parse::ParseError;
 use gridlens::plan::Explain;
 use gridlens::source::MemorySource;
 use gridlens::{Array, Block};
@@ -29,7 +29,6 @@ use job::{Job, JobEvent, Small};
 use operation::{Operation, Preset};
 pub use renderer::Renderer;
 use settings::{RangeMode, Settings};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -363,9 +362,8 @@ impl GridlensApp {
         {
             // x[d] - m with the cached mean, blocked like x[d]: the same numbers, one day read.
             let day = data.array.index(&[gridlens::expr::IndexItem::Int(self.op.day as i64)]).ok()?;
-            let src = MemorySource::shared("time mean", m.clone(), Some(day.chunks().clone()));
-            let names = HashMap::from([("x".to_string(), data.array.clone()), ("m".into(), Array::from_source(Arc::new(src)))]);
-            evaluate(&format!("x[{}] - m", self.op.day), &names)
+            let mean = Array::from_source(Arc::new(MemorySource::shared("time mean", m.clone(), Some(day.chunks().clone()))));
+            Ok(Array::binary(day, gridlens::expr::BinaryOp::Sub, mean).ok()?)
         } else {
             self.parsed.get(&self.op.display_expression(nd), &data.array).map(|p| p.array)
         };
@@ -599,10 +597,12 @@ impl GridlensApp {
         if r >= shape[nd - 2] || c >= shape[nd - 1] {
             return;
         }
-        let names = HashMap::from([("x".to_string(), data.array.clone())]);
-        let lead = ", 0".repeat(nd - 3);
-        let text = format!("x[:{lead}, {r}, {c}]");
-        match evaluate(&text, &names) {
+        // x[:, 0, …, r, c]: the whole stack axis at the pixel (any axes between at 0)
+        use gridlens::expr::IndexItem;
+        let mut items = vec![IndexItem::Slice { start: None, stop: None, step: None }];
+        items.extend((3..nd).map(|_| IndexItem::Int(0)));
+        items.extend([IndexItem::Int(r as i64), IndexItem::Int(c as i64)]);
+        match data.array.index(&items) {
             Ok(a) => {
                 if let Some(s) = &self.series
                     && let Some(j) = &s.job

@@ -324,6 +324,12 @@ impl Block {
         ArrayD::from_shape_vec(IxDyn(&self.shape), v).expect("shape checked in Block::new")
     }
 
+    /// The elements as f32 in C order, the precision images are drawn from (PNG output, the
+    /// app's tiles).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        with_buffer!(&self.data, v => v.iter().map(|x| x.to_f64() as f32).collect())
+    }
+
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }

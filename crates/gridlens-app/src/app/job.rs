@@ -255,7 +255,7 @@ fn export(array: &Array, sink: &SinkPlan, cache: &Arc<BlockCache>, control: &Job
 
 /// Converts an output block into a tile: its values as f32 (for display), range and a sample.
 pub fn to_tile(job: u64, index: usize, block: &Block) -> Tile {
-    let values: Vec<f32> = (0..block.len()).map(|i| block.data().get_f64(i) as f32).collect();
+    let values = block.to_f32_vec();
     // the colour range: finite values only, NaN when there are none
     let (min, max) = gridlens::colormap::finite_range(&values).map_or((f32::NAN, f32::NAN), |(a, b)| (a as f32, b as f32));
     let step = (values.len() / 256).max(1);

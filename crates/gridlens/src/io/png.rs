@@ -11,7 +11,7 @@
 //! image row by row with the `png` crate's streaming writer into the temporary and renames
 //! it onto the target. [`render_block`] colors a block (through [`Colormap::render`]).
 
-use crate::block::{Block, Element};
+use crate::block::Block;
 use crate::chunks::Region;
 use crate::colormap::{Colormap, finite_range};
 use crate::io::atomic::AtomicTarget;
@@ -37,14 +37,9 @@ pub fn render_block(block: &Block, colormap: &Colormap, range: Option<(f64, f64)
     let [height, width] = block.shape() else {
         return Err(format!("an image needs a 2-D array, got shape {}", fmt_shape(block.shape())));
     };
-    let values = to_f32(block);
+    let values = block.to_f32_vec();
     let range = range.unwrap_or_else(|| finite_range(&values).unwrap_or((0.0, 1.0)));
     Ok((*width, *height, colormap.render(&values, *width, *height, range)))
-}
-
-/// A block's elements as f32, the precision images are drawn from.
-fn to_f32(block: &Block) -> Vec<f32> {
-    crate::with_buffer!(block.data(), v => v.iter().map(|x| x.to_f64() as f32).collect())
 }
 
 /// Writes a 2-D result as a colormapped PNG; see the module docs.
@@ -178,7 +173,7 @@ impl Sink for PngSink {
 
     fn write(&self, region: &Region, block: &Block) -> Result<(), SinkError> {
         crate::sink::check_block(&self.shape, region, block).map_err(|m| self.err(m))?;
-        let values = to_f32(block);
+        let values = block.to_f32_vec();
         if let Some((lo, hi)) = finite_range(&values) {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             *seen = Some(match *seen {

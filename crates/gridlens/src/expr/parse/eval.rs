@@ -765,7 +765,8 @@ pub(super) fn scalar_unary(op: UnaryOp, s: Scalar) -> Scalar {
     let x = s.as_f64();
     match op {
         UnaryOp::Neg => match s {
-            Scalar::Int(i) => Scalar::Int(-i),
+            // NumPy's int64 wraps (a Python int's negation is checked by the caller)
+            Scalar::Int(i) => Scalar::Int(i.wrapping_neg()),
             _ => Scalar::Float(-x),
         },
         UnaryOp::Abs => match s {
