@@ -107,6 +107,18 @@ pub struct Metadata {
     pub attrs: Vec<(String, AttrValue)>,
     /// One entry per axis; `None` where the axis has no coordinate.
     pub coords: Vec<Option<Coordinate>>,
+    /// The latitude and longitude of every cell of the last two axes, when they are 2-D
+    /// variables named by the CF `coordinates` attribute (a curvilinear grid).
+    pub grid: Option<GeoGrid>,
+}
+
+/// Latitudes and longitudes of a curvilinear grid's cells, rows × columns in C order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct GeoGrid {
+    pub rows: usize,
+    pub cols: usize,
+    pub lat: Vec<f64>,
+    pub lon: Vec<f64>,
 }
 
 impl Metadata {

@@ -9,7 +9,7 @@
 
 use super::storage::{self, FilterInfo, Layout};
 use crate::dtype::DType;
-use crate::source::{AttrValue, Coordinate};
+use crate::source::{AttrValue, Coordinate, GeoGrid};
 use hdf5::{Dataset, Group, LinkType, Location};
 use std::fmt;
 
@@ -300,8 +300,7 @@ pub fn coordinates(file: &hdf5::File, ds: &Dataset, shape: &[usize], decode_cf: 
         return coords;
     }
     // Candidates by conventional name, in the dataset's group and the root group.
-    let parent = ds.name();
-    let parent = parent.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/" } else { p }).unwrap_or("/").to_owned();
+    let parent = parent_group(ds);
     let mut candidates: Vec<(&'static str, Dataset)> = Vec::new();
     for group_path in [parent.as_str(), "/"] {
         let Ok(group) = file.group(group_path) else {
@@ -396,6 +395,47 @@ fn dimension_scale_coords(ds: &Dataset, shape: &[usize], decode_cf: bool) -> Opt
 }
 
 /// Reads a 1-D coordinate variable as f64 (unpacked with scale_factor/add_offset when asked).
+/// The path of the group holding `ds` (`/` at the root).
+fn parent_group(ds: &Dataset) -> String {
+    let name = ds.name();
+    name.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/" } else { p }).unwrap_or("/").to_owned()
+}
+
+/// The 2-D latitude and longitude variables the CF `coordinates` attribute names, when they
+/// span the last two axes (a curvilinear grid, as ocean and regional models write them).
+/// Found in the dataset's group or the root; told apart by their units (`degrees_north`,
+/// `degrees_east`), standard name, or name.
+pub fn curvilinear(file: &hdf5::File, ds: &Dataset, attrs: &[StoredAttr], shape: &[usize]) -> Option<GeoGrid> {
+    let names = attrs.iter().find(|a| a.name == "coordinates")?.text()?.to_owned();
+    let nd = shape.len();
+    let (rows, cols) = (*shape.get(nd.checked_sub(2)?)?, shape[nd - 1]);
+    let parent = parent_group(ds);
+    let (mut lat, mut lon) = (None, None);
+    for name in names.split_whitespace() {
+        let found = [parent.as_str(), "/"].into_iter().find_map(|g| file.group(g).ok()?.dataset(name).ok());
+        let Some(c) = found.filter(|c| c.shape() == [rows, cols]) else { continue };
+        let a = read_attrs(&c);
+        let text = |k: &str| a.iter().find(|x| x.name == k).and_then(|x| x.text()).map(|t| t.trim().to_ascii_lowercase());
+        let (units, standard) = (text("units").unwrap_or_default(), text("standard_name").unwrap_or_default());
+        let leaf = name.to_ascii_lowercase();
+        // degrees_north, degree_north, degree_N, degrees_N, degreeN, degreesN (CF's spellings)
+        let unit = if units.starts_with("degree") {
+            units.trim_start_matches("degrees").trim_start_matches("degree").trim_start_matches('_')
+        } else {
+            ""
+        };
+        let is_lat = unit == "north" || unit == "n" || standard == "latitude" || leaf.contains("lat");
+        let is_lon = unit == "east" || unit == "e" || standard == "longitude" || leaf.contains("lon");
+        let Ok(values) = c.read_raw::<f64>() else { continue };
+        if is_lat && lat.is_none() {
+            lat = Some(values);
+        } else if is_lon && lon.is_none() {
+            lon = Some(values);
+        }
+    }
+    Some(GeoGrid { rows, cols, lat: lat?, lon: lon? })
+}
+
 fn read_coordinate(ds: &Dataset, decode_cf: bool) -> Option<Coordinate> {
     let ty = ds.dtype().ok()?;
     storage::classify(&ty).ok()?;

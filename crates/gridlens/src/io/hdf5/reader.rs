@@ -413,8 +413,11 @@ impl Hdf5Source {
         let attrs = meta::read_attrs(&ds);
         let cf = if opts.decode_cf { CfDecoding::from_attrs(stored.dtype, &super::meta::StoredAttr::cf(&attrs)) } else { None };
         let applied: &[&str] = cf.as_ref().map_or(&[], |c| &c.applied);
-        let metadata =
-            Metadata { attrs: meta::public_attrs(&attrs, applied), coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf) };
+        let metadata = Metadata {
+            attrs: meta::public_attrs(&attrs, applied),
+            coords: meta::coordinates(&h5file, &ds, &shape, opts.decode_cf),
+            grid: meta::curvilinear(&h5file, &ds, &attrs, &shape),
+        };
         let dataset_path = ds.name();
         let library = if matches!(access, Access::Library { .. }) { Some((h5file, ds)) } else { None };
         let file = SetFile::opened(path.to_path_buf(), file).map_err(|e| SourceError::new(&label, format!("cannot read the file: {e}")))?;

@@ -1130,3 +1130,26 @@ fn external_links_read_the_linked_files_values() {
         assert_eq!((0..60).map(|i| b.data().get_f64(i)).collect::<Vec<_>>(), want, "{name}");
     }
 }
+
+#[test]
+fn a_curvilinear_grid_has_the_latitude_and_longitude_its_coordinates_attribute_names() {
+    // written by netCDF4-python (make_curvilinear.py); what it reads back is in curvilinear.json
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(fixture("curvilinear.json")).unwrap()).unwrap();
+    let flat = |k: &str| -> Vec<f64> {
+        want[k].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect()
+    };
+    let src = open("curvilinear.nc", "/t2m", &OpenOptions::default());
+    let grid = src.metadata().grid.expect("a curvilinear grid");
+    assert_eq!((grid.rows, grid.cols), (12, 16));
+    assert_eq!(grid.lat, flat("lat"));
+    assert_eq!(grid.lon, flat("lon"));
+    // its axes' own coordinates are the projection's (km), not latitudes
+    let m = src.metadata();
+    assert_eq!(m.coords[1].as_ref().map(|c| c.name.as_str()), Some("y"));
+    // a field without the attribute has none
+    assert!(open("cf.nc", "/t2m", &OpenOptions::default()).metadata().grid.is_none());
+    // stacked, the grid is the members'
+    let stacked =
+        crate::io::open(&SourceSpec::parse(&format!("{}:/t2m", fixture("curvilinear.nc").display())), &OpenOptions::default()).unwrap();
+    assert_eq!(stacked.metadata().grid.map(|g| g.lat.len()), Some(12 * 16));
+}

@@ -271,7 +271,7 @@ fn read_metadata(store: &Arc<FilesystemStore>, z: &Array<FilesystemStore>, array
             coords[d] = read_coordinate(store, &coord_path, name, shape[d], decode_cf);
         }
     }
-    Metadata { attrs, coords }
+    Metadata { attrs, coords, grid: None }
 }
 
 /// A 1-D numeric array of length `len` at `path`, as a coordinate; `None` if there is none.
