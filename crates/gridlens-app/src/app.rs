@@ -11,6 +11,7 @@ pub mod job;
 pub mod operation;
 pub mod parsed;
 pub mod renderer;
+pub mod reproject;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -67,6 +68,14 @@ pub enum Command {
     OneToOne,
     /// Draws ascending-latitude data north up, or in the data's own row order.
     ToggleNorthUp,
+    /// Map overlays: coastlines, country borders, the latitude/longitude lines.
+    ToggleCoastlines,
+    ToggleBorders,
+    ToggleGraticule,
+    /// The longitude to draw in the middle of a globe-spanning grid (`None`: as stored).
+    SetCentre(Option<f64>),
+    /// How maps are drawn.
+    SetProjection(crate::map::projection::Projection),
     /// A click on image pixel (row, col): plot its time series.
     Pick(usize, usize),
     ShowExport(bool),
@@ -90,6 +99,16 @@ pub struct AppOptions {
     pub preset: Option<(Preset, usize)>,
     /// Threads and snapshot rate of the display jobs.
     pub tuning: job::JobTuning,
+    /// The map's projection and centre longitude to start with, instead of the saved ones.
+    pub map: MapOptions,
+}
+
+/// How maps are drawn, from the command line (`None`: as last time).
+#[derive(Clone, Debug, Default)]
+pub struct MapOptions {
+    pub projection: Option<crate::map::projection::Projection>,
+    /// `Some(None)`: columns as stored.
+    pub centre: Option<Option<f64>>,
 }
 
 /// The pan/zoom state of the image view.
@@ -101,6 +120,10 @@ pub struct View {
     pub zoom: f64,
     /// Fit the image to the view on the next frame.
     pub fit: bool,
+    /// The map's size when the image was last fitted, until the user pans or zooms: while
+    /// it is set, the image is fitted again when the map changes size (panels laid out, the
+    /// window resized).
+    pub fitted: Option<egui::Vec2>,
     /// Output blocks visible at the last frame, in the order sent to the engine.
     pub visible: Vec<usize>,
     /// Where the image was drawn at the last frame, on screen.
@@ -109,7 +132,7 @@ pub struct View {
 
 impl Default for View {
     fn default() -> View {
-        View { center: (0.0, 0.0), zoom: 1.0, fit: true, visible: vec![], screen: egui::Rect::NOTHING }
+        View { center: (0.0, 0.0), zoom: 1.0, fit: true, fitted: None, visible: vec![], screen: egui::Rect::NOTHING }
     }
 }
 
@@ -186,7 +209,7 @@ pub struct GridlensApp {
     /// The display job is a time mean that keeps its result (for day − mean).
     job_keeps_mean: bool,
     /// Day − mean was asked while the time mean ran: it follows once the mean is in.
-    anomaly_after_mean: bool,
+    pub anomaly_after_mean: bool,
     /// The display job is planned and waits to be let run ([`Job::start`]): once its panels
     /// are drawn (`true`), or at the next frame.
     awaiting_go: Option<bool>,
@@ -195,11 +218,23 @@ pub struct GridlensApp {
     span_cursor: usize,
     /// Files picked in the desktop's own dialog (filled from its thread).
     pub picked: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Coastlines and borders placed on the current map frame.
+    pub placed: crate::map::coastlines::PlacedCache,
+    /// Resamples the tiles onto a projected map.
+    pub reprojector: reproject::Reprojector,
+    /// Outline segments drawn at the last frame (the tests read it).
+    pub outline_segments: usize,
 }
 
 impl GridlensApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> GridlensApp {
-        let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
+        let mut settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
+        if let Some(p) = options.map.projection {
+            settings.projection = p;
+        }
+        if let Some(c) = options.map.centre {
+            settings.centre_lon = c;
+        }
         let cache_budget = settings.cache_budget();
         let ctx = cc.egui_ctx.clone();
         let renderer = Renderer::of_context(cc);
@@ -221,6 +256,10 @@ impl GridlensApp {
         if let Some(log) = frame_log.as_mut() {
             log.renderer(&renderer);
         }
+        let reprojector = reproject::Reprojector::start({
+            let r = repaint.clone();
+            move || r()
+        });
         let mut app = GridlensApp {
             settings,
             repaint,
@@ -256,6 +295,9 @@ impl GridlensApp {
             spans: vec![],
             span_cursor: 0,
             picked: Arc::default(),
+            placed: Default::default(),
+            reprojector,
+            outline_segments: 0,
             options,
         };
         let first: Vec<String> = if !app.options.sources.is_empty() {
@@ -326,6 +368,55 @@ impl GridlensApp {
     pub fn flip_rows(&self) -> bool {
         let Some(d) = &self.data else { return false };
         self.settings.north_up && d.south_first() && self.op.preset != Preset::Expression
+    }
+
+    /// The image's geographic frame: when the data set has latitude/longitude coordinates
+    /// and the image shows them (a preset, or an expression whose result has the data's
+    /// last two axes), with the view's north-up and longitude centring.
+    pub fn map_frame(&self) -> Option<crate::map::geo::MapFrame> {
+        let (d, g) = (self.data.as_ref()?, self.grid.as_ref()?);
+        let ((_, lat), (_, lon)) = (d.rows_coord.as_ref()?, d.cols_coord.as_ref()?);
+        if !d.geographic || g.chunks.ndim() < 2 {
+            return None;
+        }
+        // the latitude and longitude of each image row and column
+        let (lat, lon): (Vec<f64>, Vec<f64>) = match self.op.source_pixel(0, 0) {
+            Some(_) => (
+                (0..g.rows).map(|r| self.op.source_pixel(r, 0).and_then(|p| lat.get(p.0).copied())).collect::<Option<_>>()?,
+                (0..g.cols).map(|c| self.op.source_pixel(0, c).and_then(|p| lon.get(p.1).copied())).collect::<Option<_>>()?,
+            ),
+            None if (g.rows, g.cols) == (lat.len(), lon.len()) => (lat.clone(), lon.clone()),
+            None => return None,
+        };
+        crate::map::geo::MapFrame::new(lat, lon, self.flip_rows(), self.settings.centre_lon)
+    }
+
+    /// The curvilinear grid of the image: when the data set has 2-D latitude and longitude
+    /// and the image shows its cells as stored.
+    pub fn curvilinear(&self) -> Option<crate::map::curvilinear::Shared> {
+        let (d, g) = (self.data.as_ref()?, self.grid.as_ref()?);
+        let c = d.curvilinear.as_ref()?;
+        let same = (g.rows, g.cols) == (c.0.grid.rows, c.0.grid.cols) && self.op.source_pixel(1, 1).is_none_or(|p| p == (1, 1));
+        same.then(|| c.clone())
+    }
+
+    /// The projected map of `frame` when the view draws one (a projection other than the
+    /// grid's own), centred on the centred longitude.
+    pub fn projected_frame(&self, frame: crate::map::geo::MapFrame) -> Option<crate::map::projected::ProjectedFrame> {
+        let p = self.settings.projection;
+        if p == crate::map::projection::Projection::Equirectangular {
+            return None;
+        }
+        // the centre asked for (resampling has no half-cell offset), else the data's middle
+        let (west, east) = frame.lon_span();
+        let lon0 = self.settings.centre_lon.filter(|_| frame.periodic).unwrap_or((west + east) / 2.0);
+        Some(crate::map::projected::ProjectedFrame::new(p, frame, lon0))
+    }
+
+    /// Natural Earth's outlines, once decoded (the first call starts that, off the UI thread,
+    /// and a frame is asked for when it is done).
+    pub fn outlines(&self) -> Option<Arc<crate::map::coastlines::Outlines>> {
+        crate::map::coastlines::outlines(self.repaint_fn())
     }
 
     /// Cancels the display job (its late tiles are dropped).
@@ -436,9 +527,11 @@ impl GridlensApp {
     }
 
     /// Anomalies get a diverging colormap, symmetric around zero; other results get back
-    /// what the user had, unless they chose colors themselves in the meantime.
+    /// what the user had, unless they chose colors themselves in the meantime. The time mean
+    /// Day − mean computes first is not an anomaly: it keeps the user's colors until the
+    /// anomaly itself starts.
     fn anomaly_colors(&mut self) {
-        let anomaly = self.op.preset == Preset::DayMinusMean;
+        let anomaly = self.op.preset == Preset::DayMinusMean && !self.anomaly_after_mean;
         match (&self.anomaly_restore, anomaly) {
             (None, true) if self.settings.range_mode != RangeMode::Manual => {
                 self.anomaly_restore = Some((self.settings.colormap.clone(), self.settings.range_mode));
@@ -545,8 +638,22 @@ impl GridlensApp {
                 self.settings.manual_range = (a, b);
             }
             Command::Fit => self.view.fit = true,
-            Command::OneToOne => self.view.zoom = 1.0,
+            Command::OneToOne => {
+                self.view.zoom = 1.0;
+                self.view.fitted = None;
+            }
             Command::ToggleNorthUp => self.settings.north_up = !self.settings.north_up,
+            Command::ToggleCoastlines => self.settings.coastlines = !self.settings.coastlines,
+            Command::ToggleBorders => self.settings.borders = !self.settings.borders,
+            Command::ToggleGraticule => self.settings.graticule = !self.settings.graticule,
+            Command::SetCentre(c) => self.settings.centre_lon = c,
+            Command::SetProjection(p) => {
+                if p != self.settings.projection {
+                    self.settings.projection = p;
+                    // another image to pan over: it starts fitted
+                    self.view.fit = true;
+                }
+            }
             Command::Pick(r, c) => self.pick(r, c),
             Command::ShowExport(open) => {
                 self.export.open = open;

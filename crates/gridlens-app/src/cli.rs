@@ -22,6 +22,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod figure;
+pub use figure::{parse_centre, parse_projection};
+
 /// Explore gridded data too big for memory: a lazy, chunked, parallel array engine with a desktop viewer.
 #[derive(Parser, Debug)]
 #[command(name = "gridlens", version, about, long_about = None)]
@@ -100,6 +103,28 @@ pub struct EvalArgs {
     /// Value range of PNG output, e.g. '250,310' (default: the data's min and max).
     #[arg(long, value_name = "MIN,MAX")]
     pub range: Option<String>,
+    /// PNG output of a latitude/longitude field is a figure (map, coastlines, graticule,
+    /// colorbar, title); --plain writes the bare colormapped array instead, one pixel per value.
+    #[arg(long)]
+    pub plain: bool,
+    /// Figure: equirectangular (default), robinson, mollweide, north-polar or south-polar.
+    #[arg(long, value_name = "NAME")]
+    pub projection: Option<String>,
+    /// Figure: the longitude in the middle of a globe-spanning map, or 'stored' (default 0).
+    #[arg(long, value_name = "LON", allow_hyphen_values = true)]
+    pub centre: Option<String>,
+    /// Figure: width in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 1600)]
+    pub width: u32,
+    /// Figure: dots per inch (text and lines scale with it; written into the PNG).
+    #[arg(long, default_value_t = 150.0)]
+    pub dpi: f32,
+    /// Figure: the title (default: the data's long_name and the expression).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Figure: draw country borders too.
+    #[arg(long)]
+    pub borders: bool,
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +183,14 @@ pub struct ViewArgs {
     /// The day (index along the first axis) of day-mean, subsample and single-day.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub day: usize,
+    /// Draw maps as equirectangular, robinson, mollweide, north-polar or south-polar
+    /// (default: as last time).
+    #[arg(long, value_name = "NAME")]
+    pub projection: Option<String>,
+    /// The longitude in the middle of a globe-spanning map, or 'stored' for the columns as
+    /// stored (default: as last time, 0° at first).
+    #[arg(long, value_name = "LON", allow_hyphen_values = true)]
+    pub centre: Option<String>,
 }
 
 /// Opens the inputs named by `-i NAME=SOURCE` arguments.
@@ -198,6 +231,13 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         None => 0,
     };
     let opts = ExecOptions { threads: args.threads, memory_limit, ..Default::default() };
+    if let Some(target) = &args.output
+        && target.to_ascii_lowercase().ends_with(".png")
+        && !args.plain
+        && let Some(frame) = figure::frame_of(&array, &names, figure::parse_centre(args.centre.as_deref())?)
+    {
+        return figure::write(args, &array, &frame, &carried_attrs(&array), target);
+    }
     let plan = Plan::build(&array, args.output.is_some())?;
     let sink = match &args.output {
         None => None,

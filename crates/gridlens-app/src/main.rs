@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod map;
 mod ui;
 
 use clap::Parser;
@@ -57,6 +58,10 @@ fn view(args: &cli::ViewArgs) -> anyhow::Result<()> {
         reopen_last: true,
         preset,
         tuning: app::job::JobTuning::default(),
+        map: app::MapOptions {
+            projection: args.projection.as_deref().map(cli::parse_projection).transpose()?,
+            centre: args.centre.as_deref().map(|c| cli::parse_centre(Some(c))).transpose()?,
+        },
     };
     app::run(options).map_err(|e| anyhow::anyhow!("cannot open a window: {e} (for the command line, see gridlens --help)"))
 }

@@ -5,9 +5,11 @@ pub mod data_panel;
 pub mod export_dialog;
 pub mod file_browser;
 pub mod image_view;
+pub mod map_overlay;
 pub mod operations;
 pub mod plots;
 pub mod progress;
+pub mod projected_view;
 
 use crate::app::{Command, GridlensApp};
 use egui::{Color32, RichText};

@@ -290,3 +290,44 @@ fn an_export_killed_midway_leaves_no_garbage_after_the_next_write() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(temporaries(), vec!["small.npy".to_string()], "only the new result is left");
 }
+
+/// Width, height and pixels per metre of a PNG.
+fn png_info(path: &str) -> (u32, u32, Option<u32>) {
+    let r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).read_info().unwrap();
+    let info = r.info();
+    (info.width, info.height, info.pixel_dims.map(|d| d.xppu))
+}
+
+#[test]
+fn a_png_of_a_latitude_longitude_field_is_a_figure_and_plain_is_the_bare_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = format!("x={}/../../tests/fixtures/hdf5/months/*.nc:/t2m", env!("CARGO_MANIFEST_DIR"));
+    let figure = format!("{}/map.png", dir.path().display());
+    let out = gridlens().args(["eval", "x.mean(axis=0)", "-i", &months, "-o", &figure, "--width", "640"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (w, h, ppm) = png_info(&figure);
+    assert_eq!(w, 640);
+    assert!(h > 250 && h < 640, "a map of 360° by 150° with its title and labels: {h}");
+    assert_eq!(ppm, Some(5906), "150 dpi");
+    // every projection draws; a polar view of a grid reaching 75°N
+    for p in ["robinson", "mollweide", "north-polar", "south-polar"] {
+        let target = format!("{}/{p}.png", dir.path().display());
+        let out =
+            gridlens().args(["eval", "x.mean(axis=0)", "-i", &months, "-o", &target, "--projection", p, "--dpi", "96"]).output().unwrap();
+        assert!(out.status.success(), "{p}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(png_info(&target).0, 1600);
+    }
+    // --plain: one pixel per value, as before
+    let plain = format!("{}/plain.png", dir.path().display());
+    let out = gridlens().args(["eval", "x.mean(axis=0)", "-i", &months, "-o", &plain, "--plain"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(png_info(&plain).0, 6);
+    assert_eq!(png_info(&plain).1, 5);
+    // a result that is not on the input's grid is a plain image too
+    let part = format!("{}/part.png", dir.path().display());
+    let out = gridlens().args(["eval", "x[0, 1:4, 2:5]", "-i", &months, "-o", &part]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((png_info(&part).0, png_info(&part).1), (3, 3));
+    let e = fails(&["eval", "x.mean(axis=0)", "-i", &months, "-o", &figure, "--overwrite", "--projection", "gnomonic"]);
+    assert!(e.contains("--projection gnomonic"), "{e}");
+}

@@ -25,6 +25,11 @@ pub struct DataSet {
     /// Coordinates of the last two axes (latitude-like rows, longitude-like columns).
     pub rows_coord: Option<(String, Vec<f64>)>,
     pub cols_coord: Option<(String, Vec<f64>)>,
+    /// The rows coordinate is a latitude and the columns one a longitude (by CF units or
+    /// standard name, else by name), so the image is a map.
+    pub geographic: bool,
+    /// The latitude and longitude of every cell when the grid is curvilinear.
+    pub curvilinear: Option<crate::map::curvilinear::Shared>,
     /// Tasks of a plain read of the array (the table's "tasks" for the input).
     pub read_tasks: usize,
 }
@@ -34,10 +39,13 @@ impl DataSet {
     /// whose values ascend (row 0 is the southernmost), so that drawing row 0 at the top
     /// would put the map upside down.
     pub fn south_first(&self) -> bool {
-        self.rows_coord.as_ref().is_some_and(|(name, v)| {
-            let name = name.to_ascii_lowercase();
-            (name == "lat" || name.starts_with("latitude")) && v.len() >= 2 && v[0] < v[v.len() - 1]
-        })
+        if let Some(g) = &self.curvilinear {
+            // a curvilinear grid: its last row lies north of its first on average
+            let (rows, cols) = (g.0.grid.rows, g.0.grid.cols);
+            let mean = |r: usize| g.0.grid.lat[r * cols..(r + 1) * cols].iter().sum::<f64>() / cols as f64;
+            return !self.geographic && rows >= 2 && mean(0) < mean(rows - 1);
+        }
+        self.geographic && self.rows_coord.as_ref().is_some_and(|(_, v)| v.len() >= 2 && v[0] < v[v.len() - 1])
     }
 
     pub fn units(&self) -> Option<&str> {
@@ -46,6 +54,11 @@ impl DataSet {
 
     pub fn name(&self) -> String {
         self.metadata.long_name().map(str::to_string).unwrap_or_else(|| self.source.describe())
+    }
+
+    /// The name of the first axis of a stack: its coordinate's (`time`, `file`), else `index`.
+    pub fn stack_axis(&self) -> &str {
+        self.metadata.coords.first().and_then(|c| c.as_ref()).map(|c| c.name.as_str()).unwrap_or("index")
     }
 
     /// A short label for stack index `i`.
@@ -90,9 +103,28 @@ fn open(sources: &[String]) -> Result<DataSet, gridlens::Error> {
     };
     let labels = metadata.coords.first().and_then(|c| c.as_ref()).map(|c| c.labels.clone()).unwrap_or_default();
     let (rows_coord, cols_coord) = if nd >= 2 { (coord(nd - 2), coord(nd - 1)) } else { (None, None) };
+    let geographic = rows_coord.is_some() && cols_coord.is_some() && crate::map::geo::lat_lon(&metadata).is_some();
+    let curvilinear = metadata
+        .grid
+        .clone()
+        .filter(|g| nd >= 2 && (g.rows, g.cols) == (source.shape()[nd - 2], source.shape()[nd - 1]))
+        .map(|g| crate::map::curvilinear::Shared(Arc::new(crate::map::curvilinear::Curvilinear::new(g))));
     let array = Array::from_source(source.clone());
     let read_tasks = Plan::build(&array, false).map(|p| p.tasks.len()).unwrap_or(0);
-    Ok(DataSet { sources: sources.to_vec(), array, source, files: sized, tree, metadata, labels, rows_coord, cols_coord, read_tasks })
+    Ok(DataSet {
+        sources: sources.to_vec(),
+        array,
+        source,
+        files: sized,
+        tree,
+        metadata,
+        labels,
+        rows_coord,
+        cols_coord,
+        geographic,
+        curvilinear,
+        read_tasks,
+    })
 }
 
 fn file_size(p: &PathBuf) -> u64 {

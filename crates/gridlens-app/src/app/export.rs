@@ -25,6 +25,10 @@ pub struct ExportForm {
     pub job: Option<Job>,
     pub png: Option<Receiver<Result<PathBuf, String>>>,
     pub outcome: Option<Result<PathBuf, String>>,
+    /// PNG of a map: a figure this wide at this DPI, or the plain image (a pixel per value).
+    pub figure_width: u32,
+    pub dpi: f32,
+    pub plain: bool,
 }
 
 impl Default for ExportForm {
@@ -40,6 +44,9 @@ impl Default for ExportForm {
             job: None,
             png: None,
             outcome: None,
+            figure_width: 1600,
+            dpi: 150.0,
+            plain: false,
         }
     }
 }
@@ -160,7 +167,7 @@ impl ExportFormat {
             ExportFormat::Hdf5 => "HDF5",
             ExportFormat::Zarr => "Zarr",
             ExportFormat::Npy => "NPY",
-            ExportFormat::Png => "PNG (view + colorbar)",
+            ExportFormat::Png => "PNG (figure of the view)",
         }
     }
 
@@ -226,6 +233,10 @@ pub fn write_options(form: &ExportForm) -> Result<WriteOptions, String> {
 pub fn estimated_bytes(app: &GridlensApp) -> Option<usize> {
     if app.export.format == ExportFormat::Png {
         let g = app.grid.as_ref()?;
+        if app.map_frame().is_some() && !app.export.plain {
+            // about half as tall as wide, before compression
+            return Some(app.export.figure_width as usize * app.export.figure_width as usize / 2 * 4);
+        }
         return Some((g.cols + COLORBAR_WIDTH) * g.rows.max(MIN_HEIGHT) * 4);
     }
     app.export_array().ok().map(|a| a.nbytes())
@@ -251,23 +262,61 @@ pub fn view_png(app: &GridlensApp) -> Result<Receiver<Result<PathBuf, String>>, 
     let units = app.data.as_ref().and_then(|d| d.units().map(str::to_string)).unwrap_or_default();
     let target = PathBuf::from(target(&app.export));
     let overwrite = app.export.overwrite;
-    // the picture as the view shows it: north up when the view draws it so
+    if let (Some(frame), false) = (app.map_frame(), app.export.plain) {
+        return Ok(view_figure(app, frame, key, target, overwrite));
+    }
+    // the picture as the view shows it: north up and centred as the view draws it
     let flip = app.flip_rows();
+    let shift = app.map_frame().map_or(0, |f| f.shift);
     let (tx, rx) = bounded(1);
     let repaint = app.repaint_fn();
     std::thread::spawn(move || {
-        let r = write_png(&target, overwrite, (rows, cols, flip), &tiles, &key, &units);
+        let r = write_png(&target, overwrite, (rows, cols, flip, shift), &tiles, &key, &units);
         let _ = tx.send(r);
         repaint();
     });
     Ok(rx)
 }
 
-/// `shape` is the image's rows, columns, and whether its rows are written last first.
+/// The view as a figure (map, coastlines, graticule, colorbar, title) on a background thread.
+fn view_figure(
+    app: &GridlensApp,
+    frame: crate::map::geo::MapFrame,
+    key: super::tiles::ColorKey,
+    target: PathBuf,
+    overwrite: bool,
+) -> Receiver<Result<PathBuf, String>> {
+    let grid = app.grid.as_ref().expect("checked by the caller");
+    let mosaic = super::reproject::Mosaic::of(grid);
+    let mut spec = crate::map::figure::FigureSpec::new(super::tiles::screen_colormap(&key), (key.range.0 as f64, key.range.1 as f64));
+    let name = app.data.as_ref().map(|d| d.name()).unwrap_or_default();
+    spec.title = if app.status.label.is_empty() { name } else { format!("{name} — {}", app.status.label) };
+    spec.units = app.data.as_ref().and_then(|d| d.units().map(str::to_string)).unwrap_or_default();
+    spec.projection = app.settings.projection;
+    spec.centre = app.settings.centre_lon;
+    spec.coastlines = app.settings.coastlines;
+    spec.borders = app.settings.borders;
+    spec.graticule = app.settings.graticule;
+    spec.width = app.export.figure_width;
+    spec.dpi = app.export.dpi;
+    let (tx, rx) = bounded(1);
+    let repaint = app.repaint_fn();
+    std::thread::spawn(move || {
+        let r = crate::map::figure::render(&frame, &|r, c| mosaic.value(r, c), &spec)
+            .and_then(|f| crate::map::figure::write(&f.pixmap, &target, overwrite, spec.dpi))
+            .map_err(|e| format!("{}: {e}", target.display()));
+        let _ = tx.send(r);
+        repaint();
+    });
+    rx
+}
+
+/// `shape` is the image's rows, columns, whether its rows are written last first, and the
+/// column written first (the view's longitude centring).
 fn write_png(
     target: &std::path::Path,
     overwrite: bool,
-    (rows, cols, flip): (usize, usize, bool),
+    (rows, cols, flip, shift): (usize, usize, bool, usize),
     tiles: &[(usize, usize, usize, usize, Arc<Vec<f32>>)],
     key: &super::tiles::ColorKey,
     units: &str,
@@ -307,7 +356,10 @@ fn write_png(
         }
         for k in 0..(r1 - r0) {
             let rr = if flip { r1 - r0 - 1 - k } else { k };
-            line[..cols * 4].copy_from_slice(&rgba[rr * cols * 4..(rr + 1) * cols * 4]);
+            let row = &rgba[rr * cols * 4..(rr + 1) * cols * 4];
+            let (west, east) = row.split_at(shift % cols * 4);
+            line[..east.len()].copy_from_slice(east);
+            line[east.len()..cols * 4].copy_from_slice(west);
             line[cols * 4..].copy_from_slice(&bar[y * COLORBAR_WIDTH * 4..(y + 1) * COLORBAR_WIDTH * 4]);
             stream.write_all(&line).map_err(|e| e.to_string())?;
             y += 1;
@@ -407,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first_column = |flip: bool| -> Vec<[u8; 4]> {
             let path = dir.path().join(format!("flip-{flip}.png"));
-            write_png(&path, false, (5, 2, flip), &tiles, &key, "K").unwrap();
+            write_png(&path, false, (5, 2, flip, 0), &tiles, &key, "K").unwrap();
             let mut reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).read_info().unwrap();
             let mut buf = vec![0; reader.output_buffer_size().unwrap()];
             let info = reader.next_frame(&mut buf).unwrap();
@@ -417,5 +469,24 @@ mod tests {
         let reversed: Vec<[u8; 4]> = plain.iter().rev().copied().collect();
         assert_eq!(flipped, reversed);
         assert!(plain[0][0] < plain[4][0], "row 0 (value 0) is darkest and on top unless flipped");
+    }
+
+    #[test]
+    fn a_png_is_written_centred_as_the_view_is() {
+        // one row of 4 columns, values 0..3: centred with shift 1, it reads 1, 2, 3, 0
+        let tiles = vec![(0, 0, 1, 4, Arc::new(vec![0.0f32, 1.0, 2.0, 3.0]))];
+        let key = crate::app::tiles::ColorKey { colormap: "gray".into(), reversed: false, range: (0.0, 3.0), lod: 0 };
+        let dir = tempfile::tempdir().unwrap();
+        let first_row = |shift: usize| -> Vec<u8> {
+            let path = dir.path().join(format!("shift-{shift}.png"));
+            write_png(&path, false, (1, 4, false, shift), &tiles, &key, "K").unwrap();
+            let mut reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).read_info().unwrap();
+            let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+            reader.next_frame(&mut buf).unwrap();
+            (0..4).map(|x| buf[x * 4]).collect()
+        };
+        let (plain, shifted) = (first_row(0), first_row(1));
+        assert!(plain.windows(2).all(|w| w[0] < w[1]), "{plain:?}");
+        assert_eq!(shifted, vec![plain[1], plain[2], plain[3], plain[0]]);
     }
 }

@@ -49,6 +49,18 @@ pub struct Settings {
     pub north_up: bool,
     /// Memory for decoded blocks kept between jobs, in GiB; 0 means a quarter of RAM.
     pub cache_gib: f64,
+    /// Draw coastlines over maps (data with latitude/longitude coordinates).
+    pub coastlines: bool,
+    /// Draw country borders over maps.
+    pub borders: bool,
+    /// Draw latitude/longitude lines over maps.
+    pub graticule: bool,
+    /// The longitude drawn in the middle of a grid that goes once round the globe
+    /// (`None`: its columns as stored). 0° by default, as Panoply does: a grid stored
+    /// 0…360 is shown −180…180.
+    pub centre_lon: Option<f64>,
+    /// How maps are drawn.
+    pub projection: crate::map::projection::Projection,
 }
 
 impl Default for Settings {
@@ -66,6 +78,11 @@ impl Default for Settings {
             browse_dir: String::new(),
             north_up: true,
             cache_gib: 0.0,
+            coastlines: true,
+            borders: false,
+            graticule: true,
+            centre_lon: Some(0.0),
+            projection: crate::map::projection::Projection::Equirectangular,
         }
     }
 }

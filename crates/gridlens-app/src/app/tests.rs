@@ -7,6 +7,7 @@
 use super::data::DemoSpec;
 use super::operation::Preset;
 use super::{AppOptions, GridlensApp};
+use crate::map::projection::Projection;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use gridlens::exec::ExecError;
@@ -29,6 +30,7 @@ fn app_with_demo(dir: &Path) -> Harness<'static, GridlensApp> {
         reopen_last: false,
         preset: None,
         tuning: Default::default(),
+        map: Default::default(),
     })
 }
 
@@ -43,6 +45,7 @@ fn app_on_fixture(tmp: &Path, source: &str) -> Harness<'static, GridlensApp> {
         reopen_last: false,
         preset: None,
         tuning: Default::default(),
+        map: Default::default(),
     });
     wait(&mut h, "the time mean", complete);
     h
@@ -95,6 +98,25 @@ fn first_start_writes_the_demo_and_shows_the_time_mean_tile_by_tile() {
     assert!(lo > 180.0 && hi < 330.0, "a plausible temperature range in K: {lo}..{hi}");
     assert!(h.query_all_by_label("Time mean").count() >= 1);
     h.get_by_label_contains("2 metre temperature");
+}
+
+#[test]
+fn the_time_mean_day_minus_mean_computes_first_keeps_the_temperature_colors() {
+    // started on Day − mean: the time mean comes first, then the anomaly
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(AppOptions {
+        sources: vec![],
+        demo: demo(&tmp.path().join("demo"), (180, 360), (60, 90)),
+        frame_log: None,
+        reopen_last: false,
+        preset: Some((Preset::DayMinusMean, 3)),
+        tuning: Default::default(),
+        map: Default::default(),
+    });
+    wait(&mut h, "the mean first", |a| a.anomaly_after_mean && a.color_key.is_some());
+    assert_eq!(h.state().settings.colormap, "viridis", "the mean is a temperature, not an anomaly");
+    wait(&mut h, "day − mean", |a| !a.anomaly_after_mean && a.op.preset == Preset::DayMinusMean && complete(a));
+    assert_eq!(h.state().settings.colormap, "RdBu_r");
 }
 
 #[test]
@@ -227,29 +249,167 @@ fn the_time_mean_skips_a_missing_day_as_xarray_does() {
     h.get_by_label("nanmean(x, axis=0)");
 }
 
+/// Steps until the map stays where it is (panels laid out, the view fitted to them).
+fn settle(h: &mut Harness<'static, GridlensApp>) {
+    for _ in 0..30 {
+        let v = h.state().view.clone();
+        h.step();
+        let w = &h.state().view;
+        if (v.screen, v.zoom, v.center) == (w.screen, w.zoom, w.center) {
+            return;
+        }
+    }
+}
+
+/// Clicks image point (x, y) as drawn and returns the pixel whose series that asked for.
+fn click_image(h: &mut Harness<'static, GridlensApp>, x: f64, y: f64) -> Option<(usize, usize)> {
+    // the layout settles first (a panel shown by the last click moves the image)
+    h.run_steps(3);
+    settle(h);
+    let at = image_point(h, x, y);
+    h.hover_at(at);
+    h.step();
+    h.drag_at(at);
+    h.step();
+    h.drop_at(at);
+    h.step();
+    h.state().series.as_ref().map(|s| s.pixel)
+}
+
+/// Where image point (x, y) as drawn is on the screen.
+fn image_point(h: &Harness<'static, GridlensApp>, x: f64, y: f64) -> egui::Pos2 {
+    let v = h.state().view.clone();
+    egui::pos2(v.screen.center().x + ((x - v.center.0) * v.zoom) as f32, v.screen.center().y + ((y - v.center.1) * v.zoom) as f32)
+}
+
+#[test]
+fn centring_on_greenwich_moves_the_column_under_a_longitude() {
+    // the monthly files' 6 longitudes run 0, 60, …, 300 °E
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_on_fixture(tmp.path(), "months/*.nc:/t2m");
+    let frame = h.state().map_frame().expect("a map");
+    assert!(frame.periodic);
+    // centred on 0° (the default): 0° (data column 0) is drawn in the middle, 180° on the left
+    assert_eq!(click_image(&mut h, 3.5, 0.5), Some((4, 0)));
+    assert_eq!(click_image(&mut h, 0.5, 0.5), Some((4, 3)), "180°E on the left edge");
+    assert_eq!(click_image(&mut h, 2.5, 0.5), Some((4, 5)), "60°W west of Greenwich");
+    // the readout names the longitude under the cursor
+    h.hover_at(image_point(&h, 4.5, 1.5));
+    h.run_steps(2);
+    h.get_by_label_contains("lat 30.000, lon 60.000");
+    // the value there is the data's at that column, not at the drawn one
+    let want = h.state().grid.as_ref().unwrap().value_at(3, 1).unwrap();
+    h.get_by_label_contains(&crate::ui::format_value(want as f64));
+    // as stored: column k is drawn at k
+    h.get_by_label_contains("Centre: 0°").click();
+    h.run_steps(2);
+    h.get_by_label("As stored").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings.centre_lon, None);
+    assert_eq!(click_image(&mut h, 0.5, 0.5), Some((4, 0)));
+    assert_eq!(click_image(&mut h, 3.5, 0.5), Some((4, 3)));
+}
+
+#[test]
+fn the_readout_names_the_same_cell_under_the_same_place_in_every_projection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    // the demo's 1° cells: row 20 is 69.5°N, column 100 is 79.5°W
+    let (row, col) = (20usize, 100usize);
+    let (lat, lon) = {
+        let d = h.state().data.as_ref().unwrap();
+        (d.rows_coord.as_ref().unwrap().1[row], d.cols_coord.as_ref().unwrap().1[col])
+    };
+    let hover = |h: &mut Harness<'static, GridlensApp>, (x, y): (f64, f64)| {
+        // the layout settles first (the view fits itself to a map that changed size, and
+        // panels widen to what a hover shows)
+        h.hover_at(image_point(h, x, y));
+        settle(h);
+        h.hover_at(image_point(h, x, y));
+        h.run_steps(2);
+        let found = h.query_by_label_contains(&format!("row {row}, col {col} |")).is_some();
+        found
+    };
+    let frame = h.state().map_frame().unwrap();
+    assert!(hover(&mut h, (frame.x_of(lon), frame.y_of(lat))), "equirectangular");
+    for p in [Projection::Robinson, Projection::Mollweide, Projection::NorthPolar] {
+        h.state_mut().apply(super::Command::SetProjection(p));
+        h.run_steps(3);
+        wait(&mut h, "the projected picture", |a| {
+            a.reprojector.shown.as_ref().is_some_and(|(w, _)| Some(w.job) == a.grid.as_ref().map(|g| g.job) && w.frame.projection == p)
+        });
+        let pf = h.state().projected_frame(h.state().map_frame().unwrap()).unwrap();
+        assert!(hover(&mut h, pf.to_image(lon, lat).unwrap()), "{p:?}");
+        // a click there plots that cell's series
+        let (x, y) = pf.to_image(lon, lat).unwrap();
+        assert_eq!(click_image(&mut h, x, y), Some((row, col)), "{p:?}");
+    }
+    // off the globe (a corner of the projected image) there is no cell
+    h.hover_at(image_point(&h, 0.5, 0.5));
+    h.run_steps(2);
+    h.get_by_label_contains("180 × 360 pixels");
+}
+
+#[test]
+fn a_curvilinear_grid_gets_coastlines_and_its_cells_latitude_and_longitude() {
+    // 2-D lat/lon named by the field's `coordinates` (make_curvilinear.py), axes in km
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_on_fixture(tmp.path(), "curvilinear.nc:/t2m");
+    assert!(h.state().map_frame().is_none(), "its axes are not latitude and longitude");
+    assert!(h.state().curvilinear().is_some());
+    wait(&mut h, "the coastlines", |a| a.outline_segments > 50);
+    // its rows run south to north: drawn north up, data row 5 is drawn 6th from the bottom
+    assert!(h.state().flip_rows());
+    // the readout gives the cell's own latitude and longitude (38 + 1.8 r + 0.25 c, -12 + 2.2 c - 0.5 r)
+    h.hover_at(image_point(&h, 7.5, 6.5));
+    settle(&mut h);
+    h.hover_at(image_point(&h, 7.5, 6.5));
+    h.run_steps(2);
+    h.get_by_label_contains("row 5, col 7 |");
+    h.get_by_label_contains("lat 48.750, lon 0.900");
+}
+
+#[test]
+fn coastlines_are_drawn_only_over_data_with_latitude_and_longitude() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    // decoded off the UI thread, then drawn
+    wait(&mut h, "the coastlines", |a| a.outline_segments > 500);
+    h.get_by_label("Coast").click();
+    h.run_steps(2);
+    assert_eq!(h.state().outline_segments, 0, "coastlines off");
+    h.get_by_label("Borders").click();
+    h.run_steps(2);
+    assert!(h.state().outline_segments > 100, "borders alone");
+    // an expression whose result is not on the data's grid has no map, so no coastlines
+    h.get_by_label("Expression").click();
+    h.run_steps(2);
+    h.state_mut().op.expression = "x[0, 10:50, 20:90]".into();
+    h.run_steps(2);
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    wait(&mut h, "the expression", |a| complete(a) && a.grid.as_ref().is_some_and(|g| g.cols == 70));
+    assert!(h.state().map_frame().is_none());
+    assert_eq!(h.state().outline_segments, 0);
+    assert!(h.query_by_label("Coast").is_none() && h.query_by_label("Borders").is_none());
+    // the same data on its grid is a map again
+    h.state_mut().op.expression = "x[0] * 2".into();
+    h.run_steps(2);
+    h.get_by_label("Compute (Ctrl+Enter)").click();
+    wait(&mut h, "the expression", |a| complete(a) && a.grid.as_ref().is_some_and(|g| g.cols == 360));
+    assert!(h.state().map_frame().is_some());
+    assert!(h.state().outline_segments > 100);
+}
+
 #[test]
 fn ascending_latitudes_are_drawn_north_up() {
     // the monthly files' latitudes run from -60 to 60: the top of the image is row 4 (60 N)
     let tmp = tempfile::tempdir().unwrap();
     let mut h = app_on_fixture(tmp.path(), "months/*.nc:/t2m");
     assert!(h.state().flip_rows());
-    // click image point (0.5, y) as drawn: the middle of the top row, then of the second
-    let click = |h: &mut Harness<'static, GridlensApp>, y: f64| {
-        // the layout settles first (a panel shown by the last click moves the image)
-        h.run_steps(3);
-        let v = h.state().view.clone();
-        let at = egui::pos2(
-            v.screen.center().x + ((0.5 - v.center.0) * v.zoom) as f32,
-            v.screen.center().y + ((y - v.center.1) * v.zoom) as f32,
-        );
-        h.hover_at(at);
-        h.step();
-        h.drag_at(at);
-        h.step();
-        h.drop_at(at);
-        h.step();
-        h.state().series.as_ref().map(|s| s.pixel)
-    };
+    // click image point (3.5, y) as drawn (data column 0, drawn in the middle centred on 0°)
+    let click = |h: &mut Harness<'static, GridlensApp>, y: f64| click_image(h, 3.5, y);
     assert_eq!(click(&mut h, 0.5), Some((4, 0)), "the top row is the northernmost");
     assert_eq!(click(&mut h, 1.5), Some((3, 0)), "the second row from the top");
     // North up off: the data's own order, row 0 (60 S) on top
@@ -352,6 +512,42 @@ fn an_export_runs_with_progress_and_reads_back_equal() {
 }
 
 #[test]
+fn a_map_exports_as_a_figure_in_its_projection_or_as_the_plain_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_with_demo(&tmp.path().join("demo"));
+    wait(&mut h, "the time mean", complete);
+    h.state_mut().apply(super::Command::SetProjection(Projection::Mollweide));
+    h.get_by_label("Export…").click();
+    h.run_steps(3);
+    h.state_mut().export.format = super::export::ExportFormat::Png;
+    let size = |p: &Path| {
+        let r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(p).unwrap())).read_info().unwrap();
+        (r.info().width, r.info().height)
+    };
+    for (name, plain, width) in [("figure.png", false, 900u32), ("plain.png", true, 0)] {
+        let target = export_target(tmp.path(), name);
+        h.state_mut().export.path = target.display().to_string();
+        h.state_mut().export.figure_width = width.max(300);
+        h.state_mut().export.plain = plain;
+        h.run_steps(2);
+        h.get_by_label("Start export").click();
+        wait(&mut h, "the export", |a| a.export.outcome.is_some());
+        assert_eq!(h.state().export.outcome, Some(Ok(target.clone())));
+        let (w, ht) = size(&target);
+        if plain {
+            // a pixel per value, and the colorbar
+            assert_eq!(ht, 180);
+            assert!(w > 360 && w < 500, "{w}");
+        } else {
+            // a Mollweide globe is twice as wide as tall, with a title and a colorbar
+            assert_eq!(w, 900);
+            assert!(ht > 350 && ht < 500, "{ht}");
+        }
+        h.state_mut().export.outcome = None;
+    }
+}
+
+#[test]
 fn a_cancelled_export_leaves_no_file() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = app_with_demo(&tmp.path().join("demo"));
@@ -417,6 +613,7 @@ fn screenshots() {
         reopen_last: false,
         preset: None,
         tuning: Default::default(),
+        map: Default::default(),
     });
     wait(&mut h, "the time mean", complete);
     h.state_mut().apply(super::Command::Pick(200, 700));
@@ -474,6 +671,7 @@ fn app_on(tmp: &Path, source: &Path, tuning: super::job::JobTuning) -> Harness<'
         reopen_last: false,
         preset: None,
         tuning,
+        map: Default::default(),
     })
 }
 

@@ -84,6 +84,8 @@ pub struct TileGrid {
     pub cols: usize,
     pub slots: Vec<Slot>,
     pub arrived: usize,
+    /// Counts every change of values (a tile or a snapshot stored).
+    pub version: u64,
     min: f32,
     max: f32,
     samples: Vec<f32>,
@@ -110,7 +112,7 @@ impl TileGrid {
             1 => (1, shape[0]),
             n => (shape[n - 2], shape[n - 1]),
         };
-        TileGrid { job, chunks, rows, cols, slots, arrived: 0, min: f32::INFINITY, max: f32::NEG_INFINITY, samples: Vec::new() }
+        TileGrid { job, chunks, rows, cols, slots, arrived: 0, version: 0, min: f32::INFINITY, max: f32::NEG_INFINITY, samples: Vec::new() }
     }
 
     pub fn is_complete(&self) -> bool {
@@ -125,6 +127,7 @@ impl TileGrid {
         }
         slot.partial = None;
         slot.values = Some(tile.values);
+        self.version += 1;
         // recolored, since the values changed
         slot.requested = None;
         if !tile.min.is_nan() {
@@ -146,6 +149,7 @@ impl TileGrid {
         }
         slot.values = Some(tile.values);
         slot.partial = Some((func, done, total));
+        self.version += 1;
         slot.requested = None;
         if !tile.min.is_nan() {
             self.min = self.min.min(tile.min);
@@ -227,6 +231,13 @@ pub fn screen_colormap(key: &ColorKey) -> Colormap {
     let cm = if key.reversed { cm.reversed() } else { cm };
     let nan = if key.colormap.starts_with("gray") { [214, 60, 140, 255] } else { [128, 128, 128, 255] };
     cm.with_nan_color(nan)
+}
+
+/// How data pictures are sampled: zoomed-out views get box-filtered textures (the level of
+/// detail), so no mipmaps; zoomed in, each data cell is a flat square of its own color, never
+/// a blend of neighbours that would show values the data does not hold.
+pub fn texture_options() -> egui::TextureOptions {
+    egui::TextureOptions { magnification: egui::TextureFilter::Nearest, ..egui::TextureOptions::LINEAR }
 }
 
 /// A colormapping request for the painter thread.
@@ -336,10 +347,7 @@ impl super::GridlensApp {
             if s.requested.as_ref() != Some(&p.key) {
                 continue; // a newer coloring is on its way
             }
-            // zoomed-out views get box-filtered textures (the level of detail), so no mipmaps;
-            // zoomed in, each data cell is a flat square of its own color, never a blend of
-            // neighbours that would show values the data does not hold
-            let opts = egui::TextureOptions { magnification: egui::TextureFilter::Nearest, ..egui::TextureOptions::LINEAR };
+            let opts = texture_options();
             match &mut s.texture {
                 Some(t) => t.set(p.image, opts),
                 None => s.texture = Some(ctx.load_texture(format!("tile-{}-{}", p.job, p.index), p.image, opts)),

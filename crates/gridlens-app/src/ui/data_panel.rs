@@ -73,7 +73,7 @@ pub fn data_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command>
         ui.label(format!("{} tasks", d.read_tasks));
         ui.end_row();
     });
-    chunk_grid(ui, a.chunks());
+    chunk_grid(ui, a.chunks(), d.stack_axis());
 }
 
 fn group_ui(ui: &mut egui::Ui, g: &gridlens::io::hdf5::GroupNode, cmds: &mut Vec<Command>) {
@@ -96,7 +96,8 @@ fn group_ui(ui: &mut egui::Ui, g: &gridlens::io::hdf5::GroupNode, cmds: &mut Vec
 }
 
 /// A small drawing of the blocks of the last two axes (and a count of the leading ones).
-fn chunk_grid(ui: &mut egui::Ui, chunks: &gridlens::Chunks) {
+/// `along`: the name of the stack's axis.
+fn chunk_grid(ui: &mut egui::Ui, chunks: &gridlens::Chunks, along: &str) {
     let nd = chunks.ndim();
     if nd < 2 {
         return;
@@ -133,6 +134,6 @@ fn chunk_grid(ui: &mut egui::Ui, chunks: &gridlens::Chunks) {
         "{} × {} blocks per {}",
         nb[nd - 2],
         nb[nd - 1],
-        if nd >= 3 { format!("day, {} days", shape[0]) } else { "image".into() }
+        if nd >= 3 { format!("field, {} fields along {along}", shape[0]) } else { "image".into() }
     ));
 }

@@ -11,6 +11,7 @@ pub fn export_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec<
     let mut open = true;
     let estimate = estimated_bytes(app);
     let running = app.export.job.is_some() || app.export.png.is_some();
+    let is_map = app.map_frame().is_some();
     egui::Window::new("Export")
         .open(&mut open)
         .default_width(460.0)
@@ -37,6 +38,13 @@ pub fn export_window(ctx: &egui::Context, app: &mut GridlensApp, cmds: &mut Vec<
                     cmds.push(Command::ShowBrowser(BrowseMode::Save));
                 }
             });
+            if f.format == ExportFormat::Png && is_map {
+                ui.horizontal(|ui| {
+                    ui.add_enabled(!f.plain, egui::DragValue::new(&mut f.figure_width).range(300..=8000).suffix(" px").prefix("width "));
+                    ui.add_enabled(!f.plain, egui::DragValue::new(&mut f.dpi).range(50.0..=600.0).suffix(" dpi"));
+                    ui.checkbox(&mut f.plain, "Plain image").on_hover_text("One pixel per value, no map furniture");
+                });
+            }
             if f.format != ExportFormat::Png {
                 ui.horizontal(|ui| {
                     ui.label("Subsample");

@@ -3,9 +3,14 @@
 //! units, and a readout of the pixel under the cursor. It also tells the app which tiles are
 //! visible, so the engine computes those first.
 
+use super::map_overlay::{self, BOTTOM_AXIS, LEFT_AXIS, Placement};
+use super::projected_view;
 use crate::app::operation::Preset;
 use crate::app::{Command, GridlensApp};
-use egui::{Color32, Pos2, Rect, Sense, Stroke, pos2, vec2};
+use crate::map::coastlines::Surface;
+use crate::map::geo::data_row;
+use crate::map::projection::Projection;
+use egui::{Color32, Rect, Sense, Stroke, pos2, vec2};
 
 const BAR_WIDTH: f32 = 86.0;
 const READOUT_HEIGHT: f32 = 22.0;
@@ -46,17 +51,22 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
         );
         return;
     }
+    // the map inside its frame: room for the axis labels on the left and at the bottom
+    let map_rect = Rect::from_min_max(pos2(img_rect.min.x + LEFT_AXIS, img_rect.min.y), pos2(img_rect.max.x, img_rect.max.y - BOTTOM_AXIS));
+    let frame = app.map_frame();
+    let projected = frame.clone().and_then(|f| app.projected_frame(f));
+    // the image the view pans over: the data's grid, or the projected map
+    let (width, height) = projected.as_ref().map_or((cols, rows), |p| p.size);
     // fit, pan, zoom
     let view = &mut app.view;
-    if view.fit {
-        view.zoom = ((img_rect.width() as f64 / cols).min(img_rect.height() as f64 / rows) * 0.98).max(1e-4);
-        view.center = (cols / 2.0, rows / 2.0);
+    if view.fit || view.fitted.is_some_and(|s| s != map_rect.size()) {
+        view.zoom = ((map_rect.width() as f64 / width).min(map_rect.height() as f64 / height) * 0.98).max(1e-4);
+        view.center = (width / 2.0, height / 2.0);
         view.fit = false;
+        view.fitted = Some(map_rect.size());
     }
-    let to_img = |p: Pos2, v: &crate::app::View| -> (f64, f64) {
-        (v.center.0 + (p.x - img_rect.center().x) as f64 / v.zoom, v.center.1 + (p.y - img_rect.center().y) as f64 / v.zoom)
-    };
-    if resp.dragged() {
+    if resp.dragged() && resp.drag_delta() != egui::Vec2::ZERO {
+        view.fitted = None;
         let d = resp.drag_delta();
         view.center.0 -= d.x as f64 / view.zoom;
         view.center.1 -= d.y as f64 / view.zoom;
@@ -65,62 +75,97 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
         let (scroll, pinch) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
         let factor = (scroll as f64 * 0.003).exp() * pinch as f64;
         if (factor - 1.0).abs() > 1e-6 {
-            let before = to_img(hover, view);
-            let min_zoom = 32.0 / cols.max(rows);
+            view.fitted = None;
+            let before = Placement::new(map_rect, view).to_image(hover);
+            let min_zoom = 32.0 / width.max(height);
             view.zoom = (view.zoom * factor).clamp(min_zoom, 64.0);
-            let after = to_img(hover, view);
+            let after = Placement::new(map_rect, view).to_image(hover);
             view.center.0 += before.0 - after.0;
             view.center.1 += before.1 - after.1;
         }
     }
-    app.view.screen = img_rect;
+    app.view.screen = map_rect;
     let flip = app.flip_rows();
     // image rows as drawn: reversed (north up) when the data's latitudes ascend
     let drawn_row = |row: f64| if flip { rows - row } else { row };
+    // image columns as drawn: rotated when a globe-spanning grid is centred elsewhere
+    let shift = frame.as_ref().map_or(0, |f| f.shift);
     let view = app.view.clone();
-    let to_screen = |x: f64, y: f64| -> Pos2 {
-        pos2(img_rect.center().x + ((x - view.center.0) * view.zoom) as f32, img_rect.center().y + ((y - view.center.1) * view.zoom) as f32)
-    };
+    let at = Placement::new(map_rect, &view);
+    let painter = ui.painter_at(map_rect);
     let mut visible: Vec<(f32, usize)> = Vec::new();
-    let c = img_rect.center();
-    for (i, s) in grid.slots.iter().enumerate() {
+    let c = map_rect.center();
+    if let Some(pf) = &projected {
+        let ppp = ui.ctx().pixels_per_point();
+        projected_view::draw(&painter, (&mut app.reprojector, grid, app.color_key.as_ref()), pf, &at, ppp);
+        // the engine computes the pending tiles in their order (a projected view shows most)
+        visible =
+            grid.slots.iter().enumerate().filter(|(_, s)| s.values.is_none() || s.partial.is_some()).map(|(i, _)| (i as f32, i)).collect();
+    }
+    let tiles = if projected.is_some() { &[][..] } else { &grid.slots[..] };
+    for (i, s) in tiles.iter().enumerate() {
         let (top, bottom) = (drawn_row(s.row0 as f64), drawn_row((s.row0 + s.rows) as f64));
-        let r = Rect::from_min_max(to_screen(s.col0 as f64, top.min(bottom)), to_screen((s.col0 + s.cols) as f64, top.max(bottom)));
-        if !r.intersects(img_rect) {
-            continue;
-        }
-        match &s.texture {
-            Some(t) => {
-                // a flipped tile samples its texture bottom row first
-                let uv = if flip {
-                    Rect::from_min_max(pos2(0.0, 1.0), pos2(1.0, 0.0))
-                } else {
-                    Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0))
-                };
-                painter.image(t.id(), r, uv, Color32::WHITE);
+        let (top, bottom) = (top.min(bottom), top.max(bottom));
+        // a flipped tile samples its texture bottom row first
+        let (v0, v1) = if flip { (1.0, 0.0) } else { (0.0, 1.0) };
+        let mut shown = false;
+        for (x0, x1, u0, u1) in drawn_columns(s.col0, s.cols, grid.cols, shift) {
+            let r = Rect::from_min_max(at.to_screen(x0, top), at.to_screen(x1, bottom));
+            if !r.intersects(map_rect) {
+                continue;
             }
-            None => placeholder(&painter, r, s.values.is_some()),
-        }
-        if let Some(mark) = s.partial.map(|(func, done, total)| partial_mark(func, done, total)) {
-            // a snapshot part-way says so, on the tile itself
-            let at = r.intersect(img_rect).left_top() + vec2(6.0, 6.0);
-            let galley = painter.layout_no_wrap(mark, egui::FontId::proportional(13.0), Color32::WHITE);
-            let bg = Rect::from_min_size(at, galley.size()).expand(3.0);
-            painter.rect_filled(bg, 3.0, Color32::from_black_alpha(170));
-            painter.galley(at, galley, Color32::WHITE);
-        }
-        if s.values.is_none() || s.partial.is_some() {
-            visible.push((r.center().distance_sq(c), i));
+            match &s.texture {
+                Some(t) => {
+                    painter.image(t.id(), r, Rect::from_min_max(pos2(u0, v0), pos2(u1, v1)), Color32::WHITE);
+                }
+                None => placeholder(&painter, r, s.values.is_some()),
+            }
+            if let (false, Some(mark)) = (shown, s.partial.map(|(func, done, total)| partial_mark(func, done, total))) {
+                // a snapshot part-way says so, on the tile itself
+                let at = r.intersect(map_rect).left_top() + vec2(6.0, 6.0);
+                let galley = painter.layout_no_wrap(mark, egui::FontId::proportional(13.0), Color32::WHITE);
+                let bg = Rect::from_min_size(at, galley.size()).expand(3.0);
+                painter.rect_filled(bg, 3.0, Color32::from_black_alpha(170));
+                painter.galley(at, galley, Color32::WHITE);
+            }
+            if !shown && (s.values.is_none() || s.partial.is_some()) {
+                visible.push((r.center().distance_sq(c), i));
+            }
+            shown = true;
         }
     }
     visible.sort_by(|a, b| a.0.total_cmp(&b.0));
     let order: Vec<usize> = visible.into_iter().map(|v| v.1).collect();
-    // image outline
-    let outline = Rect::from_min_max(to_screen(0.0, 0.0), to_screen(cols, rows));
-    painter.rect_stroke(outline, 0.0, Stroke::new(1.0, Color32::from_gray(90)), egui::StrokeKind::Outside);
+    // image outline (a projected map draws its own, the globe's)
+    let outline = Rect::from_min_max(at.to_screen(0.0, 0.0), at.to_screen(width, height));
+    if projected.is_none() {
+        painter.rect_stroke(outline, 0.0, Stroke::new(1.0, Color32::from_gray(90)), egui::StrokeKind::Outside);
+    }
+    // coastlines, lat/lon lines and the frame's labels
+    let on_map = painter.with_clip_rect(outline.intersect(map_rect));
+    let surface = match (&projected, &frame) {
+        (Some(p), _) => Some(Surface::Projected(p.clone())),
+        (None, Some(f)) => Some(Surface::Grid(f.clone())),
+        _ => app.curvilinear().map(|g| Surface::Curvilinear(g, flip)),
+    };
+    app.outline_segments = 0;
+    if let Some(surface) = &surface
+        && (app.settings.coastlines || app.settings.borders)
+        && let Some(o) = app.outlines()
+    {
+        app.outline_segments = map_overlay::outlines(&on_map, &app.settings, &mut app.placed, surface, &at, &o);
+    }
+    let full = ui.painter_at(img_rect);
+    match &projected {
+        Some(p) => projected_view::graticule(&full, &on_map, p, &at, app.settings.graticule),
+        None => {
+            let lines = (frame.is_some() && app.settings.graticule).then_some(&on_map);
+            map_overlay::frame_axes(&full, lines, frame.as_ref(), &at, (grid.rows, grid.cols), flip);
+        }
+    }
     // buttons over the image
     let mut child =
-        ui.new_child(egui::UiBuilder::new().max_rect(img_rect.shrink(6.0)).layout(egui::Layout::left_to_right(egui::Align::Min)));
+        ui.new_child(egui::UiBuilder::new().max_rect(map_rect.shrink(6.0)).layout(egui::Layout::left_to_right(egui::Align::Min)));
     if child.small_button("Fit").on_hover_text("Fit to window (F)").clicked() {
         cmds.push(Command::Fit);
     }
@@ -136,13 +181,37 @@ pub fn image_ui(ui: &mut egui::Ui, app: &mut GridlensApp, cmds: &mut Vec<Command
     {
         cmds.push(Command::ToggleNorthUp);
     }
+    if surface.is_some() {
+        if child.selectable_label(app.settings.coastlines, "Coast").on_hover_text("Coastlines (Natural Earth)").clicked() {
+            cmds.push(Command::ToggleCoastlines);
+        }
+        if child.selectable_label(app.settings.borders, "Borders").on_hover_text("Country borders (Natural Earth)").clicked() {
+            cmds.push(Command::ToggleBorders);
+        }
+    }
+    if let Some(f) = &frame {
+        if child.selectable_label(app.settings.graticule, "Grid").on_hover_text("Latitude and longitude lines").clicked() {
+            cmds.push(Command::ToggleGraticule);
+        }
+        if f.periodic {
+            centre_menu(&mut child, app.settings.centre_lon, cmds);
+        }
+        projection_menu(&mut child, app.settings.projection, cmds);
+    }
     child.weak(format!("{:.0} %", view.zoom * 100.0));
     // readout
     let mut readout = String::new();
     if let Some(p) = resp.hover_pos() {
-        let (x, y) = to_img(p, &view);
-        if x >= 0.0 && y >= 0.0 && x < cols && y < rows {
-            let (row, col) = (data_row(y, grid.rows, flip), x as usize);
+        let (x, y) = at.to_image(p);
+        // the data cell under the cursor: through the projection's inverse, or the grid's
+        let cell = match &projected {
+            Some(pf) => pf.cell(x, y),
+            None => (x >= 0.0 && y >= 0.0 && x < cols && y < rows).then(|| {
+                let col = frame.as_ref().map_or((x as usize).min(grid.cols - 1), |f| f.data_col(x));
+                (data_row(y, grid.rows, flip), col)
+            }),
+        };
+        if let Some((row, col)) = cell.filter(|_| map_rect.contains(p)) {
             readout = readout_text(app, row, col);
             if resp.clicked() {
                 cmds.push(Command::Pick(row, col));
@@ -177,14 +246,57 @@ pub fn partial_mark(func: &str, done: usize, total: usize) -> String {
     format!("{what} of {done} of {total} records")
 }
 
-/// A pending tile: hatched dark gray, lighter when its values arrived but colors have not.
-/// The data row under image point `y` (0 ≤ y < rows, from the top as drawn): drawn row k
-/// shows data row rows - 1 - k when the rows are flipped.
-fn data_row(y: f64, rows: usize, flip: bool) -> usize {
-    let k = (y as usize).min(rows - 1);
-    if flip { rows - 1 - k } else { k }
+/// Where data columns [col0, col0 + n) of a `cols`-wide image are drawn when drawn column k
+/// shows data column (k + shift) % cols: one or two spans (x0, x1, u0, u1) of image x and
+/// texture u (two when the tile straddles the drawn seam).
+fn drawn_columns(col0: usize, n: usize, cols: usize, shift: usize) -> Vec<(f64, f64, f32, f32)> {
+    let x0 = (col0 + cols - shift % cols) % cols;
+    if x0 + n <= cols {
+        return vec![(x0 as f64, (x0 + n) as f64, 0.0, 1.0)];
+    }
+    let first = cols - x0;
+    let u = first as f32 / n as f32;
+    vec![(x0 as f64, cols as f64, 0.0, u), (0.0, (n - first) as f64, u, 1.0)]
 }
 
+/// How the map is drawn: the data's grid, or one of the projections.
+fn projection_menu(ui: &mut egui::Ui, current: Projection, cmds: &mut Vec<Command>) {
+    ui.menu_button(current.label(), |ui| {
+        for p in Projection::ALL {
+            if ui.radio(p == current, p.label()).clicked() {
+                cmds.push(Command::SetProjection(p));
+                ui.close();
+            }
+        }
+    })
+    .response
+    .on_hover_text("Projection");
+}
+
+/// The longitude drawn in the middle: as stored, 0°, 180°, or any.
+fn centre_menu(ui: &mut egui::Ui, centre: Option<f64>, cmds: &mut Vec<Command>) {
+    let label = match centre {
+        None => "Centre: as stored".to_string(),
+        Some(c) => format!("Centre: {}", crate::map::geo::lon_label(c, 1.0)),
+    };
+    ui.menu_button(label, |ui| {
+        for (text, value) in [("As stored", None), ("0° (Greenwich)", Some(0.0)), ("180° (Pacific)", Some(180.0))] {
+            if ui.radio(centre == value, text).clicked() {
+                cmds.push(Command::SetCentre(value));
+                ui.close();
+            }
+        }
+        let mut v = centre.unwrap_or(0.0);
+        ui.horizontal(|ui| {
+            ui.label("Longitude");
+            if ui.add(egui::DragValue::new(&mut v).range(-180.0..=360.0).speed(1.0).suffix("°")).changed() {
+                cmds.push(Command::SetCentre(Some(v)));
+            }
+        });
+    });
+}
+
+/// A pending tile: hatched dark gray, lighter when its values arrived but colors have not.
 fn placeholder(p: &egui::Painter, r: Rect, arrived: bool) {
     p.rect_filled(r, 0.0, if arrived { Color32::from_gray(70) } else { Color32::from_gray(44) });
     let step = 12.0;
@@ -214,6 +326,13 @@ fn readout_text(app: &GridlensApp, row: usize, col: usize) -> String {
             && let (Some(a), Some(b)) = (rv.get(r), cv.get(c))
         {
             s.push_str(&format!(" | {rn} {a:.3}, {cn} {b:.3}"));
+        }
+        // a curvilinear grid's own latitude and longitude of the cell
+        if let Some((r, c)) = pixel
+            && !d.geographic
+            && let Some((lat, lon)) = d.curvilinear.as_ref().and_then(|g| g.0.lat_lon(r, c))
+        {
+            s.push_str(&format!(" | lat {lat:.3}, lon {lon:.3}"));
         }
     }
     let units = app.data.as_ref().and_then(|d| d.units()).unwrap_or("");
@@ -262,14 +381,13 @@ fn colorbar(ui: &mut egui::Ui, app: &GridlensApp, rect: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::data_row;
+    use super::drawn_columns;
 
     #[test]
-    fn points_map_to_the_data_row_drawn_there() {
-        // five rows; drawn row k covers [k, k + 1)
-        for (y, plain, flipped) in [(0.0, 0, 4), (0.5, 0, 4), (1.0, 1, 3), (3.999, 3, 1), (4.0, 4, 0), (4.5, 4, 0)] {
-            assert_eq!(data_row(y, 5, false), plain, "y = {y}");
-            assert_eq!(data_row(y, 5, true), flipped, "y = {y}, flipped");
-        }
+    fn a_tile_straddling_the_seam_is_drawn_in_two_parts() {
+        // 8 columns shifted by 4: data columns 2..6 are drawn at 6..8 and 0..2
+        assert_eq!(drawn_columns(2, 4, 8, 4), vec![(6.0, 8.0, 0.0, 0.5), (0.0, 2.0, 0.5, 1.0)]);
+        assert_eq!(drawn_columns(4, 4, 8, 4), vec![(0.0, 4.0, 0.0, 1.0)]);
+        assert_eq!(drawn_columns(0, 3, 8, 0), vec![(0.0, 3.0, 0.0, 1.0)]);
     }
 }

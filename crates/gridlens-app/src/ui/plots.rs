@@ -21,10 +21,20 @@ pub fn plots_ui(ui: &mut egui::Ui, app: &GridlensApp) {
                 let mean = if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 };
                 let labels: Vec<String> = app.data.as_ref().map(|d| (0..v.len()).map(|i| d.label(i)).collect()).unwrap_or_default();
                 let pts: Vec<[f64; 2]> = v.iter().enumerate().map(|(i, &y)| [i as f64, y]).collect();
+                let axis = app.data.as_ref().map(|d| d.stack_axis().to_string()).unwrap_or_else(|| "index".into());
+                // dates on the axis when the stack's coordinate is a CF time (else its indices)
+                let tick_labels = labels.clone();
                 Plot::new("series")
                     .height(150.0)
                     .allow_scroll(false)
-                    .x_axis_label("day")
+                    .x_axis_label(axis)
+                    .x_axis_formatter(move |mark, _range| {
+                        let i = mark.value;
+                        if i < 0.0 || i.fract() != 0.0 {
+                            return String::new();
+                        }
+                        tick_labels.get(i as usize).cloned().unwrap_or_else(|| format!("{i}"))
+                    })
                     .y_axis_label(units)
                     .label_formatter(move |hover| {
                         let p = match hover {
@@ -36,7 +46,7 @@ pub fn plots_ui(ui: &mut egui::Ui, app: &GridlensApp) {
                     })
                     .show(ui, |plot| {
                         plot.line(Line::new("value", PlotPoints::from(pts.clone())).color(Color32::from_rgb(60, 120, 220)));
-                        plot.points(Points::new("days", PlotPoints::from(pts)).radius(2.5).color(Color32::from_rgb(60, 120, 220)));
+                        plot.points(Points::new("values", PlotPoints::from(pts)).radius(2.5).color(Color32::from_rgb(60, 120, 220)));
                         if mean.is_finite() {
                             plot.hline(HLine::new("time mean", mean).color(Color32::from_rgb(230, 120, 40)));
                         }
