@@ -13,7 +13,6 @@ indexing build new expressions, and nothing is read until a result is asked for.
 engine (Rust) does the work; nothing here is reimplemented in Python.
 """
 
-import itertools
 import re
 
 import numpy as np
@@ -172,21 +171,42 @@ class Array:
         return self._lazy.store(str(target), overwrite, threads)
 
     def to_dask(self):
-        """A dask.array with one task per gridlens output block; each task rebuilds the array
-        from its text where it runs and computes its block with gridlens's kernels (reading
-        only the chunks the block needs), so it composes with xarray and any scheduler."""
+        """A dask.array of gridlens tasks, so it composes with xarray and any scheduler.
+
+        The engine's plan is cut into coarse tasks (one per output block, per reduction group
+        of up to `split_every` input blocks, and per node of the combine tree above them);
+        each task rebuilds the array from its text where it runs, computes its part with
+        gridlens's kernels (reading only the chunks it needs) and passes partial results on
+        as bytes. The answer is the local one bit for bit: same groups, same merge order."""
         import dask.array as da
+
+        graph, name, _ = self._graph(_output)
+        return da.Array(graph, name, self.chunks, dtype=self.dtype)
+
+    def _graph(self, output_task):
+        """The Dask graph of `to_dask` with `output_task` computing the output blocks:
+        (graph, name, keys), `keys[i]` the key of piece `i` (`(name, *block_index)` for an
+        output block, `("gridlens-part-…", i)` for an inner piece)."""
         from dask.base import tokenize
 
-        name = "gridlens-" + tokenize(self._lazy.expr, self._lazy.inputs)
+        token = tokenize(self._lazy.expr, self._lazy.inputs)
+        name, inner = "gridlens-" + token, "gridlens-part-" + token
         chunks = self.chunks
-        starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int).tolist() for c in chunks]
-        graph = {}
-        for index in itertools.product(*[range(len(c)) for c in chunks]):
-            s = [starts[d][i] for d, i in enumerate(index)]
-            n = [chunks[d][i] for d, i in enumerate(index)]
-            graph[(name,) + index] = (_block, self._lazy.expr, self._lazy.inputs, s, n, self._lazy.dtype)
-        return da.Array(graph, name, chunks, dtype=self.dtype)
+        grid = [len(c) for c in chunks]
+        expr, inputs, dtype = self._lazy.expr, self._lazy.inputs, self._lazy.dtype
+        keys, graph = [], {}
+        for i, (deps, output) in enumerate(self._lazy.pieces()):
+            given = [keys[d] for d in deps]
+            if output is None:
+                key = (inner, i)
+                graph[key] = (_piece, expr, inputs, i, given)
+            else:
+                index = tuple(int(j) for j in np.unravel_index(output, grid)) if grid else ()
+                shape = tuple(chunks[d][j] for d, j in enumerate(index))
+                key = (name,) + index
+                graph[key] = (output_task, expr, inputs, i, given, shape, dtype)
+            keys.append(key)
+        return graph, name, keys
 
     # --- NumPy-named methods: new expressions --------------------------------------------
     def _derive(self, text):
@@ -257,26 +277,37 @@ for _name, _op in [("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), (
 _OPENED = {}
 
 
-def _block(expr, inputs, starts, lengths, dtype):
-    """One task of `to_dask`: the block of the array `expr` over `inputs` at starts/lengths.
-    The rebuilt array is kept per process (a worker opens the files once per array)."""
+def _opened(expr, inputs):
+    """The array `expr` over `inputs`, rebuilt once per process (a worker opens the files
+    and plans once per array, not once per task)."""
     key = (expr, tuple(map(tuple, inputs)))
     lazy = _OPENED.get(key)
     if lazy is None:
         if len(_OPENED) > 64:
             _OPENED.clear()
-        try:
-            lazy = _OPENED[key] = Lazy(expr, [tuple(i) for i in inputs])
-        except GridlensError as e:
-            where = _worker_address()
-            raise GridlensError(f"on worker {where}: {e}" if where else str(e)) from None
+        lazy = _OPENED[key] = Lazy(expr, [tuple(i) for i in inputs])
+    return lazy
+
+
+def _on_worker(run):
+    """Runs `run()`, naming the Dask worker in a failure: a file one worker cannot see is
+    that worker's problem."""
     try:
-        data = lazy.block(list(starts), list(lengths), 1)
+        return run()
     except GridlensError as e:
-        # on a cluster, say where: a file one worker cannot see is that worker's problem
         where = _worker_address()
         raise GridlensError(f"on worker {where}: {e}" if where else str(e)) from None
-    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(tuple(lengths)).copy()
+
+
+def _piece(expr, inputs, index, given):
+    """An inner task of `to_dask`: a reduction group's or a combine's partial, as bytes."""
+    return _on_worker(lambda: _opened(expr, inputs).piece(index, given))
+
+
+def _output(expr, inputs, index, given, shape, dtype):
+    """An output task of `to_dask`: one block of the result, as a NumPy array."""
+    data = _on_worker(lambda: _opened(expr, inputs).piece(index, given, True))
+    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).copy()
 
 
 def _worker_address():

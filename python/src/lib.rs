@@ -4,16 +4,19 @@
 //! `block` or `store`. The NumPy-shaped surface (methods, indexing, `to_dask`) is in
 //! `gridlens/__init__.py`; errors carry the command line's one-line messages.
 
+use gridlens::exec::piece::{Value, run_piece};
 use gridlens::exec::{ExecOptions, JobControl, store};
 use gridlens::expr::Array;
 use gridlens::expr::parse::evaluate;
 use gridlens::io::{OpenOptions, SourceSpec};
+use gridlens::plan::pieces::Pieces;
 use gridlens::plan::{Explain, Plan};
 use gridlens::sink::provenance::{carried_attrs, history};
 use gridlens::sink::{SinkSpec, WriteOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The engine's blocks are megabytes each and come and go by the thousand. Dask's workers
 /// set `MALLOC_TRIM_THRESHOLD_`, which turns off glibc's adaptive mmap threshold, so every
@@ -40,6 +43,8 @@ struct Lazy {
     expr: String,
     inputs: Vec<(String, String)>,
     array: Array,
+    /// The plan and its pieces, built on first use (a worker builds them once per array).
+    cut: OnceLock<(Plan, Pieces)>,
 }
 
 /// Opens the inputs and evaluates `expr` over them.
@@ -57,7 +62,7 @@ impl Lazy {
     #[new]
     fn new(expr: String, inputs: Vec<(String, String)>) -> PyResult<Lazy> {
         let array = build(&expr, &inputs)?;
-        Ok(Lazy { expr, inputs, array })
+        Ok(Lazy { expr, inputs, array, cut: OnceLock::new() })
     }
 
     #[getter]
@@ -127,6 +132,31 @@ impl Lazy {
         Ok(PyBytes::new(py, block.data().as_bytes()))
     }
 
+    /// The Dask tasks computing it (see `gridlens::plan::pieces`): for each piece, dependencies
+    /// first, `(deps, output)` with `deps` the indices of the pieces whose values it reads and
+    /// `output` the linear index of the output block it produces (`None` for an inner one).
+    fn pieces(&self) -> PyResult<Vec<(Vec<usize>, Option<usize>)>> {
+        let (_, pieces) = self.cut()?;
+        Ok(pieces.pieces.iter().map(|p| (p.deps.clone(), p.output_block)).collect())
+    }
+
+    /// Runs piece `index` with the values of its dependencies (the bytes their pieces
+    /// returned) and returns its own: an output block's elements in C order, native byte
+    /// order (`raw`), or the value as bytes for the pieces that read it. The GIL is released
+    /// while the engine works.
+    #[pyo3(signature = (index, given, raw = false))]
+    fn piece<'py>(&self, py: Python<'py>, index: usize, given: Vec<Bound<'py, PyBytes>>, raw: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let (plan, pieces) = self.cut()?;
+        let values = given.iter().map(|b| Value::from_bytes(b.as_bytes())).collect::<Result<Vec<_>, _>>().map_err(err)?;
+        drop(given);
+        let value = py.detach(|| run_piece(plan, pieces, index, values, &JobControl::new())).map_err(err)?;
+        Ok(match (&value, raw) {
+            (Value::Block(b), true) => PyBytes::new(py, b.data().as_bytes()),
+            (Value::Partial(_), true) => return Err(err(format!("piece {index} is not an output block"))),
+            (_, false) => PyBytes::new(py, &value.to_bytes()),
+        })
+    }
+
     /// Stores the array as the command line's `-o` does (`out.zarr`, `out.h5:/var`, `.npy`,
     /// `.png`), never leaving a partial file; returns the path written.
     #[pyo3(signature = (target, overwrite = false, threads = 0))]
@@ -150,6 +180,17 @@ impl Lazy {
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String, Vec<(String, String)>))> {
         let cls = py.get_type::<Lazy>().into_any();
         Ok((cls, (self.expr.clone(), self.inputs.clone())))
+    }
+}
+
+impl Lazy {
+    fn cut(&self) -> PyResult<&(Plan, Pieces)> {
+        if let Some(c) = self.cut.get() {
+            return Ok(c);
+        }
+        let plan = Plan::build(&self.array, false).map_err(err)?;
+        let pieces = plan.pieces();
+        Ok(self.cut.get_or_init(|| (plan, pieces)))
     }
 }
 

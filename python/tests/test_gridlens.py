@@ -67,6 +67,24 @@ def test_to_dask_computes_the_same_blocks_bit_for_bit():
     assert dask.base.tokenize(d) == dask.base.tokenize(a.to_dask()), "a deterministic graph name"
 
 
+def test_a_reduction_runs_as_groups_and_a_combine_tree_bit_for_bit():
+    # a corner of the field: one output block, so the 31 records must be split among workers
+    m = gl.evaluate("nanmean(x[:, :40, :40], axis=0)", x=SOURCE)
+    d = m.to_dask()
+    graph = dict(d.__dask_graph__())
+    # explain says how many Dask tasks there are
+    assert f"On a Dask cluster: {len(graph)} tasks" in m.explain()
+    # the reduction is split: groups of input blocks and a combine tree above them, not one
+    # task per output block (which would use one worker thread for a whole-field mean)
+    outputs = int(np.prod(d.numblocks))
+    inner = [k for k in graph if k[0].startswith("gridlens-part-")]
+    assert len(inner) >= 2 * outputs, (len(inner), outputs)
+    np.testing.assert_array_equal(d.compute(scheduler="threads"), m.compute())
+    for expr in ["x.mean(axis=0)", "nanstd(x, axis=0)", "argmax(x, axis=0)", "x.sum(axis=(0, 2))", "median(x[:, ::8, ::8], axis=0)"]:
+        a = gl.evaluate(expr, x=SOURCE)
+        np.testing.assert_array_equal(a.to_dask().compute(scheduler="threads"), a.compute(), err_msg=expr)
+
+
 def test_store_writes_what_h5py_and_zarr_read_back(tmp_path, stack):
     import zarr
 

@@ -4,6 +4,7 @@
 //! and `main` prints a failure as one `error: ...` line. The `view` subcommand
 //! (and no subcommand at all) opens the desktop app, which lives in the binary.
 
+use crate::cluster::{self, Scheduler};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use gridlens::chunks::{ChunkSpec, format_bytes, parse_size};
@@ -125,6 +126,13 @@ pub struct EvalArgs {
     /// Figure: draw country borders too.
     #[arg(long)]
     pub borders: bool,
+    /// Compute on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:PORT), through a
+    /// Python with the gridlens package and distributed (GRIDLENS_PYTHON, or python3).
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "scheduler_file")]
+    pub scheduler: Option<String>,
+    /// Compute on the Dask cluster of FILE, as `dask scheduler --scheduler-file FILE` wrote it.
+    #[arg(long, value_name = "FILE")]
+    pub scheduler_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -231,12 +239,25 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         None => 0,
     };
     let opts = ExecOptions { threads: args.threads, memory_limit, ..Default::default() };
+    let cluster = match (&args.scheduler, &args.scheduler_file) {
+        (Some(a), _) => Some(Scheduler::Address(a.clone())),
+        (None, Some(f)) => Some(Scheduler::File(f.clone())),
+        (None, None) => None,
+    };
     if let Some(target) = &args.output
         && target.to_ascii_lowercase().ends_with(".png")
         && !args.plain
         && let Some(frame) = figure::frame_of(&array, &names, figure::parse_centre(args.centre.as_deref())?)
     {
+        if cluster.is_some() {
+            bail!("a figure is drawn here, not on a cluster: drop --scheduler, or add --plain for the bare colormapped array");
+        }
         return figure::write(args, &array, &frame, &carried_attrs(&array), target);
+    }
+    if cluster.is_some() && (args.input.chunks.is_some() || args.input.raw) {
+        bail!(
+            "--chunks and --raw are not supported with --scheduler yet: the cluster opens the sources with their storage chunks, CF-decoded"
+        );
     }
     let plan = Plan::build(&array, args.output.is_some())?;
     let sink = match &args.output {
@@ -278,7 +299,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let stats: Mutex<Vec<Option<BlockStats>>> = Mutex::new(vec![None; if args.stats { nblocks } else { 0 }]);
     let small = array.len() <= 1000 && args.output.is_none() && !args.stats;
     let whole = small.then(|| Whole::new(&plan));
-    let bar = progress_bar(&control, plan.tasks.len());
+    // (on a cluster the events say what is done; the local counters stay at zero)
+    let bar = if cluster.is_none() { progress_bar(&control, plan.tasks.len()) } else { None };
     let on_block = |k: usize, b: &Arc<Block>| {
         if args.stats {
             stats.lock().expect("stats lock")[k] = Some(BlockStats::of(b));
@@ -287,9 +309,22 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             w.paste(k, b);
         }
     };
-    let result = match &sink {
-        Some(s) => store(&plan, s.as_ref(), &opts, &control, &on_block).map(Some),
-        None => execute(&plan, None, &opts, &control, &on_block).map(|()| None),
+    let result = match (&cluster, &sink) {
+        (Some(scheduler), sink) => {
+            let on_cluster = on_cluster(scheduler, &args.input.expr, &bound, &plan, sink.as_deref(), &control, &on_block);
+            match (on_cluster, sink) {
+                (Ok(()), Some(s)) => s.commit().map(Some).map_err(anyhow::Error::from),
+                (Ok(()), None) => Ok(None),
+                (Err(e), s) => {
+                    if let Some(s) = s {
+                        s.abort();
+                    }
+                    Err(e)
+                }
+            }
+        }
+        (None, Some(s)) => store(&plan, s.as_ref(), &opts, &control, &on_block).map(Some).map_err(anyhow::Error::from),
+        (None, None) => execute(&plan, None, &opts, &control, &on_block).map(|()| None).map_err(anyhow::Error::from),
     };
     if let Some((handle, stop)) = bar {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -311,6 +346,44 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             array.dtype(),
             format_bytes(array.nbytes())
         );
+    }
+    Ok(())
+}
+
+/// Computes `plan`'s blocks on a Dask cluster: each block the cluster sends back is written to
+/// `sink` (when there is one) and handed to `on_block`, as a local run does.
+fn on_cluster(
+    scheduler: &Scheduler,
+    expr: &str,
+    bound: &[(String, String)],
+    plan: &Plan,
+    sink: Option<&dyn gridlens::Sink>,
+    control: &JobControl,
+    on_block: &dyn Fn(usize, &Arc<Block>),
+) -> Result<()> {
+    let chunks = &plan.chunks;
+    let mut got = 0usize;
+    cluster::compute(scheduler, expr, bound, chunks, plan.dtype, &control.cancel, &mut |event| {
+        match event {
+            cluster::Event::Connected { workers, tasks, blocks } => {
+                let threads: usize = workers.iter().map(|w| w.threads).sum();
+                eprintln!(
+                    "on the Dask cluster at {scheduler}: {} workers, {threads} threads; {tasks} tasks, {blocks} output blocks",
+                    workers.len()
+                );
+            }
+            cluster::Event::Block { index, block, .. } => {
+                if let Some(s) = sink {
+                    s.write(&chunks.block_region(&chunks.block_index(index)), &block)?;
+                }
+                on_block(index, &Arc::new(block));
+                got += 1;
+            }
+        }
+        Ok(())
+    })?;
+    if got != chunks.num_blocks() {
+        bail!("the Dask cluster at {scheduler} sent {got} of {} blocks", chunks.num_blocks());
     }
     Ok(())
 }

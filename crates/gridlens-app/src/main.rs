@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod cluster;
 mod map;
 mod ui;
 

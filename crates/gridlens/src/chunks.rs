@@ -8,8 +8,16 @@ use crate::dtype::DType;
 use std::fmt;
 
 /// Block lengths along every axis (dask's `chunks`): `((500, 500, 440), (1000, 1000))`.
+///
+/// The start of every block is kept beside the lengths: a block's region is then found in
+/// constant time, where summing the lengths before it made planning a 350,640-record stack
+/// quadratic (10 s in `block_region` alone).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Chunks(Vec<Vec<usize>>);
+pub struct Chunks {
+    lengths: Vec<Vec<usize>>,
+    /// Per axis: the start of each block, then the axis length.
+    starts: Vec<Vec<usize>>,
+}
 
 /// A box of elements: `start` and `shape` per axis, in array coordinates.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,46 +66,58 @@ impl fmt::Display for Region {
 impl Chunks {
     /// Wraps per-axis block lengths.
     pub fn new(lengths: Vec<Vec<usize>>) -> Chunks {
-        Chunks(lengths)
+        let starts = lengths
+            .iter()
+            .map(|c| {
+                let mut acc = 0;
+                std::iter::once(0)
+                    .chain(c.iter().map(|&n| {
+                        acc += n;
+                        acc
+                    }))
+                    .collect()
+            })
+            .collect();
+        Chunks { lengths, starts }
     }
 
     /// Regular chunks of at most `chunk[d]` along each axis; the last block may be shorter.
     /// An axis of length 0 gets one block of length 0, as in dask.
     pub fn regular(shape: &[usize], chunk: &[usize]) -> Chunks {
         assert_eq!(shape.len(), chunk.len());
-        Chunks(shape.iter().zip(chunk).map(|(&n, &c)| split_axis(n, c)).collect())
+        Chunks::new(shape.iter().zip(chunk).map(|(&n, &c)| split_axis(n, c)).collect())
     }
 
     /// A single block covering the whole shape.
     pub fn single(shape: &[usize]) -> Chunks {
-        Chunks(shape.iter().map(|&n| vec![n]).collect())
+        Chunks::new(shape.iter().map(|&n| vec![n]).collect())
     }
 
     pub fn axes(&self) -> &[Vec<usize>] {
-        &self.0
+        &self.lengths
     }
 
     pub fn axis(&self, d: usize) -> &[usize] {
-        &self.0[d]
+        &self.lengths[d]
     }
 
     pub fn ndim(&self) -> usize {
-        self.0.len()
+        self.lengths.len()
     }
 
     /// The array's shape, derived from the block lengths.
     pub fn shape(&self) -> Vec<usize> {
-        self.0.iter().map(|c| c.iter().sum()).collect()
+        self.starts.iter().map(|s| s.last().copied().unwrap_or(0)).collect()
     }
 
     /// Number of blocks along each axis (dask's `numblocks`).
     pub fn blocks_per_axis(&self) -> Vec<usize> {
-        self.0.iter().map(|c| c.len()).collect()
+        self.lengths.iter().map(|c| c.len()).collect()
     }
 
     /// Total number of blocks.
     pub fn num_blocks(&self) -> usize {
-        self.0.iter().map(|c| c.len()).product()
+        self.lengths.iter().map(|c| c.len()).product()
     }
 
     /// Element count of the whole array.
@@ -111,17 +131,17 @@ impl Chunks {
 
     /// The largest block length along each axis (the "chunk shape" dask prints).
     pub fn max_block_shape(&self) -> Vec<usize> {
-        self.0.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect()
+        self.lengths.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect()
     }
 
     /// Shape of the block at multi-index `index`.
     pub fn block_shape(&self, index: &[usize]) -> Vec<usize> {
-        index.iter().zip(&self.0).map(|(&i, c)| c[i]).collect()
+        index.iter().zip(&self.lengths).map(|(&i, c)| c[i]).collect()
     }
 
     /// The element box of the block at multi-index `index`.
     pub fn block_region(&self, index: &[usize]) -> Region {
-        let start = index.iter().zip(&self.0).map(|(&i, c)| c[..i].iter().sum()).collect();
+        let start = index.iter().zip(&self.starts).map(|(&i, s)| s[i]).collect();
         Region { start, shape: self.block_shape(index) }
     }
 
@@ -140,33 +160,21 @@ impl Chunks {
     pub fn block_linear(&self, index: &[usize]) -> usize {
         let mut linear = 0;
         for (d, &i) in index.iter().enumerate() {
-            linear = linear * self.0[d].len() + i;
+            linear = linear * self.lengths[d].len() + i;
         }
         linear
     }
 
     /// Block offsets (element start of each block) along axis `d`, plus the axis length at the end.
-    pub fn offsets(&self, d: usize) -> Vec<usize> {
-        let mut out = Vec::with_capacity(self.0[d].len() + 1);
-        let mut acc = 0;
-        out.push(0);
-        for &c in &self.0[d] {
-            acc += c;
-            out.push(acc);
-        }
-        out
+    pub fn offsets(&self, d: usize) -> &[usize] {
+        &self.starts[d]
     }
 
     /// The block along axis `d` that holds element `i` (`i` must be in bounds).
     pub fn block_of(&self, d: usize, i: usize) -> usize {
-        let mut acc = 0;
-        for (b, &c) in self.0[d].iter().enumerate() {
-            acc += c;
-            if i < acc {
-                return b;
-            }
-        }
-        self.0[d].len().saturating_sub(1)
+        // the first block ending after i (blocks of length 0 end where they start)
+        let ends = &self.starts[d][1..];
+        ends.partition_point(|&end| end <= i).min(self.lengths[d].len().saturating_sub(1))
     }
 
     /// The block holding every element of `region`, if a single block does.
@@ -192,7 +200,7 @@ impl Chunks {
 impl fmt::Debug for Chunks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(")?;
-        for (d, c) in self.0.iter().enumerate() {
+        for (d, c) in self.lengths.iter().enumerate() {
             if d > 0 {
                 write!(f, ", ")?;
             }
@@ -402,7 +410,7 @@ pub fn normalize_chunks(spec: &ChunkSpec, shape: &[usize], dtype: DType, previou
             out[d] = Some(split_axis(shape[d], lens[k]));
         }
     }
-    Ok(Chunks(out.into_iter().map(|c| c.expect("every axis set")).collect()))
+    Ok(Chunks::new(out.into_iter().map(|c| c.expect("every axis set")).collect()))
 }
 
 /// Block lengths for auto axes: as close to equal as the axis lengths allow, with a product

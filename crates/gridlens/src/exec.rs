@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod kernel;
 pub mod lanes;
+pub mod piece;
 pub mod progress;
 pub mod reduce;
 mod run;

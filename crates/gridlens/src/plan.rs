@@ -14,6 +14,7 @@
 //! way dask does it (unified by refinement, sliced without rechunking).
 
 pub mod kernel;
+pub mod pieces;
 pub mod reduce;
 
 use crate::block::c_strides;
@@ -312,7 +313,7 @@ impl Planner {
                 let split = whole.as_slice() != node.chunks().axes();
                 let lengths = input.chunks().axis(*axis).to_vec();
                 let mut deps = Vec::with_capacity(lengths.len());
-                for (kb, (start, len)) in input.chunks().offsets(*axis).into_iter().zip(lengths).enumerate() {
+                for (kb, (start, len)) in input.chunks().offsets(*axis).iter().copied().zip(lengths).enumerate() {
                     if split {
                         let mut r = region.clone();
                         r.start.insert(*axis, start);
@@ -1092,6 +1093,8 @@ pub struct Explain {
     pub read_bytes: usize,
     /// Fused programs: what each does, its operator count, and how many tasks run it.
     pub programs: Vec<(String, usize, usize)>,
+    /// The Dask tasks a cluster would run ([`Plan::pieces`]).
+    pub cluster_tasks: usize,
 }
 
 impl Explain {
@@ -1108,6 +1111,7 @@ impl Explain {
             stages: plan.stage_counts(),
             read_bytes: plan.read_bytes(),
             programs: plan.programs(),
+            cluster_tasks: plan.pieces().pieces.len(),
         }
     }
 }
@@ -1139,6 +1143,8 @@ impl fmt::Display for Explain {
                 writeln!(s, "  {what:<28} {ops:>3} fused operators, {n:>7} tasks")?;
             }
         }
+        writeln!(s)?;
+        writeln!(s, "On a Dask cluster: {} tasks (output blocks, reduction groups, combines)", self.cluster_tasks)?;
         f.write_str(&s)
     }
 }
