@@ -5,13 +5,17 @@
   dask      dask.array's own graph on the cluster: one task per storage chunk reading it
             with h5py (as `da.from_array` does), then dask's mean tree
   gridlens  gridlens's graph on the cluster (`Array.to_dask()`): one task per output block,
-            computed by gridlens where it runs
+            per reduction group of up to split_every chunks and per combine, computed by
+            gridlens where it runs
   local     gridlens on this machine's two cores (`Array.compute()`), the cluster's floor
+
+With --cli BIN, also the command line: `BIN eval EXPR -o OUT.npy --scheduler-file F` (through
+the Python sidecar) beside the same command run locally.
 
 Needs the Python package built in release mode (`cd python && maturin develop --release`)
 and dask, distributed, h5py.
 
-    python3 benches/cluster.py --weather DIR [--era5 DIR] [--runs 5]
+    python3 benches/cluster.py --weather DIR [--era5 DIR] [--runs 5] [--cli target/release/gridlens]
 """
 
 import argparse
@@ -101,6 +105,7 @@ def main():
     ap.add_argument("--weather")
     ap.add_argument("--era5")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cli", help="the gridlens binary, to time `eval --scheduler-file` too")
     a = ap.parse_args()
     import dask.array as da
     import gridlens as gl
@@ -112,6 +117,7 @@ def main():
         workloads.append(("ERA5 month mean", sorted(glob.glob(f"{a.era5}/*.nc")), "/t2m", "nanmean(x, axis=0)"))
     with tempfile.TemporaryDirectory() as tmp:
         client, procs = start_cluster(tmp)
+        scheduler_file = os.path.join(tmp, "scheduler.json")
         try:
             for label, files, dataset, expr in workloads:
                 source = os.path.join(os.path.dirname(files[0]), "*" + os.path.splitext(files[0])[1]) + ":" + dataset
@@ -127,9 +133,20 @@ def main():
                 dk = timed(lambda: client.compute(da.nanmean(d, axis=0)).result(), a.runs)
                 np.testing.assert_allclose(gl_cluster[3], dk[3], rtol=1e-5)  # dask folds float32 in float32
                 assert np.array_equal(gl_cluster[3], local[3]), "cluster and local differ"
+                cli = {}
+                if a.cli:
+                    out = os.path.join(tmp, "out.npy")
+                    base = [a.cli, "eval", expr, "-i", f"x={source}", "-o", out, "--overwrite"]
+                    env = dict(os.environ, GRIDLENS_PYTHON=sys.executable)
+                    run = lambda extra: subprocess.run(base + extra, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    run(["--scheduler-file", scheduler_file])
+                    cli_cluster = timed(lambda: run(["--scheduler-file", scheduler_file]), a.runs)
+                    cli_local = timed(lambda: run([]), a.runs)
+                    cli = {"cli_cluster_s": round(cli_cluster[0], 3), "cli_local_s": round(cli_local[0], 3), "cli_cluster_over_local": round(cli_cluster[0] / cli_local[0], 2)}
                 print(
                     json.dumps(
                         {
+                            **cli,
                             "workload": label,
                             "bytes": sum(os.path.getsize(f) for f in files),
                             "dask_tasks": n_dask,

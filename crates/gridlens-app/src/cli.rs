@@ -363,7 +363,10 @@ fn on_cluster(
 ) -> Result<()> {
     let chunks = &plan.chunks;
     let mut got = 0usize;
-    cluster::compute(scheduler, expr, bound, chunks, plan.dtype, &control.cancel, &mut |event| {
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    // seconds each worker thread spent on output blocks (the last task of each)
+    let mut busy: std::collections::BTreeMap<(String, u64), f64> = Default::default();
+    let result = cluster::compute(scheduler, expr, bound, chunks, plan.dtype, &control.cancel, &mut |event| {
         match event {
             cluster::Event::Connected { workers, tasks, blocks } => {
                 let threads: usize = workers.iter().map(|w| w.threads).sum();
@@ -371,17 +374,38 @@ fn on_cluster(
                     "on the Dask cluster at {scheduler}: {} workers, {threads} threads; {tasks} tasks, {blocks} output blocks",
                     workers.len()
                 );
+                if std::io::stderr().is_terminal() {
+                    let b = indicatif::ProgressBar::new(blocks as u64);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} blocks {msg}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar = Some(b);
+                }
             }
-            cluster::Event::Block { index, block, .. } => {
+            cluster::Event::Block { index, block, worker, thread, start, stop } => {
+                *busy.entry((worker.clone(), thread)).or_insert(0.0) += (stop - start).max(0.0);
                 if let Some(s) = sink {
                     s.write(&chunks.block_region(&chunks.block_index(index)), &block)?;
                 }
                 on_block(index, &Arc::new(block));
                 got += 1;
+                if let Some(b) = &bar {
+                    b.inc(1);
+                    b.set_message(format!("last from {worker}"));
+                }
             }
         }
         Ok(())
-    })?;
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    result?;
+    if !busy.is_empty() {
+        let times: Vec<String> = busy.values().map(|s| format!("{s:.2} s")).collect();
+        eprintln!("{got} blocks from {} worker threads (their output tasks took {})", busy.len(), times.join(", "));
+    }
     if got != chunks.num_blocks() {
         bail!("the Dask cluster at {scheduler} sent {got} of {} blocks", chunks.num_blocks());
     }

@@ -9,7 +9,7 @@ use gridlens::chunks::Chunks;
 use gridlens::exec::CancelToken;
 use gridlens::{Block, Buffer, DType};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -177,3 +177,55 @@ fn a_scheduler_that_is_not_there_is_named() {
     assert!(!out.status.success());
     assert!(stderr.contains("cannot reach the Dask scheduler at tcp://127.0.0.1:9"), "{stderr}");
 }
+
+#[test]
+fn a_killed_command_leaves_nothing_running_on_the_cluster() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(python) = python() else { return };
+    let cluster = Cluster::start(&python);
+    // a client of its own that watches the cluster from the moment it is told to
+    let watch = format!(
+        "import sys, time\nfrom distributed import Client\nc = Client(scheduler_file={:?}, timeout=60)\nprint('ready', flush=True)\nsys.stdin.readline()\nt = time.time()\nwhile time.time() - t < 30:\n    busy = sum(len(v) for v in c.processing().values()) + sum(len(v) for v in c.has_what().values())\n    if busy == 0:\n        break\n    time.sleep(0.05)\nprint(f'{{busy}} {{time.time() - t:.3f}}', flush=True)\n",
+        cluster.file.to_str().unwrap()
+    );
+    let mut watcher =
+        std::process::Command::new(&python).args(["-c", &watch]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut watched = BufReader::new(watcher.stdout.take().unwrap());
+    let mut line = String::new();
+    watched.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // hundreds of blocks of some tens of milliseconds each: seconds on two workers
+    let mut job = std::process::Command::new(assert_cmd::cargo::cargo_bin("gridlens"))
+        .env("GRIDLENS_PYTHON", &python)
+        .args([
+            "eval",
+            "(x + random.normal(0, 1, size=(31, 180, 360), chunks=(31, 10, 10), seed=7)).std(axis=0)",
+            "-i",
+            &weather(),
+            "--stats",
+        ])
+        .args(["--scheduler-file", cluster.file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(job.stderr.take().unwrap());
+    let mut said = String::new();
+    stderr.read_line(&mut said).unwrap();
+    assert!(said.contains("on the Dask cluster"), "{said}");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(job.try_wait().unwrap().is_none(), "the job ended before the kill: make it longer");
+    // the harshest end: no chance to say goodbye; the sidecar sees its pipes close
+    job.kill().unwrap();
+    job.wait().unwrap();
+    writeln!(watcher.stdin.take().unwrap(), "go").unwrap();
+    line.clear();
+    watched.read_line(&mut line).unwrap();
+    let _ = watcher.wait();
+    let (busy, seconds) = line.trim().split_once(' ').unwrap();
+    assert_eq!(busy, "0", "tasks still running or held on the cluster 30 s after the kill");
+    let seconds: f64 = seconds.parse().unwrap();
+    // about a second is the aim; a loaded CI machine gets some slack
+    assert!(seconds < 5.0, "the cluster took {seconds} s to drop a killed job");
+    eprintln!("the cluster was idle {seconds:.2} s after the kill");
+}
