@@ -138,19 +138,19 @@ impl Value {
                 }
                 Partial::Counted { sum, count } => {
                     out.push(2);
-                    put_buffer(&mut out, &Buffer::F64(sum.clone()));
-                    put_buffer(&mut out, &Buffer::U64(count.clone()));
+                    put_values(&mut out, sum);
+                    put_values(&mut out, count);
                 }
                 Partial::Moments { n, mean, m2 } => {
                     out.push(3);
                     for v in [n, mean, m2] {
-                        put_buffer(&mut out, &Buffer::F64(v.clone()));
+                        put_values(&mut out, v);
                     }
                 }
                 Partial::Arg { values, index } => {
                     out.push(4);
                     put_acc(&mut out, values);
-                    put_buffer(&mut out, &Buffer::I64(index.clone()));
+                    put_values(&mut out, index);
                 }
             },
         }
@@ -213,20 +213,43 @@ fn put_name(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(name.as_bytes());
 }
 
-fn put_buffer(out: &mut Vec<u8>, b: &Buffer) {
-    put_name(out, b.dtype().name());
-    put_u64(out, b.len() as u64);
-    out.extend_from_slice(b.as_bytes());
+/// A typed vector: its dtype's name, its length and its elements' bytes.
+fn put_values<T: Pod>(out: &mut Vec<u8>, v: &[T]) {
+    put_name(out, T::DTYPE.name());
+    put_u64(out, v.len() as u64);
+    // SAFETY: `Pod` types are plain numbers (bool is one byte holding 0 or 1) without padding,
+    // so their bytes may be viewed as u8; this writes them without a copy of the vector.
+    out.extend_from_slice(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) });
+}
+
+/// The element types of partial results.
+trait Pod: Copy {
+    const DTYPE: DType;
+}
+
+impl Pod for f64 {
+    const DTYPE: DType = DType::F64;
+}
+
+impl Pod for i64 {
+    const DTYPE: DType = DType::I64;
+}
+
+impl Pod for u64 {
+    const DTYPE: DType = DType::U64;
+}
+
+impl Pod for bool {
+    const DTYPE: DType = DType::Bool;
 }
 
 fn put_acc(out: &mut Vec<u8>, acc: &Acc) {
-    let b = match acc {
-        Acc::F64(v) => Buffer::F64(v.clone()),
-        Acc::I64(v) => Buffer::I64(v.clone()),
-        Acc::U64(v) => Buffer::U64(v.clone()),
-        Acc::Bool(v) => Buffer::Bool(v.clone()),
-    };
-    put_buffer(out, &b);
+    match acc {
+        Acc::F64(v) => put_values(out, v),
+        Acc::I64(v) => put_values(out, v),
+        Acc::U64(v) => put_values(out, v),
+        Acc::Bool(v) => put_values(out, v),
+    }
 }
 
 struct Reader<'a> {
