@@ -38,13 +38,11 @@ def _send(out, event, payload=None):
 
 def _output_with_span(expr, inputs, index, given, shape, dtype):
     """An output block as bytes, with where and when it was computed."""
-    import threading as _threading
-
     from . import _on_worker, _opened, _worker_address
 
     start = time.time()
     data = _on_worker(lambda: _opened(expr, inputs).piece(index, given, True))
-    return data, (_worker_address() or "local", _threading.get_ident(), start, time.time())
+    return data, (_worker_address() or "local", threading.get_ident(), start, time.time())
 
 
 def run(request, out, cancelled):
@@ -101,8 +99,9 @@ def _compute(gl, client, as_completed, request, out, cancelled):
     release_at = {}  # position -> pieces to let go once it is submitted
 
     def task_of(i, sub):
-        """Piece `i`'s task with what it needs added to `sub`; held pieces as their futures."""
-        stack = [i]
+        """Piece `i`'s task with what it needs added to `sub`, held pieces as their futures;
+        returns the pieces added."""
+        added, stack = [], [i]
         while stack:
             j = stack.pop()
             if keys[j] in sub:
@@ -111,7 +110,9 @@ def _compute(gl, client, as_completed, request, out, cancelled):
             deps = pieces[j][0]
             given = [held[d] if d in held else keys[d] for d in deps]
             sub[keys[j]] = task[:4] + (given,) + task[5:]
+            added.append(j)
             stack.extend(d for d in deps if d not in held)
+        return added
 
     ac = as_completed()
     inflight = set()
@@ -119,9 +120,9 @@ def _compute(gl, client, as_completed, request, out, cancelled):
     def submit(pos):
         i = order[pos]
         sub = {}
-        task_of(i, sub)
+        added = task_of(i, sub)
         # pieces first needed here and needed by later outputs too: held until their last
-        shared = [d for d in sub_pieces(i) if first[d] == pos and last[d] > pos and d not in held]
+        shared = [d for d in added if first[d] == pos and last[d] > pos]
         futures = client.get(sub, [keys[i]] + [keys[d] for d in shared], sync=False)
         for d, f in zip(shared, futures[1:]):
             held[d] = f
@@ -130,16 +131,6 @@ def _compute(gl, client, as_completed, request, out, cancelled):
             held.pop(d, None)
         ac.add(futures[0])
         inflight.add(futures[0])
-
-    def sub_pieces(i):
-        seen, stack = set(), [i]
-        while stack:
-            j = stack.pop()
-            for d in pieces[j][0]:
-                if d not in seen and d not in held:
-                    seen.add(d)
-                    stack.append(d)
-        return seen
 
     window = request.get("window") or max(4, 2 * sum(w["nthreads"] for w in workers))
     next_pos = 0

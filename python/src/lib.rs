@@ -94,14 +94,12 @@ impl Lazy {
 
     /// What computing it takes: the table `gridlens explain` prints.
     fn explain(&self) -> PyResult<String> {
-        let plan = Plan::build(&self.array, false).map_err(err)?;
-        Ok(Explain::of(&plan).to_string())
+        Ok(Explain::of(&self.cut()?.0).to_string())
     }
 
     /// (bytes, chunk bytes, blocks, tasks, bytes read): the numbers of the table.
     fn summary(&self) -> PyResult<(usize, usize, usize, usize, usize)> {
-        let plan = Plan::build(&self.array, false).map_err(err)?;
-        let e = Explain::of(&plan);
+        let e = Explain::of(&self.cut()?.0);
         Ok((e.bytes, e.chunk_bytes, e.chunks, e.tasks, e.read_bytes))
     }
 
@@ -113,22 +111,6 @@ impl Lazy {
         let opts = ExecOptions { threads, ..Default::default() };
         let array = self.array.clone();
         let block = py.detach(|| gridlens::compute(&array, &opts)).map_err(err)?;
-        Ok(PyBytes::new(py, block.data().as_bytes()))
-    }
-
-    /// The region `starts[i]..starts[i] + lengths[i]` of the array, computed (its bytes): what
-    /// one Dask task of `to_dask` computes. Only the input chunks the region needs are read.
-    #[pyo3(signature = (starts, lengths, threads = 1))]
-    fn block<'py>(&self, py: Python<'py>, starts: Vec<usize>, lengths: Vec<usize>, threads: usize) -> PyResult<Bound<'py, PyBytes>> {
-        use gridlens::expr::IndexItem;
-        let items: Vec<IndexItem> = starts
-            .iter()
-            .zip(&lengths)
-            .map(|(&s, &n)| IndexItem::Slice { start: Some(s as i64), stop: Some((s + n) as i64), step: None })
-            .collect();
-        let part = self.array.index(&items).map_err(err)?;
-        let opts = ExecOptions { threads, ..Default::default() };
-        let block = py.detach(|| gridlens::compute(&part, &opts)).map_err(err)?;
         Ok(PyBytes::new(py, block.data().as_bytes()))
     }
 

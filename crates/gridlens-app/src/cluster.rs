@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use gridlens::chunks::Chunks;
 use gridlens::exec::CancelToken;
-use gridlens::{Block, Buffer, DType};
+use gridlens::{Block, DType};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -235,7 +235,8 @@ fn read_events(
                 }
                 let mut bytes = vec![0u8; nbytes];
                 out.read_exact(&mut bytes).with_context(|| format!("reading block {index} from the Dask sidecar"))?;
-                let data = Buffer::from_ne_bytes(dtype, &bytes).map_err(|e| anyhow!("block {index} from the cluster: {e}"))?;
+                // (nbytes was checked above: whole elements)
+                let data = gridlens::exec::piece::native(dtype, &bytes);
                 drop(bytes);
                 on_event(Event::Block {
                     index,

@@ -184,37 +184,6 @@ impl Buffer {
         }
     }
 
-    /// A buffer of `dtype` from its elements' bytes in native byte order (as
-    /// [`Buffer::as_bytes`] gives them); bool bytes other than 0 are true.
-    ///
-    /// # Errors
-    /// A length that is not a whole number of elements.
-    pub fn from_ne_bytes(dtype: DType, bytes: &[u8]) -> Result<Buffer, String> {
-        macro_rules! read {
-            ($t:ty, $variant:ident) => {
-                Buffer::$variant(
-                    bytes.chunks_exact(size_of::<$t>()).map(|c| <$t>::from_ne_bytes(c.try_into().expect("element bytes"))).collect(),
-                )
-            };
-        }
-        if bytes.len() % dtype.size_bytes() != 0 {
-            return Err(format!("{} bytes are not whole {} elements", bytes.len(), dtype.name()));
-        }
-        Ok(match dtype {
-            DType::Bool => Buffer::Bool(bytes.iter().map(|&b| b != 0).collect()),
-            DType::I8 => read!(i8, I8),
-            DType::I16 => read!(i16, I16),
-            DType::I32 => read!(i32, I32),
-            DType::I64 => read!(i64, I64),
-            DType::U8 => Buffer::U8(bytes.to_vec()),
-            DType::U16 => read!(u16, U16),
-            DType::U32 => read!(u32, U32),
-            DType::U64 => read!(u64, U64),
-            DType::F32 => read!(f32, F32),
-            DType::F64 => read!(f64, F64),
-        })
-    }
-
     pub fn dtype(&self) -> DType {
         match self {
             Buffer::Bool(_) => DType::Bool,

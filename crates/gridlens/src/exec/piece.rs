@@ -172,7 +172,7 @@ impl Value {
                 let ndim = r.u64()? as usize;
                 let shape = (0..ndim).map(|_| r.u64().map(|n| n as usize)).collect::<Result<Vec<_>, _>>()?;
                 let len: usize = shape.iter().product();
-                let data = Buffer::from_ne_bytes(dtype, r.take(len * dtype.size_bytes())?)?;
+                let data = native(dtype, r.take(len * dtype.size_bytes())?);
                 Value::Block(Arc::new(Block::new(shape, data)))
             }
             1 => Value::Partial(Partial::Values(r.acc()?)),
@@ -203,6 +203,12 @@ impl Value {
 }
 
 const MAGIC: &[u8] = b"GLV1";
+
+/// Elements of `dtype` from their bytes in this machine's byte order (as `to_bytes` wrote
+/// them); the caller took a whole number of elements.
+pub fn native(dtype: DType, bytes: &[u8]) -> Buffer {
+    crate::io::elements::decode(dtype, bytes, cfg!(target_endian = "big"))
+}
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_ne_bytes());
@@ -283,7 +289,7 @@ impl<'a> Reader<'a> {
         let dtype = self.dtype()?;
         let len = self.u64()? as usize;
         let bytes = self.take(len.checked_mul(dtype.size_bytes()).ok_or("a buffer too long")?)?;
-        Buffer::from_ne_bytes(dtype, bytes)
+        Ok(native(dtype, bytes))
     }
 
     fn acc(&mut self) -> Result<Acc, String> {

@@ -29,32 +29,12 @@ pub struct Piece {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pieces {
     pub pieces: Vec<Piece>,
-    /// For each engine task that is a root, its piece.
-    piece_of: Vec<Option<u32>>,
-}
-
-impl Pieces {
-    /// The piece whose root is `task`, if `task` is a root.
-    pub fn piece_of(&self, task: TaskId) -> Option<usize> {
-        self.piece_of[task.index()].map(|p| p as usize)
-    }
-
-    /// How many engine tasks run in more than one piece (a cheap read shared by two roots is
-    /// read twice; nothing expensive is: reductions are roots).
-    pub fn repeated_tasks(&self, plan: &Plan) -> usize {
-        let mut seen = vec![0u32; plan.tasks.len()];
-        for p in &self.pieces {
-            for t in &p.tasks {
-                seen[t.index()] += 1;
-            }
-        }
-        seen.iter().filter(|&&n| n > 1).count()
-    }
 }
 
 impl Plan {
-    /// Cuts the plan into pieces (see the module's docs). A plan with write tasks is not cut:
-    /// a cluster computes blocks, and the writing stays with the caller.
+    /// Cuts the plan into pieces (see the module's docs). Write tasks are in no piece (they
+    /// consume output blocks and are never roots): a cluster computes blocks, and the writing
+    /// stays with the caller.
     pub fn pieces(&self) -> Pieces {
         let n = self.tasks.len();
         let mut root = vec![false; n];
@@ -85,7 +65,7 @@ impl Plan {
                 _ => false,
             };
             // a finished reduction is read by every block that needs it: computed once
-            if finished && !matches!(t.work, Work::Write { .. }) {
+            if finished {
                 root[i] = true;
             }
         }
@@ -94,7 +74,7 @@ impl Plan {
         let mut pieces = Vec::new();
         let mut mark = vec![u32::MAX; n];
         for r in 0..n {
-            if !root[r] || matches!(self.tasks[r].work, Work::Write { .. }) {
+            if !root[r] {
                 continue;
             }
             let index = pieces.len() as u32;
@@ -123,7 +103,7 @@ impl Plan {
             let output_block = self.tasks[r].output_block;
             pieces.push(Piece { root: TaskId(r as u32), deps, tasks, output_block });
         }
-        Pieces { pieces, piece_of }
+        Pieces { pieces }
     }
 }
 
@@ -133,6 +113,18 @@ mod tests {
     use crate::expr::Array;
     use crate::expr::parse::evaluate;
     use std::collections::HashMap;
+
+    /// How many engine tasks run in more than one piece (a cheap read shared by two roots is
+    /// read twice; nothing expensive should be: reductions are roots).
+    fn repeated_tasks(pieces: &Pieces, plan: &Plan) -> usize {
+        let mut seen = vec![0u32; plan.tasks.len()];
+        for p in &pieces.pieces {
+            for t in &p.tasks {
+                seen[t.index()] += 1;
+            }
+        }
+        seen.iter().filter(|&&n| n > 1).count()
+    }
 
     fn plan(expr: &str) -> Plan {
         let a = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[40, 6, 10]), |i| (i[0] * 60 + i[1] * 10 + i[2]) as f64);
@@ -150,7 +142,7 @@ mod tests {
         // 40 records per output block, in groups of at most 32 (several, so both workers work)
         let groups = pieces.pieces.iter().filter(|q| q.deps.is_empty()).count();
         assert!(groups >= 8, "{groups} groups");
-        assert_eq!(pieces.repeated_tasks(&p), 0);
+        assert_eq!(repeated_tasks(&pieces, &p), 0);
         // every task of the plan runs in some piece
         let mut covered = vec![false; p.tasks.len()];
         pieces.pieces.iter().flat_map(|q| &q.tasks).for_each(|t| covered[t.index()] = true);
@@ -167,7 +159,7 @@ mod tests {
             assert!(mean.output_block.is_none());
         }
         // the mean is computed once, not once per output block
-        assert_eq!(pieces.repeated_tasks(&p), 0);
+        assert_eq!(repeated_tasks(&pieces, &p), 0);
     }
 
     #[test]
