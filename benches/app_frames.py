@@ -66,19 +66,32 @@ def wait_for(log, app, pred, timeout):
     return None
 
 
-def second_look(args, env, app, log, preset):
-    """After the job: a click on the image centre, and the time from the click (pick row) to
-    the pixel's time series drawn (series row), in ms."""
-    series_ms = None
-    if not shutil.which("xdotool"):
-        return series_ms
-    subprocess.run(["xdotool", "mousemove", "760", "400", "click", "1"], env=env, check=False)
-    pick = wait_for(log, app, lambda r: r[0] == "pick", 5)
+def click_to_series(env, app, log, x, y, after_ms):
+    """Clicks screen point (x, y) and returns the ms from the click (pick row) to the pixel's
+    time series drawn (series row), or None."""
+    subprocess.run(["xdotool", "mousemove", str(x), str(y), "click", "1"], env=env, check=False)
+    pick = wait_for(log, app, lambda r: r[0] == "pick" and float(r[1]) > after_ms, 5)
     if pick:
-        series = wait_for(log, app, lambda r: r[0] == "series" and float(r[1]) >= float(pick[1]), 30)
+        series = wait_for(log, app, lambda r: r[0] == "series" and float(r[1]) >= float(pick[1]), 60)
         if series:
-            series_ms = float(series[1]) - float(pick[1])
-    return series_ms
+            return float(series[1]) - float(pick[1])
+    return None
+
+
+def second_look(args, env, app, log, preset):
+    """After the job: a click on the image centre at once, and the time from the click to the
+    pixel's time series drawn, in ms; then, when the app fills its cache after the job
+    (`filled` row: `--keep-decoded after`, the default where fresh memory is slow), how long
+    after the job the fill ended and a second click's time to its series."""
+    if not shutil.which("xdotool"):
+        return None, None, None
+    done = float(next(r for r in read_log(log) if r[0] == "done")[1])
+    at_once = click_to_series(env, app, log, 760, 400, done)
+    filled = wait_for(log, app, lambda r: r[0] == "filled", 60)
+    if not filled:
+        return at_once, None, None
+    later = click_to_series(env, app, log, 700, 380, float(filled[1]))
+    return at_once, float(filled[1]) - done, later
 
 
 def run_app(args, source, preset, log):
@@ -90,7 +103,8 @@ def run_app(args, source, preset, log):
         os.remove(log)
     env = dict(os.environ, DISPLAY=args.display)
     t0 = time.monotonic()
-    app = subprocess.Popen([args.gridlens, "view", source, "--preset", preset, "--day", "3", "--frame-log", log],
+    app = subprocess.Popen([args.gridlens, "view", source, "--preset", preset, "--day", "3", "--frame-log", log,
+                            "--keep-decoded", args.keep_decoded],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     inputs = []
     try:
@@ -156,6 +170,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--display", help="an X display to use (default: start a private Xvfb)")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--keep-decoded", default="auto", help="the app's --keep-decoded: during, after or auto")
     args = ap.parse_args()
     xvfb = None
     if not args.display:
@@ -178,12 +193,14 @@ def main():
             subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
             for preset in args.presets.split(","):
                 expr = PRESETS[preset]
-                app_s, cli_s, ui_ms, lat, firsts, parts, picks = [], [], [], [], [], [], []
+                app_s, cli_s, ui_ms, lat, firsts, parts, picks, fills, later = [], [], [], [], [], [], [], [], []
                 for r in range(args.runs):
                     s, during, latency, renderer, first, partials, series_ms = run_app(args, source, preset, log)
                     firsts += [first] if first is not None else []
                     parts.append(partials)
-                    picks += [series_ms] if series_ms is not None else []
+                    picks += [series_ms[0]] if series_ms[0] is not None else []
+                    fills += [series_ms[1]] if series_ms[1] is not None else []
+                    later += [series_ms[2]] if series_ms[2] is not None else []
                     app_s.append(s)
                     ui_ms += during
                     lat += latency
@@ -194,20 +211,23 @@ def main():
                                     ui_max=max(ui_ms) if ui_ms else None, ui_mean=statistics.mean(ui_ms) if ui_ms else None,
                                     frames=len(ui_ms) / args.runs, latency=max(lat) if lat else None,
                                     first=statistics.median(firsts) if firsts else None, partials=statistics.median(parts),
-                                    series=statistics.median(picks) if picks else None))
+                                    series=statistics.median(picks) if picks else None,
+                                    fill=statistics.median(fills) if fills else None,
+                                    later=statistics.median(later) if later else None))
     finally:
         if xvfb:
             xvfb.terminate()
     print(f"\nrenderer: {renderer}; medians of {args.runs} runs; {os.cpu_count()} cores\n")
     print("| data | preset (expression) | app job | command line | app / cli | frames during the job | ui ms per frame (mean / max) | input to frame (max) "
-          "| first picture | snapshots | click to series |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| first picture | snapshots | click to series at once | cache filled after the job | click to series then |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ms = lambda v: f"{v:.0f} ms" if v is not None else "—"
     for r in results:
         ui = f"{r['ui_mean']:.1f} / {r['ui_max']:.1f}" if r["ui_max"] is not None else "—"
         lat = f"{r['latency']:.0f} ms" if r["latency"] is not None else "—"
         print(f"| {r['what']} | {r['preset']} (`{r['expr']}`) | {r['app']:.3f} s | {r['cli']:.3f} s | {r['app'] / r['cli']:.2f}× | "
-              f"{r['frames']:.0f} | {ui} | {lat} | {ms(r['first'])} | {r['partials']:.0f} | {ms(r['series'])} |")
+              f"{r['frames']:.0f} | {ui} | {lat} | {ms(r['first'])} | {r['partials']:.0f} | {ms(r['series'])} | "
+              f"{ms(r['fill'])} | {ms(r['later'])} |")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,8 @@ pub struct GridlensApp {
     wake: job::Wake,
     /// Decoded blocks shared by the app's jobs: a second look at the same data reads memory.
     pub cache: Arc<gridlens::exec::cache::BlockCache>,
+    /// The cache being filled after a display job (its id, and the fill's control).
+    pub filling: Option<(u64, Arc<gridlens::JobControl>)>,
     /// Frames drawn so far.
     frames: u64,
     /// The next job comes with new panels (a data set opened, another operation), whose first
@@ -287,6 +289,7 @@ impl GridlensApp {
             renderer,
             wake,
             cache: Arc::new(gridlens::exec::cache::BlockCache::new(cache_budget)),
+            filling: None,
             frames: 0,
             awaiting_go: None,
             job_keeps_mean: false,
@@ -419,9 +422,12 @@ impl GridlensApp {
         crate::map::coastlines::outlines(self.repaint_fn())
     }
 
-    /// Cancels the display job (its late tiles are dropped).
+    /// Cancels the display job (its late tiles are dropped) and a cache fill after one.
     pub fn cancel(&mut self) {
         self.anomaly_after_mean = false;
+        if let Some((_, f)) = self.filling.take() {
+            f.cancel.cancel();
+        }
         if let Some(j) = self.job.take() {
             j.cancel();
             self.status.outcome = Some(Err(ExecError::Cancelled));
@@ -768,6 +774,7 @@ impl GridlensApp {
             }
         }
         self.poll_job();
+        self.poll_fill();
         self.poll_colors(ctx);
         if let Some(s) = &mut self.series
             && let Some(j) = &s.job
@@ -787,6 +794,18 @@ impl GridlensApp {
         self.poll_export();
         if let Some(b) = self.browser.as_mut() {
             b.poll();
+        }
+    }
+
+    /// Notes the end of a cache fill.
+    fn poll_fill(&mut self) {
+        let Some((job, control)) = &self.filling else { return };
+        let snap = control.progress.snapshot();
+        if snap.state != gridlens::exec::JobState::Running {
+            if let Some(log) = &mut self.frame_log {
+                log.filled(*job, snap.done[gridlens::plan::Stage::Decode.index()]);
+            }
+            self.filling = None;
         }
     }
 
@@ -850,6 +869,7 @@ impl GridlensApp {
                 }
                 JobEvent::Finished(r, took) => finished = Some((r, took)),
                 JobEvent::Kept(block) => self.mean_cache = Some(block),
+                JobEvent::Filling(control) => self.filling = Some((id, control)),
                 JobEvent::Changed(why) => {
                     // the job ends here: what follows is its Finished(cancelled)
                     changed = Some(why);
@@ -980,7 +1000,8 @@ impl eframe::App for GridlensApp {
         for c in commands {
             self.apply(c);
         }
-        let busy = self.job.is_some() || self.loading.is_some() || self.demo.is_some() || self.export.job.is_some();
+        let busy =
+            self.job.is_some() || self.loading.is_some() || self.demo.is_some() || self.export.job.is_some() || self.filling.is_some();
         if busy {
             // progress panels tick even when no tile arrives (less often when drawing in software)
             ctx.request_repaint_after(self.renderer.streaming_interval().max(Duration::from_millis(100)));

@@ -199,6 +199,12 @@ pub struct ViewArgs {
     /// stored (default: as last time, 0° at first).
     #[arg(long, value_name = "LON", allow_hyphen_values = true)]
     pub centre: Option<String>,
+    /// When the decoded blocks of compressed data are kept for a second look (a pixel's time
+    /// series, another operation): during (as the job decodes them), after (decoded again
+    /// once the job is done, at the lowest priority) or auto (after where fresh memory is
+    /// slow, as in a virtual machine that hands freed memory back to its host).
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub keep_decoded: String,
 }
 
 /// Opens the inputs named by `-i NAME=SOURCE` arguments.

@@ -51,6 +51,12 @@ fn view(args: &cli::ViewArgs) -> anyhow::Result<()> {
             args.day,
         )),
     };
+    let keep = match args.keep_decoded.as_str() {
+        "during" => app::job::KeepDecoded::During,
+        "after" => app::job::KeepDecoded::After,
+        "auto" => app::job::KeepDecoded::Auto,
+        other => anyhow::bail!("--keep-decoded {other}: expected during, after or auto"),
+    };
     limit_software_rasterizer();
     let options = app::AppOptions {
         sources: args.sources.clone(),
@@ -58,7 +64,7 @@ fn view(args: &cli::ViewArgs) -> anyhow::Result<()> {
         frame_log: args.frame_log.clone(),
         reopen_last: true,
         preset,
-        tuning: app::job::JobTuning::default(),
+        tuning: app::job::JobTuning { keep, ..Default::default() },
         map: app::MapOptions {
             projection: args.projection.as_deref().map(cli::parse_projection).transpose()?,
             centre: args.centre.as_deref().map(|c| cli::parse_centre(Some(c))).transpose()?,

@@ -9,6 +9,7 @@
 //! memory limit, so memory is bounded by blocks in flight, not by data size.
 
 pub mod cache;
+pub mod fill;
 pub mod kernel;
 pub mod lanes;
 pub mod piece;
@@ -66,7 +67,7 @@ pub struct ExecOptions {
     /// (the app's UI thread) stays responsive while a job uses every core.
     pub background: bool,
     /// Decoded blocks shared with other jobs ([`cache::BlockCache`]): found there instead of
-    /// decoded again, and kept there once decoded.
+    /// decoded again, and kept there once decoded (unless the handle only looks).
     pub cache: Option<cache::SharedCache>,
 }
 
@@ -121,7 +122,7 @@ struct Scheduler<'a> {
     sink: Option<&'a dyn Sink>,
     on_block: &'a (dyn Fn(usize, &Arc<Block>) + Sync),
     memory_limit: usize,
-    cache: Option<Arc<cache::BlockCache>>,
+    cache: Option<cache::SharedCache>,
     partials: Option<Partials<'a>>,
     /// Output blocks already streamed (their snapshots stop).
     output_done: Vec<AtomicBool>,
@@ -214,7 +215,7 @@ pub fn execute_progressively(
         sink,
         on_block,
         memory_limit: opts.memory_limit_bytes(),
-        cache: opts.cache.as_ref().map(|c| c.0.clone()),
+        cache: opts.cache.clone(),
         partials: partials.map(|request| {
             let trees = snapshot::trees(plan, request.min_groups);
             let first = Instant::now() + request.every;
@@ -452,9 +453,14 @@ pub fn compute(array: &crate::expr::Array, opts: &ExecOptions) -> Result<Block, 
 
 /// Lowers the calling thread's scheduling priority (nice +4); best effort.
 fn lower_priority() {
+    set_niceness(4);
+}
+
+/// Sets the calling thread's niceness; best effort.
+fn set_niceness(nice: i32) {
     // SAFETY: plain system calls on the calling thread's id; failure leaves the priority as is.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 4);
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
     }
 }

@@ -2,6 +2,7 @@
 //! priority order, progress that adds up, and failures (errors and panics) reported, not crashed.
 
 use gridlens::chunks::Region;
+use gridlens::exec::compute_into;
 use gridlens::exec::{ExecError, JobState};
 use gridlens::expr::parse::evaluate;
 use gridlens::source::{Source, SourceError};
@@ -243,7 +244,7 @@ fn the_block_cache_holds_its_budget_and_serves_the_next_job() {
     let budget = 10 * field + field / 2;
     let cache = Arc::new(gridlens::exec::cache::BlockCache::new(budget));
     // one worker: records are decoded in order, so the last ten are the ones kept
-    let opts = ExecOptions { threads: 1, cache: Some(gridlens::exec::cache::SharedCache(cache.clone())), ..Default::default() };
+    let opts = ExecOptions { threads: 1, cache: Some(gridlens::exec::cache::SharedCache::keeping(cache.clone())), ..Default::default() };
     let x = Array::from_source(source.clone());
     let run = |text: &str| {
         let a = evaluate(text, &HashMap::from([("x".to_string(), x.clone())])).unwrap();
@@ -275,6 +276,50 @@ fn the_block_cache_holds_its_budget_and_serves_the_next_job() {
     assert_eq!(cache.stats().misses - misses, 10, "read again after the clear");
 }
 
+/// A job that only looks the cache up keeps nothing; the fill after it keeps every decoded
+/// block of its plan (the same values a job that keeps them would), stops at the budget, skips
+/// what is held already, and stops at a cancel; the next job reads them from memory.
+#[test]
+fn a_fill_after_a_looking_job_keeps_its_blocks_within_the_budget() {
+    use gridlens::exec::cache::{BlockCache, SharedCache};
+    use gridlens::exec::fill::{Filled, decoded_blocks, fill};
+    let tmp = tempfile::tempdir().unwrap();
+    let source = deflated_records(&tmp.path().join("records.h5"), 12);
+    let field = 200 * 300 * 4;
+    let x = Array::from_source(source.clone());
+    let plan_of = |text: &str| Plan::build(&evaluate(text, &HashMap::from([("x".to_string(), x.clone())])).unwrap(), false).unwrap();
+    let mean = plan_of("nanmean(x, axis=0)");
+    assert_eq!(decoded_blocks(&mean).len(), 12);
+    let cache = Arc::new(BlockCache::new(64 << 20));
+    let looking = ExecOptions { cache: Some(SharedCache::looking(cache.clone())), ..Default::default() };
+    let first = compute_into(&mean, &looking, &JobControl::new()).unwrap();
+    assert_eq!(cache.stats().blocks, 0, "a looking job keeps nothing");
+    let control = JobControl::new();
+    assert_eq!(fill(&mean, &cache, 2, &control).unwrap(), Filled { blocks: 12, bytes: 12 * field });
+    assert_eq!(control.progress.snapshot().state, gridlens::exec::JobState::Done);
+    // what was kept is what the file holds: the mean from memory equals the first, bit for bit
+    let hits = cache.stats().hits;
+    let again = compute_into(&mean, &looking, &JobControl::new()).unwrap();
+    assert_eq!(cache.stats().hits - hits, 12, "every record from memory");
+    assert_eq!(again.to_f32_vec(), first.to_f32_vec());
+    let series = compute_into(&plan_of("x[:, 5, 6]"), &looking, &JobControl::new()).unwrap();
+    assert_eq!(series.to_f32_vec(), (0..12).map(|k| (k + (5 + 6) % 7) as f32).collect::<Vec<_>>());
+    // held already: nothing to do
+    assert_eq!(fill(&mean, &cache, 1, &JobControl::new()).unwrap().blocks, 0);
+    // a budget of five and a half fields keeps five, the first five records of the plan
+    let small = Arc::new(BlockCache::new(5 * field + field / 2));
+    assert_eq!(fill(&mean, &small, 1, &JobControl::new()).unwrap().blocks, 5);
+    let day = |k: usize| Region { start: vec![k, 0, 0], shape: vec![1, 200, 300] };
+    assert!((0..5).all(|k| small.contains(&source, &day(k))) && !small.contains(&source, &day(5)));
+    // cancelled before it starts: nothing kept, the state says so
+    let none = Arc::new(BlockCache::new(64 << 20));
+    let cancelled = JobControl::new();
+    cancelled.cancel.cancel();
+    assert_eq!(fill(&mean, &none, 2, &cancelled), Err(gridlens::exec::ExecError::Cancelled));
+    assert_eq!(none.stats().blocks, 0);
+    assert_eq!(cancelled.progress.snapshot().state, gridlens::exec::JobState::Cancelled);
+}
+
 /// A block cached from a file that was then rewritten is not used: the source says it
 /// changed, and its blocks are forgotten.
 #[test]
@@ -284,7 +329,7 @@ fn a_changed_file_is_noticed_and_its_blocks_forgotten() {
     let source = deflated_records(&path, 4);
     assert_eq!(source.changed(), None);
     let cache = Arc::new(gridlens::exec::cache::BlockCache::new(64 << 20));
-    let opts = ExecOptions { cache: Some(gridlens::exec::cache::SharedCache(cache.clone())), ..Default::default() };
+    let opts = ExecOptions { cache: Some(gridlens::exec::cache::SharedCache::keeping(cache.clone())), ..Default::default() };
     let plan = Plan::build(
         &evaluate("nanmean(x, axis=0)", &HashMap::from([("x".to_string(), Array::from_source(source.clone()))])).unwrap(),
         false,

@@ -6,7 +6,8 @@
 //! each snapshot of a reduction part-way, `pick,<ms>,<row>,<col>` and `series,<ms>,<row>,<col>`
 //! when a pixel is clicked and when its time series is drawn, `day,<ms>,<day>,` when the day
 //! changes, `done,<ms since start>,<job>,<job seconds>` when a
-//! job ends, and `renderer,<ms since start>,<name>,<software or gpu>` once. The ui time is the
+//! job ends, `filled,<ms since start>,<job>,<blocks kept>` when the cache fill after a job
+//! ends (see `KeepDecoded::After`), and `renderer,<ms since start>,<name>,<software or gpu>` once. The ui time is the
 //! app's own work per frame (what must stay under ~16 ms); the interval also includes drawing,
 //! which happens outside the app (on the GPU, or in software where there is none).
 //! Writes are buffered; the buffer is flushed every second and when the app exits.
@@ -84,6 +85,13 @@ impl FrameLog {
     pub fn done(&mut self, job: u64, seconds: f64) {
         let t = self.ms();
         let _ = writeln!(self.out, "done,{t:.3},{job},{seconds:.4}");
+        let _ = self.out.flush();
+    }
+
+    /// The cache fill after job `job` ended, having kept `blocks` blocks.
+    pub fn filled(&mut self, job: u64, blocks: usize) {
+        let t = self.ms();
+        let _ = writeln!(self.out, "filled,{t:.3},{job},{blocks}");
         let _ = self.out.flush();
     }
 

@@ -20,17 +20,42 @@ pub struct Wake {
     pub now: Arc<dyn Fn() + Send + Sync>,
 }
 
-/// How the app's display jobs run: worker threads (0: one per core) and how often a
-/// reduction's snapshot part-way is taken.
+/// How the app's display jobs run: worker threads (0: one per core), how often a
+/// reduction's snapshot part-way is taken, and when decoded blocks are kept for a second look.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JobTuning {
     pub threads: usize,
     pub partials_every: Duration,
+    pub keep: KeepDecoded,
 }
 
 impl Default for JobTuning {
     fn default() -> JobTuning {
-        JobTuning { threads: 0, partials_every: Duration::from_millis(250) }
+        JobTuning { threads: 0, partials_every: Duration::from_millis(250), keep: KeepDecoded::Auto }
+    }
+}
+
+/// When a display job's decoded blocks go into the app's cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepDecoded {
+    /// As the job decodes them.
+    During,
+    /// After the job, decoded again at the lowest priority ([`gridlens::exec::fill`]), so that
+    /// the job does not pay for the fresh memory they take.
+    After,
+    /// `After` where fresh memory is slow ([`gridlens::exec::cache::fresh_memory_is_slow`]),
+    /// else `During`.
+    Auto,
+}
+
+impl KeepDecoded {
+    /// Whether a job keeps what it decodes as it goes (measures the memory once, for `Auto`).
+    pub fn during(self) -> bool {
+        match self {
+            KeepDecoded::During => true,
+            KeepDecoded::After => false,
+            KeepDecoded::Auto => !gridlens::exec::cache::fresh_memory_is_slow(),
+        }
     }
 }
 
@@ -73,6 +98,9 @@ pub enum JobEvent {
     /// measured on the job's thread, so that it does not include the wait for the UI's next
     /// frame.
     Finished(Result<(), ExecError>, Duration),
+    /// Sent just before `Finished`: the job's thread goes on to fill the cache with the blocks
+    /// it decoded ([`KeepDecoded::After`]), watched and cancelled through this control.
+    Filling(Arc<JobControl>),
 }
 
 /// Where an export job writes: created on the job's thread, never on the UI thread.
@@ -140,10 +168,12 @@ impl Job {
 }
 
 /// The engine's options for an app job: workers below the UI, blocks shared through the
-/// app's cache (emptied of a source's blocks first when its files changed since).
-fn options(array: &Array, cache: &Arc<BlockCache>) -> ExecOptions {
+/// app's cache (emptied of a source's blocks first when its files changed since), and kept
+/// there as they are decoded when `keep`.
+fn options(array: &Array, cache: &Arc<BlockCache>, keep: bool) -> ExecOptions {
     forget_changed(array, cache);
-    ExecOptions { background: true, cache: Some(SharedCache(cache.clone())), ..ExecOptions::default() }
+    let cache = if keep { SharedCache::keeping(cache.clone()) } else { SharedCache::looking(cache.clone()) };
+    ExecOptions { background: true, cache: Some(cache), ..ExecOptions::default() }
 }
 
 /// Drops the cached blocks of every source of `array` whose files changed since they were
@@ -221,7 +251,9 @@ fn display(
     };
     let partials =
         gridlens::exec::PartialsRequest { every: tuning.partials_every, min_groups: 4, max_share: 0.05, on_partial: &on_partial };
-    let opts = ExecOptions { threads: tuning.threads, background: true, cache: Some(SharedCache(cache.clone())), ..ExecOptions::default() };
+    let keep_during = tuning.keep.during();
+    let shared = if keep_during { SharedCache::keeping(cache.clone()) } else { SharedCache::looking(cache.clone()) };
+    let opts = ExecOptions { threads: tuning.threads, background: true, cache: Some(shared), ..ExecOptions::default() };
     let result = gridlens::exec::execute_progressively(
         &plan,
         None,
@@ -243,14 +275,25 @@ fn display(
     {
         let _ = tx.send(JobEvent::Kept(Arc::new(w.into_block())));
     }
+    let fill = result.is_ok() && !keep_during && !gridlens::exec::fill::decoded_blocks(&plan).is_empty();
+    let fill_control = Arc::new(JobControl::new());
+    if fill {
+        let _ = tx.send(JobEvent::Filling(fill_control.clone()));
+    }
     let _ = tx.send(JobEvent::Finished(result, started.elapsed()));
     (wake.now)();
+    if fill {
+        // what fails here only means a second look decodes again: the job itself is done
+        let _ = gridlens::exec::fill::fill(&plan, cache, tuning.threads, &fill_control);
+        (wake.now)();
+    }
 }
 
 fn export(array: &Array, sink: &SinkPlan, cache: &Arc<BlockCache>, control: &JobControl) -> Result<(), ExecError> {
     let plan = Plan::build(array, true)?;
     let s = gridlens::io::create_sink(&sink.target, &sink.spec, &sink.options)?;
-    store(&plan, s.as_ref(), &options(array, cache), control, &|_, _| {}).map(|_| ())
+    // an export is waited for: it keeps blocks only where that costs little
+    store(&plan, s.as_ref(), &options(array, cache, !gridlens::exec::cache::fresh_memory_is_slow()), control, &|_, _| {}).map(|_| ())
 }
 
 /// Converts an output block into a tile: its values as f32 (for display), range and a sample.
@@ -277,7 +320,8 @@ impl Small {
         std::thread::spawn(move || {
             let r = Plan::build(&array, false)
                 .map_err(ExecError::from)
-                .and_then(|plan| compute_into(&plan, &options(&array, &cache), &c))
+                // a second look at the data: what it decodes is kept for the next
+                .and_then(|plan| compute_into(&plan, &options(&array, &cache, true), &c))
                 .map_err(|e| e.to_string());
             let _ = tx.send(r);
             (wake.now)();

@@ -12,6 +12,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use gridlens::exec::ExecError;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn demo(dir: &Path, shape: (usize, usize), chunks: (usize, usize)) -> DemoSpec {
@@ -683,7 +684,7 @@ fn a_record_chunked_mean_is_drawn_part_way_with_its_mark() {
     let path = tmp.path().join("records.h5");
     write_records(&path, 96, (256, 512), 0.0);
     // one worker and a snapshot every 10 ms: the job runs long enough to be seen part-way
-    let tuning = super::job::JobTuning { threads: 1, partials_every: Duration::from_millis(10) };
+    let tuning = super::job::JobTuning { threads: 1, partials_every: Duration::from_millis(10), ..Default::default() };
     let mut h = app_on(tmp.path(), &path, tuning);
     let partial = |a: &GridlensApp| {
         a.job.is_some()
@@ -711,9 +712,11 @@ fn a_file_changed_on_disk_is_opened_again_and_its_cached_blocks_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("records.h5");
     write_records(&path, 12, (40, 60), 0.0);
-    let mut h = app_on(tmp.path(), &path, Default::default());
+    let during = super::job::JobTuning { keep: super::job::KeepDecoded::During, ..Default::default() };
+    let mut h = app_on(tmp.path(), &path, during);
     wait(&mut h, "the time mean", complete);
     assert_eq!(h.state().grid.as_ref().unwrap().value_at(0, 0), Some(5.5));
+    assert!(h.state().filling.is_none(), "kept during the job: no fill after it");
     let cached = h.state().cache.stats();
     assert_eq!(cached.blocks, 12, "every decoded record is kept: {cached:?}");
     // another program replaces the file with other values
@@ -726,4 +729,31 @@ fn a_file_changed_on_disk_is_opened_again_and_its_cached_blocks_dropped() {
     // cleared on request
     h.state_mut().apply(super::Command::ClearCache);
     assert_eq!(h.state().cache.stats().blocks, 0);
+}
+
+/// Where fresh memory is slow the display job keeps nothing as it goes; its blocks are
+/// decoded again after it (shown in the tasks panel), and a pixel's time series then reads
+/// them from memory. A new job stops a fill under way.
+#[test]
+fn blocks_kept_after_the_job_serve_the_second_look() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("records.h5");
+    write_records(&path, 12, (40, 60), 0.0);
+    let after = super::job::JobTuning { keep: super::job::KeepDecoded::After, ..Default::default() };
+    let mut h = app_on(tmp.path(), &path, after);
+    wait(&mut h, "the time mean", complete);
+    assert_eq!(h.state().grid.as_ref().unwrap().value_at(0, 0), Some(5.5));
+    wait(&mut h, "the fill", |a| a.filling.is_none() && a.cache.stats().blocks == 12);
+    let hits = h.state().cache.stats().hits;
+    h.state_mut().apply(super::Command::Pick(3, 5));
+    wait(&mut h, "the series", |a| a.series.as_ref().is_some_and(|s| s.values.is_some()));
+    let series = h.state().series.as_ref().unwrap().values.clone().unwrap();
+    assert_eq!(series, (0..12).map(|k| (k + (3 + 5) % 7) as f64).collect::<Vec<_>>());
+    assert_eq!(h.state().cache.stats().hits - hits, 12, "the series read memory");
+    // a fill under way is cancelled by the next job
+    let fill = Arc::new(gridlens::JobControl::new());
+    h.state_mut().filling = Some((99, fill.clone()));
+    h.state_mut().apply(super::Command::Recompute);
+    assert!(fill.cancel.is_cancelled(), "the new job stopped the fill");
+    wait(&mut h, "the mean again", complete);
 }

@@ -125,6 +125,15 @@ fn cache_ui(ui: &mut egui::Ui, app: &GridlensApp, cmds: &mut Vec<Command>) {
             cmds.push(Command::ClearCache);
         }
     });
+    if let Some((_, fill)) = &app.filling {
+        let snap = fill.progress.snapshot();
+        let i = Stage::Decode.index();
+        ui.label(RichText::new(format!("keeping the decoded blocks for a second look: {} of {}", snap.done[i], snap.total[i])).weak())
+            .on_hover_text(
+                "Fresh memory is slow on this machine (a virtual machine that hands freed memory back to its host), so the job \
+                 ran without keeping its blocks and they are decoded again now, at the lowest priority.",
+            );
+    }
 }
 
 fn stage_bars(ui: &mut egui::Ui, snap: &ProgressSnapshot) {

@@ -105,6 +105,11 @@ impl BlockCache {
         }
     }
 
+    /// Whether the block of `region` of `source` is held (without counting it as a use).
+    pub fn contains(&self, source: &Arc<dyn Source>, region: &Region) -> bool {
+        self.lock().entries.get(&key(source, region)).is_some_and(|e| e.source.strong_count() > 0)
+    }
+
     /// Keeps a decoded block, making room by dropping the least recently used; a block larger
     /// than the whole budget is not kept.
     pub fn insert(&self, source: &Arc<dyn Source>, region: &Region, block: Arc<Block>) {
@@ -174,13 +179,69 @@ impl BlockCache {
     }
 }
 
-/// A cache handle for [`super::ExecOptions`]: jobs given the same handle share blocks.
+/// A cache handle for [`super::ExecOptions`]: jobs given the same cache share blocks. A job
+/// always looks there first; with `keep` it also keeps what it decodes, else it leaves the
+/// filling to [`super::fill::fill`] once it is done (see [`fresh_memory_is_slow`]).
 #[derive(Clone, Debug)]
-pub struct SharedCache(pub Arc<BlockCache>);
+pub struct SharedCache {
+    pub cache: Arc<BlockCache>,
+    pub keep: bool,
+}
+
+impl SharedCache {
+    /// Looks blocks up and keeps those the job decodes.
+    pub fn keeping(cache: Arc<BlockCache>) -> SharedCache {
+        SharedCache { cache, keep: true }
+    }
+
+    /// Looks blocks up only.
+    pub fn looking(cache: Arc<BlockCache>) -> SharedCache {
+        SharedCache { cache, keep: false }
+    }
+}
+
+/// Whether memory the process has not used before costs much more than it should here:
+/// measured once per process by touching a fresh 32 MiB mapping.
+///
+/// Keeping decoded blocks takes fresh memory, a page fault and a zeroed page per 4 KiB. On a
+/// desktop that costs ~0.1–0.3 s per GB, little beside decoding the blocks (~1.2 s per GB of
+/// output on one core). In a virtual machine whose balloon driver hands freed pages back to
+/// the host (free page reporting, as on this project's build machine) every such page is
+/// also faulted in by the host: 1.3–1.6 s per GB measured, as much as the decode itself.
+/// There a job that keeps what it decodes takes ~1.5× as long; the app then lets the job
+/// run alone and fills the cache after it, at the lowest priority.
+pub fn fresh_memory_is_slow() -> bool {
+    static SLOW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SLOW.get_or_init(|| fresh_memory_seconds_per_gb().is_some_and(|s| s > SLOW_SECONDS_PER_GB))
+}
+
+/// Above this, keeping a decoded block costs more than a third of decoding it.
+const SLOW_SECONDS_PER_GB: f64 = 0.4;
+
+/// Seconds per GB to fault in and zero memory the process never used (`None`: no measure).
+pub fn fresh_memory_seconds_per_gb() -> Option<f64> {
+    const BYTES: usize = 32 << 20;
+    // An anonymous mapping of its own: memory from the allocator may have been used before.
+    // SAFETY: a private anonymous mapping, written within its length and unmapped after.
+    unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), BYTES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let bytes = p as *mut u8;
+        let t = std::time::Instant::now();
+        for i in (0..BYTES).step_by(4096) {
+            std::ptr::write_volatile(bytes.add(i), 1);
+        }
+        let seconds = t.elapsed().as_secs_f64();
+        libc::munmap(p, BYTES);
+        Some(seconds * 1e9 / BYTES as f64)
+    }
+}
 
 impl PartialEq for SharedCache {
     fn eq(&self, other: &SharedCache) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.cache, &other.cache) && self.keep == other.keep
     }
 }
 

@@ -52,8 +52,8 @@ impl Scheduler<'_> {
                 Held::Encoded(e) => {
                     let payload = e.lock().expect("payload lock").take().expect("each payload is decoded once");
                     let block = Arc::new(source.decode(region, payload)?);
-                    if let Some(c) = &self.cache {
-                        c.insert(source, region, block.clone());
+                    if let Some(c) = self.cache.as_ref().filter(|c| c.keep) {
+                        c.cache.insert(source, region, block.clone());
                     }
                     Held::Block(block)
                 }
@@ -234,8 +234,8 @@ impl Scheduler<'_> {
                         Payload::Block(b) => b,
                         Payload::Encoded(e) => {
                             let b = Arc::new(source.decode(r, e)?);
-                            if let Some(c) = &self.cache {
-                                c.insert(source, r, b.clone());
+                            if let Some(c) = self.cache.as_ref().filter(|c| c.keep) {
+                                c.cache.insert(source, r, b.clone());
                             }
                             blocks.push(b);
                             continue;
@@ -290,7 +290,7 @@ impl Scheduler<'_> {
         if !source.needs_decode(region) {
             return None;
         }
-        c.get(source, region)
+        c.cache.get(source, region)
     }
 
     /// The dtype a map or topk task produces: that of the kernel's program result, in storage form.
